@@ -1,0 +1,34 @@
+import { InvalidInputError } from "./errors";
+import { describe } from "./size";
+
+/** A duration as users write it: seconds as a number, or Go-style text such as `"90s"`, `"3m"`, `"1m30s"`, `"500ms"`. */
+export type DurationInput = number | string;
+
+const PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
+const WHOLE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
+const MS_PER_UNIT: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a positive duration into milliseconds; `field` names the input in the error message. */
+export function parseDuration(value: unknown, field: string): number {
+  let ms: number;
+  if (typeof value === "number") {
+    ms = value * 1000;
+  } else if (typeof value === "string" && WHOLE.test(value.trim())) {
+    ms = 0;
+    for (const [, amount, unit] of value.trim().matchAll(PART)) ms += Number(amount) * MS_PER_UNIT[unit];
+  } else {
+    throw new InvalidInputError(field, `expected a duration such as 90, "90s", "3m" or "1m30s", got ${describe(value)}`);
+  }
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new InvalidInputError(field, `must be a positive duration, got ${describe(value)}`);
+  }
+  return Math.round(ms);
+}
+
+/** Formats milliseconds for progress messages: `0.8s`, `12.3s`, `2m05s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Math.round((ms % 60_000) / 1000);
+  return `${minutes}m${String(seconds).padStart(2, "0")}s`;
+}
