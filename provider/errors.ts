@@ -47,3 +47,33 @@ export class ConfigFileError extends EtcdQuotaError {
 
 /** A command or file operation on a host failed. */
 export class HostError extends EtcdQuotaError {}
+
+/**
+ * Part of a create or update was carried out before it failed. The Pulumi host turns an error that carries `id`,
+ * `properties` and `reasons` into a partial failure: the engine stores `properties` as the resource's state, so the
+ * next `pulumi up` sees what was done and resumes from there.
+ */
+export class PartialFailureError extends EtcdQuotaError {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly properties: Record<string, unknown>,
+    readonly reasons: readonly string[] = [message],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A multi-step run stopped part way. `done` is the record of what was carried out before `cause`, so the provider
+ * can report a partial failure with the truth about every member.
+ */
+export class InterruptedError<T> extends EtcdQuotaError {
+  constructor(
+    message: string,
+    readonly done: T,
+    override readonly cause: unknown,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,157 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { CompactionRecord, runCompaction } from "./compaction";
+import { EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { assertHealthy, ClusterObservation, ClusterSession } from "./etcd/cluster";
+import { compactionSettings, describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
+import { containsUnknown, pick, plain, sameValue } from "./values";
+
+/** EtcdCompaction's inputs, as the program gives them. */
+const INPUT_KEYS = [
+  "endpoints",
+  "tls",
+  "username",
+  "password",
+  "retainRevisions",
+  "defrag",
+  "moveLeader",
+  "disarmNoSpace",
+  "when",
+  "triggers",
+] as const;
+
+/**
+ * An input the provider adds in `check`, so that drift found by `read` shows in a preview as
+ * `maintenance: "needed: NOSPACE alarm on m1" => "up-to-date"`.
+ */
+export const UP_TO_DATE = "up-to-date";
+
+type Props = Record<string, unknown>;
+
+function progress(line: string): void {
+  console.log(`EtcdCompaction: ${line}`);
+}
+
+function maintenanceState(observation: ClusterObservation, reasons: readonly string[]): string {
+  if (observation.members.length === 0) return "needed: no member answered";
+  return reasons.length === 0 ? UP_TO_DATE : `needed: ${reasons.join("; ")}`;
+}
+
+/** What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. */
+function liveOutputs(observation: ClusterObservation, inputs: Props): Props {
+  const settings = compactionSettings(inputs);
+  const reasons = maintenanceReasons(observation, settings.when);
+  return {
+    maintenance: maintenanceState(observation, reasons),
+    plan: planCompaction(observation, settings).map(describeStep),
+    liveMembers: observation.members.map((m) => ({
+      name: m.name,
+      id: m.id,
+      endpoint: m.endpoint,
+      leader: m.isLeader,
+      learner: m.isLearner,
+      dbSize: m.dbSize,
+      dbSizeInUse: m.dbSizeInUse,
+      quotaBytes: m.metrics.quotaBytes ?? null,
+    })),
+    alarms: observation.alarms.map((a) => `${a.type} on ${observation.memberList.find((m) => m.id === a.memberId)?.name ?? a.memberId}`),
+  };
+}
+
+function outputsOf(inputs: Props, record: CompactionRecord, observation: ClusterObservation): Props {
+  return plain({
+    ...pick(inputs, [...INPUT_KEYS, "__provider"]),
+    clusterId: record.clusterId,
+    compactedRevision: record.compactedRevision,
+    reclaimedBytes: record.reclaimedBytes,
+    alarmsDisarmed: record.alarmsDisarmed,
+    members: record.members,
+    ...liveOutputs(observation, inputs),
+  });
+}
+
+/** Runs maintenance and returns outputs; a run stopped part way becomes a partial failure recording what was done. */
+async function maintain(inputs: Props, id: string | undefined): Promise<{ id: string; outs: Props }> {
+  const settings = compactionSettings(inputs);
+  const session = new ClusterSession(settings.access);
+  try {
+    const record = await runCompaction(session, settings, progress);
+    const observation = await session.observe();
+    return { id: id ?? `etcd-compaction-${record.clusterId}`, outs: outputsOf(inputs, record, observation) };
+  } catch (error) {
+    if (!(error instanceof InterruptedError)) throw error;
+    const record = error.done as CompactionRecord;
+    const resourceId = id ?? `etcd-compaction-${record.clusterId}`;
+    const properties = plain({
+      ...pick(inputs, [...INPUT_KEYS, "__provider"]),
+      clusterId: record.clusterId,
+      compactedRevision: record.compactedRevision,
+      reclaimedBytes: record.reclaimedBytes,
+      alarmsDisarmed: record.alarmsDisarmed,
+      members: record.members,
+      maintenance: `needed: the last run stopped part way (${error.message})`,
+    });
+    throw new PartialFailureError(error.message, resourceId, properties);
+  } finally {
+    session.close();
+  }
+}
+
+/** The dynamic provider behind EtcdCompaction. A plain object literal: the Pulumi serializer captures it by value. */
+export const compactionProvider: pulumi.dynamic.ResourceProvider = {
+  async check(_olds: Props, news: Props) {
+    const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
+    try {
+      compactionSettings(news, unknown);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      return { inputs: news, failures: [{ property: error.field.split(/[.[]/)[0], reason: error.message }] };
+    }
+    return { inputs: { ...news, maintenance: UP_TO_DATE }, failures: [] };
+  },
+
+  async diff(_id: string, olds: Props, news: Props) {
+    const changed: string[] = INPUT_KEYS.filter((key) => !sameValue(olds[key], news[key]));
+    if (olds.maintenance !== UP_TO_DATE) {
+      changed.push("maintenance");
+      if (Array.isArray(olds.plan) && olds.plan.length > 0) {
+        progress(`maintenance is due (${String(olds.maintenance).replace(/^needed: /, "")}); plan as of the last refresh:`);
+        for (const step of olds.plan) progress(`  - ${step}`);
+      }
+    }
+    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs: Props) {
+    return maintain(inputs, undefined);
+  },
+
+  async update(id: string, _olds: Props, news: Props) {
+    const { outs } = await maintain(news, id);
+    return { outs };
+  },
+
+  async read(id: string, props: Props) {
+    const inputs = pick(props, INPUT_KEYS);
+    const settings = compactionSettings(inputs);
+    const session = new ClusterSession(settings.access);
+    try {
+      const observation = await session.observe();
+      if (observation.members.length === 0) {
+        assertHealthy(observation, "read the cluster");
+        throw new EtcdQuotaError("no member answered");
+      }
+      const live = liveOutputs(observation, inputs);
+      return {
+        id,
+        props: plain({ ...props, ...live }),
+        inputs: plain({ ...inputs, maintenance: live.maintenance }),
+      };
+    } finally {
+      session.close();
+    }
+  },
+
+  async delete() {
+    progress("removed from the stack; the cluster is left as it is (maintenance is not undone)");
+  },
+};

@@ -1,0 +1,128 @@
+import { InvalidInputError } from "../errors";
+import { describe } from "../size";
+
+/** PEM contents for TLS to etcd's client URLs. */
+export interface TlsInput {
+  /** CA certificate(s) that signed the members' server certificates. */
+  readonly ca?: string;
+  /** Client certificate, for members started with `--client-cert-auth`. */
+  readonly cert?: string;
+  /** The client certificate's private key. */
+  readonly key?: string;
+}
+
+/** How to reach and authenticate to etcd; shared by every resource of this package. */
+export interface EtcdAccess {
+  /** Client URLs, one per member. */
+  readonly endpoints: readonly string[];
+  readonly tls?: TlsInput;
+  /** etcd user, when auth is enabled. */
+  readonly username?: string;
+  readonly password?: string;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/;
+
+/** Validates one client URL: http(s), a host, a port, and nothing else (no path, query or credentials). */
+export function validateEndpoint(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new InvalidInputError(field, `expected a client URL such as "https://10.0.0.1:2379", got ${describe(value)}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidInputError(field, `"${value}" is not a URL; write it as "https://HOST:2379"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidInputError(field, `"${value}" must start with http:// or https://`);
+  }
+  if (url.username || url.password) {
+    throw new InvalidInputError(field, `"${value}" carries credentials; pass them as username and password instead`);
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    throw new InvalidInputError(field, `"${value}" has a path or query; an etcd client URL is just scheme, host and port`);
+  }
+  if (!url.port) {
+    throw new InvalidInputError(field, `"${value}" has no port; etcd's client port is usually 2379`);
+  }
+  return `${url.protocol}//${url.host}`;
+}
+
+/** Validates a list of client URLs: at least one, each valid, no duplicates. */
+export function validateEndpoints(value: unknown, field = "endpoints"): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${describe(value)}`);
+  }
+  const endpoints = value.map((entry, i) => validateEndpoint(entry, `${field}[${i}]`));
+  const seen = new Set<string>();
+  endpoints.forEach((endpoint, i) => {
+    if (seen.has(endpoint)) throw new InvalidInputError(`${field}[${i}]`, `"${endpoint}" is listed twice`);
+    seen.add(endpoint);
+  });
+  return endpoints;
+}
+
+function validatePem(value: unknown, field: string, kind: "certificate" | "private key"): string {
+  if (typeof value !== "string" || !PEM_BLOCK.test(value)) {
+    throw new InvalidInputError(
+      field,
+      `expected PEM text (-----BEGIN ...-----), got ${typeof value === "string" ? "text that is not PEM" : describe(value)}; pass the file's contents, not its path`,
+    );
+  }
+  const label = PEM_BLOCK.exec(value)![1];
+  const isKey = label.includes("PRIVATE KEY");
+  if (kind === "private key" && !isKey) {
+    throw new InvalidInputError(field, `expected a private key, got a PEM "${label}"`);
+  }
+  if (kind === "certificate" && label !== "CERTIFICATE") {
+    throw new InvalidInputError(field, `expected a certificate, got a PEM "${label}"`);
+  }
+  return value;
+}
+
+/** Validates the TLS input; `cert` and `key` go together. */
+export function validateTls(value: unknown, field = "tls"): TlsInput | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describe(value)}`);
+  }
+  const { ca, cert, key, ...rest } = value as Record<string, unknown>;
+  const unknownKeys = Object.keys(rest);
+  if (unknownKeys.length > 0) {
+    throw new InvalidInputError(`${field}.${unknownKeys[0]}`, "is not a TLS setting; use ca, cert and key");
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new InvalidInputError(field, "cert and key go together: give both or neither");
+  }
+  return {
+    ca: ca === undefined ? undefined : validatePem(ca, `${field}.ca`, "certificate"),
+    cert: cert === undefined ? undefined : validatePem(cert, `${field}.cert`, "certificate"),
+    key: key === undefined ? undefined : validatePem(key, `${field}.key`, "private key"),
+  };
+}
+
+/**
+ * Validates endpoints, TLS and credentials together. Inputs named in `unknown` are not known yet (a preview with
+ * values computed elsewhere in the program) and are left for the next check.
+ */
+export function validateAccess(inputs: Record<string, unknown>, unknown: ReadonlySet<string> = new Set()): EtcdAccess {
+  const known = (key: string) => (unknown.has(key) ? undefined : inputs[key]);
+  const endpoints = unknown.has("endpoints") ? [] : validateEndpoints(inputs.endpoints);
+  const tls = validateTls(known("tls"));
+  const username = known("username");
+  const password = known("password");
+  if (username !== undefined && (typeof username !== "string" || username === "")) {
+    throw new InvalidInputError("username", `expected a non-empty string, got ${describe(username)}`);
+  }
+  if (password !== undefined && typeof password !== "string") {
+    throw new InvalidInputError("password", "expected a string");
+  }
+  if ((username === undefined) !== (password === undefined) && !unknown.has("username") && !unknown.has("password")) {
+    throw new InvalidInputError(username === undefined ? "username" : "password", "username and password go together");
+  }
+  if (tls && endpoints.some((e) => e.startsWith("http:"))) {
+    throw new InvalidInputError("endpoints", "tls is set but some endpoints use http://; use https:// for every member");
+  }
+  return { endpoints, tls, username: username as string | undefined, password: password as string | undefined };
+}

@@ -1,0 +1,142 @@
+import { UnsafeClusterError } from "../errors";
+import { EtcdAccess } from "./access";
+import { Alarm, ClusterMember, MemberClient, MemberStatus } from "./member";
+import { MemberMetrics } from "./metrics";
+
+/** A member that answered, with what it said and its metrics. */
+export interface ObservedMember extends MemberStatus {
+  /** The member's name from the member list (`--name`). */
+  readonly name: string;
+  readonly isLeader: boolean;
+  readonly metrics: MemberMetrics;
+}
+
+/** One look at the whole cluster through every endpoint. */
+export interface ClusterObservation {
+  /** Members that answered, in the order of the endpoints. */
+  readonly members: readonly ObservedMember[];
+  /** Endpoints that did not answer, with the reason. */
+  readonly unreachable: readonly { readonly endpoint: string; readonly reason: string }[];
+  /** Voting members in etcd's member list that no endpoint reached. */
+  readonly uncovered: readonly ClusterMember[];
+  readonly memberList: readonly ClusterMember[];
+  readonly alarms: readonly Alarm[];
+  readonly leaderId: string | undefined;
+  /** The newest revision any member reported. */
+  readonly revision: number;
+}
+
+/** Alarms maintenance can live with: NOSPACE is what it is there to fix. */
+const TOLERATED_ALARMS = new Set(["NOSPACE"]);
+
+/** One client per endpoint for the length of one provider call. */
+export class ClusterSession {
+  readonly clients: ReadonlyMap<string, MemberClient>;
+
+  constructor(readonly access: EtcdAccess) {
+    this.clients = new Map(access.endpoints.map((endpoint) => [endpoint, new MemberClient(endpoint, access)]));
+  }
+
+  client(endpoint: string): MemberClient {
+    const client = this.clients.get(endpoint);
+    if (!client) throw new Error(`no client for ${endpoint}`);
+    return client;
+  }
+
+  /** Asks every member at once; a member that does not answer is recorded, not thrown. */
+  async observe(): Promise<ClusterObservation> {
+    const answers = await Promise.all(
+      [...this.clients.values()].map(async (client) => {
+        try {
+          const [status, metrics] = await Promise.all([client.status(), client.metrics()]);
+          return { client, status, metrics };
+        } catch (error) {
+          return { client, reason: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    const reached = answers.filter((a) => a.status !== undefined);
+    const unreachable = answers
+      .filter((a) => a.status === undefined)
+      .map((a) => ({ endpoint: a.client.endpoint, reason: a.reason ?? "no answer" }));
+    if (reached.length === 0) {
+      return { members: [], unreachable, uncovered: [], memberList: [], alarms: [], leaderId: undefined, revision: 0 };
+    }
+    const first = reached[0].client;
+    const [memberList, alarms] = await Promise.all([first.members(), first.alarms()]);
+    const names = new Map(memberList.map((m) => [m.id, m.name]));
+    const leaderId = reached.map((a) => a.status!.leaderId).find((id) => id !== "0");
+    const members = reached.map(({ status, metrics }) => ({
+      ...status!,
+      metrics: metrics!,
+      name: names.get(status!.id) || status!.id,
+      isLeader: status!.id === leaderId,
+    }));
+    const reachedIds = new Set(members.map((m) => m.id));
+    return {
+      members,
+      unreachable,
+      uncovered: memberList.filter((m) => !m.isLearner && !reachedIds.has(m.id)),
+      memberList,
+      alarms,
+      leaderId,
+      revision: Math.max(...members.map((m) => m.revision)),
+    };
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+  }
+}
+
+/** The voting members (learners cannot be defragmented or restarted safely as peers). */
+export function votingMembers(observation: ClusterObservation): ObservedMember[] {
+  return observation.members.filter((m) => !m.isLearner);
+}
+
+/** etcd's quorum for `voters` voting members. */
+export function quorum(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}
+
+/**
+ * Why it is not safe to start (or go on with) maintenance. Empty means healthy: every voting member answered,
+ * there is a leader, and no alarm other than NOSPACE is raised.
+ */
+export function healthProblems(observation: ClusterObservation): string[] {
+  const problems: string[] = [];
+  for (const { endpoint, reason } of observation.unreachable) problems.push(`${endpoint} did not answer: ${reason}`);
+  for (const member of observation.uncovered) {
+    const urls = member.clientUrls.join(", ") || "no client URL advertised";
+    problems.push(`member ${member.name || member.id} (${urls}) is in the cluster but not among the endpoints`);
+  }
+  if (observation.members.length > 0 && observation.leaderId === undefined) problems.push("the cluster has no leader");
+  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+  for (const alarm of observation.alarms) {
+    if (!TOLERATED_ALARMS.has(alarm.type)) {
+      problems.push(
+        `alarm ${alarm.type} is raised on member ${names.get(alarm.memberId) || alarm.memberId}; ` +
+          "maintenance will not run until an operator has dealt with it (it is never disarmed automatically)",
+      );
+    }
+  }
+  return problems;
+}
+
+/** Throws UnsafeClusterError listing every problem. */
+export function assertHealthy(observation: ClusterObservation, doing: string): void {
+  const problems = healthProblems(observation);
+  if (problems.length > 0) {
+    throw new UnsafeClusterError(`refusing to ${doing}: ${problems.join("; ")}`);
+  }
+}
+
+/**
+ * Whether one more voting member may be blocked or taken down: the others that answer must still form a quorum.
+ * For 3 members this needs all 3 healthy.
+ */
+export function canSpareOne(observation: ClusterObservation): boolean {
+  const voters = observation.memberList.filter((m) => !m.isLearner).length;
+  const healthy = votingMembers(observation).length;
+  return healthy - 1 >= quorum(voters) || voters === 1;
+}

@@ -1,0 +1,3 @@
+export { compactionProvider } from "./compaction-provider";
+export * from "./errors";
+export { parseSize, formatSize } from "./size";

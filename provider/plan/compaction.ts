@@ -1,0 +1,276 @@
+import { InvalidInputError } from "../errors";
+import { ClusterObservation, ObservedMember, votingMembers } from "../etcd/cluster";
+import { EtcdAccess, validateAccess } from "../etcd/access";
+import { describe, formatSize, parseSize } from "../size";
+
+/** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
+export interface DefragThresholds {
+  /** Reclaimable bytes (`dbSize - dbSizeInUse`) at or above which to defragment. */
+  readonly minFreeBytes?: number;
+  /** Reclaimable share of the DB file (0..1) at or above which to defragment. */
+  readonly minFragmentation?: number;
+}
+
+/** What counts as drift: when any condition given holds, `read` reports that maintenance is needed. */
+export interface DriftConditions {
+  /** A NOSPACE alarm is raised on any member. */
+  readonly noSpaceAlarm?: boolean;
+  /** Some member's DB file is above this share (0..1) of its quota. */
+  readonly quotaUsageAbove?: number;
+  /** Some member's DB file holds more than this many reclaimable bytes. */
+  readonly freeBytesAbove?: number;
+}
+
+/** EtcdCompaction's inputs, validated and with defaults applied. */
+export interface CompactionSettings {
+  readonly access: EtcdAccess;
+  readonly retainRevisions: number;
+  /** `false`: never defragment. */
+  readonly defrag: DefragThresholds | false;
+  readonly moveLeader: boolean;
+  readonly disarmNoSpace: boolean;
+  readonly when: DriftConditions;
+}
+
+export const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
+export const DEFAULT_WHEN: DriftConditions = { noSpaceAlarm: true, quotaUsageAbove: 0.8, freeBytesAbove: 256 * 1024 ** 2 };
+/** etcd's own margin: ahrtr/etcd-defrag and this project only disarm NOSPACE below 90% of the quota. */
+export const DISARM_BELOW_QUOTA_SHARE = 0.9;
+
+function validateFraction(value: unknown, field: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
+    throw new InvalidInputError(field, `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`);
+  }
+  return value;
+}
+
+function validateBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new InvalidInputError(field, `expected true or false, got ${describe(value)}`);
+  return value;
+}
+
+function validateObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(field, `expected an object with ${keys.join(", ")}, got ${describe(value)}`);
+  }
+  const unknownKey = Object.keys(value).find((key) => !keys.includes(key));
+  if (unknownKey) throw new InvalidInputError(`${field}.${unknownKey}`, `is not a setting; use ${keys.join(", ")}`);
+  return value as Record<string, unknown>;
+}
+
+function validateDefrag(value: unknown): DefragThresholds | false {
+  if (value === undefined) return DEFAULT_DEFRAG;
+  if (value === false) return false;
+  const raw = validateObject(value, "defrag", ["minFreeBytes", "minFragmentation"]);
+  const thresholds: DefragThresholds = {
+    minFreeBytes: raw.minFreeBytes === undefined ? undefined : parseSize(raw.minFreeBytes, "defrag.minFreeBytes"),
+    minFragmentation:
+      raw.minFragmentation === undefined ? undefined : validateFraction(raw.minFragmentation, "defrag.minFragmentation"),
+  };
+  if (thresholds.minFreeBytes === undefined && thresholds.minFragmentation === undefined) {
+    throw new InvalidInputError("defrag", "give minFreeBytes, minFragmentation or both; use false to never defragment");
+  }
+  return thresholds;
+}
+
+function validateWhen(value: unknown): DriftConditions {
+  if (value === undefined) return DEFAULT_WHEN;
+  const raw = validateObject(value, "when", ["noSpaceAlarm", "quotaUsageAbove", "freeBytesAbove"]);
+  return {
+    noSpaceAlarm: validateBoolean(raw.noSpaceAlarm, "when.noSpaceAlarm", false),
+    quotaUsageAbove:
+      raw.quotaUsageAbove === undefined ? undefined : validateFraction(raw.quotaUsageAbove, "when.quotaUsageAbove"),
+    freeBytesAbove: raw.freeBytesAbove === undefined ? undefined : parseSize(raw.freeBytesAbove, "when.freeBytesAbove"),
+  };
+}
+
+/**
+ * Validates EtcdCompaction's raw inputs; every error names the field. Inputs named in `unknown` are not known yet
+ * (preview) and are validated at the next check.
+ */
+export function compactionSettings(
+  raw: Record<string, unknown>,
+  unknown: ReadonlySet<string> = new Set(),
+): CompactionSettings {
+  const inputs = Object.fromEntries(Object.entries(raw).filter(([key]) => !unknown.has(key)));
+  const retain = inputs.retainRevisions ?? 0;
+  if (typeof retain !== "number" || !Number.isSafeInteger(retain) || retain < 0) {
+    throw new InvalidInputError(
+      "retainRevisions",
+      `expected a whole number of revisions to keep, 0 or more, got ${describe(retain)}`,
+    );
+  }
+  if (inputs.triggers !== undefined && !Array.isArray(inputs.triggers)) {
+    throw new InvalidInputError("triggers", `expected a list, got ${describe(inputs.triggers)}`);
+  }
+  return {
+    access: validateAccess(inputs, unknown),
+    retainRevisions: retain,
+    defrag: validateDefrag(inputs.defrag),
+    moveLeader: validateBoolean(inputs.moveLeader, "moveLeader", true),
+    disarmNoSpace: validateBoolean(inputs.disarmNoSpace, "disarmNoSpace", true),
+    when: validateWhen(inputs.when),
+  };
+}
+
+/** The revision to compact to, or undefined when keeping `retain` revisions leaves nothing to drop. */
+export function compactionTarget(revision: number, retain: number): number | undefined {
+  const target = revision - retain;
+  return target > 1 ? target : undefined;
+}
+
+/** The reclaimable bytes of a member and their share of its file. */
+export function reclaimable(member: Pick<ObservedMember, "dbSize" | "dbSizeInUse">): {
+  bytes: number;
+  share: number;
+} {
+  const bytes = Math.max(0, member.dbSize - member.dbSizeInUse);
+  return { bytes, share: member.dbSize > 0 ? bytes / member.dbSize : 0 };
+}
+
+/** Whether defragmenting `member` pays off under `thresholds`, and why, for progress messages and previews. */
+export function defragDecision(
+  member: Pick<ObservedMember, "dbSize" | "dbSizeInUse">,
+  thresholds: DefragThresholds | false,
+): { defrag: boolean; reason: string } {
+  if (thresholds === false) return { defrag: false, reason: "defrag is off" };
+  const { bytes, share } = reclaimable(member);
+  const found = `${formatSize(bytes)} reclaimable (${(share * 100).toFixed(0)}% of ${formatSize(member.dbSize)})`;
+  if (thresholds.minFreeBytes !== undefined && bytes >= thresholds.minFreeBytes) {
+    return { defrag: true, reason: `${found} >= ${formatSize(thresholds.minFreeBytes)}` };
+  }
+  if (thresholds.minFragmentation !== undefined && share >= thresholds.minFragmentation && bytes > 0) {
+    return { defrag: true, reason: `${found}, at least ${(thresholds.minFragmentation * 100).toFixed(0)}%` };
+  }
+  return { defrag: false, reason: `${found}: below the thresholds` };
+}
+
+/** Voting members in the order to defragment them: followers by name, the leader last. Learners are skipped. */
+export function defragOrder(observation: ClusterObservation): ObservedMember[] {
+  return votingMembers(observation).sort(
+    (a, b) => Number(a.isLeader) - Number(b.isLeader) || a.name.localeCompare(b.name),
+  );
+}
+
+/** The follower to hand leadership to: the most up to date one. */
+export function leaderSuccessor(observation: ClusterObservation): ObservedMember | undefined {
+  return votingMembers(observation)
+    .filter((m) => !m.isLeader)
+    .sort((a, b) => b.raftIndex - a.raftIndex || a.name.localeCompare(b.name))[0];
+}
+
+function quotaUsage(member: ObservedMember): number | undefined {
+  const quota = member.metrics.quotaBytes;
+  return quota !== undefined && quota > 0 ? member.dbSize / quota : undefined;
+}
+
+/** Why maintenance is needed now, one sentence per condition that holds; empty when none does. */
+export function maintenanceReasons(observation: ClusterObservation, when: DriftConditions): string[] {
+  const reasons: string[] = [];
+  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+  if (when.noSpaceAlarm) {
+    for (const alarm of observation.alarms.filter((a) => a.type === "NOSPACE")) {
+      reasons.push(`NOSPACE alarm on ${names.get(alarm.memberId) || alarm.memberId}`);
+    }
+  }
+  for (const member of observation.members) {
+    const usage = quotaUsage(member);
+    if (when.quotaUsageAbove !== undefined && usage !== undefined && usage > when.quotaUsageAbove) {
+      reasons.push(
+        `${member.name} DB ${formatSize(member.dbSize)} is ${(usage * 100).toFixed(0)}% of its quota ${formatSize(member.metrics.quotaBytes!)}`,
+      );
+    }
+    const { bytes } = reclaimable(member);
+    if (when.freeBytesAbove !== undefined && bytes > when.freeBytesAbove) {
+      reasons.push(`${member.name} has ${formatSize(bytes)} reclaimable`);
+    }
+  }
+  return reasons;
+}
+
+/**
+ * Whether NOSPACE may be disarmed: only once every member's DB is below 90% of the quota it reports, so the alarm is
+ * not lifted just to be raised again by the next write.
+ */
+export function disarmDecision(observation: ClusterObservation): { allowed: boolean; reason: string } {
+  const over = observation.members.filter((member) => {
+    const usage = quotaUsage(member);
+    return usage !== undefined && usage >= DISARM_BELOW_QUOTA_SHARE;
+  });
+  if (over.length === 0) {
+    return { allowed: true, reason: `every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota` };
+  }
+  const list = over
+    .map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`)
+    .join(", ");
+  return {
+    allowed: false,
+    reason:
+      `still at or above ${DISARM_BELOW_QUOTA_SHARE * 100}% of the quota after maintenance (${list}); ` +
+      "the live data itself is too large: raise the quota (EtcdQuota) or delete data, then run again",
+  };
+}
+
+/** A step of the plan, as data: printed in previews and progress messages, asserted in tests. */
+export type CompactionStep =
+  | { readonly action: "compact"; readonly revision: number; readonly reason: string }
+  | { readonly action: "move-leader"; readonly member: string; readonly to: string; readonly reason: string }
+  | { readonly action: "defrag" | "skip-defrag"; readonly member: string; readonly reason: string }
+  | { readonly action: "disarm"; readonly member: string; readonly reason: string };
+
+/**
+ * What a run would do now. Defrag decisions use today's sizes; the run decides again after compacting, since the
+ * compaction is what frees most pages.
+ */
+export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+  const steps: CompactionStep[] = [];
+  const target = compactionTarget(observation.revision, settings.retainRevisions);
+  if (target !== undefined) {
+    const kept = settings.retainRevisions === 0 ? "keeping only the latest values" : `keeping the newest ${settings.retainRevisions} revisions`;
+    steps.push({ action: "compact", revision: target, reason: kept });
+  }
+  const voters = votingMembers(observation).length;
+  for (const member of defragOrder(observation)) {
+    const decision = defragDecision(member, settings.defrag);
+    if (decision.defrag && member.isLeader && settings.moveLeader && voters > 1) {
+      const successor = leaderSuccessor(observation);
+      if (successor) {
+        steps.push({
+          action: "move-leader",
+          member: member.name,
+          to: successor.name,
+          reason: "a leader blocked by defrag stalls the whole cluster's writes",
+        });
+      }
+    }
+    steps.push({ action: decision.defrag ? "defrag" : "skip-defrag", member: member.name, reason: decision.reason });
+  }
+  if (settings.disarmNoSpace) {
+    const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+    for (const alarm of observation.alarms.filter((a) => a.type === "NOSPACE")) {
+      steps.push({
+        action: "disarm",
+        member: names.get(alarm.memberId) || alarm.memberId,
+        reason: `once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota`,
+      });
+    }
+  }
+  return steps;
+}
+
+/** One line per step, for previews and progress messages. */
+export function describeStep(step: CompactionStep): string {
+  switch (step.action) {
+    case "compact":
+      return `compact to revision ${step.revision} (${step.reason})`;
+    case "move-leader":
+      return `move leadership from ${step.member} to ${step.to} (${step.reason})`;
+    case "defrag":
+      return `defragment ${step.member}: ${step.reason}`;
+    case "skip-defrag":
+      return `skip defragmenting ${step.member}: ${step.reason}`;
+    case "disarm":
+      return `disarm NOSPACE on ${step.member} (${step.reason})`;
+  }
+}

@@ -1,0 +1,131 @@
+import * as pulumi from "@pulumi/pulumi";
+import { compactionProvider } from "../provider/compaction-provider";
+
+/** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
+export interface TlsArgs {
+  /** CA certificate(s) that signed the members' server certificates. */
+  readonly ca?: pulumi.Input<string>;
+  /** Client certificate, for members started with `--client-cert-auth`. */
+  readonly cert?: pulumi.Input<string>;
+  /** The client certificate's private key. */
+  readonly key?: pulumi.Input<string>;
+}
+
+/** When a member's defrag pays off. A member is defragmented when any threshold given is met. */
+export interface DefragArgs {
+  /** Reclaimable bytes at or above which to defragment: bytes, or a size such as "64MiB", "64Mi", "64MB". */
+  readonly minFreeBytes?: pulumi.Input<number | string>;
+  /** Reclaimable share of the DB file, 0..1, at or above which to defragment. */
+  readonly minFragmentation?: pulumi.Input<number>;
+}
+
+/** What counts as drift: when any condition given holds, a refresh reports that maintenance is needed. */
+export interface WhenArgs {
+  /** A NOSPACE alarm is raised on any member. */
+  readonly noSpaceAlarm?: pulumi.Input<boolean>;
+  /** Some member's DB file is above this share (0..1) of its quota. */
+  readonly quotaUsageAbove?: pulumi.Input<number>;
+  /** Some member's DB file holds more than this many reclaimable bytes: bytes or a size such as "256MiB". */
+  readonly freeBytesAbove?: pulumi.Input<number | string>;
+}
+
+export interface EtcdCompactionArgs {
+  /** Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing. */
+  readonly endpoints: pulumi.Input<pulumi.Input<string>[]>;
+  /** TLS material for https endpoints. Secret. */
+  readonly tls?: pulumi.Input<TlsArgs>;
+  /** etcd user when auth is enabled; maintenance needs the root role. */
+  readonly username?: pulumi.Input<string>;
+  /** Password of `username`. Secret. */
+  readonly password?: pulumi.Input<string>;
+  /** Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does. */
+  readonly retainRevisions?: pulumi.Input<number>;
+  /** When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file. */
+  readonly defrag?: pulumi.Input<DefragArgs | false>;
+  /** Hand leadership to a follower before defragmenting the leader. Default true. */
+  readonly moveLeader?: pulumi.Input<boolean>;
+  /** Disarm NOSPACE once every member is below 90% of its quota. Default true. */
+  readonly disarmNoSpace?: pulumi.Input<boolean>;
+  /** What a refresh counts as drift. Default: a NOSPACE alarm, usage above 0.8 of the quota, or 256MiB reclaimable. */
+  readonly when?: pulumi.Input<WhenArgs>;
+  /** Any change to these values runs maintenance again. */
+  readonly triggers?: pulumi.Input<unknown[]>;
+}
+
+/** One member as the last run left it. */
+export interface CompactedMember {
+  readonly name: string;
+  /** Member ID in hex, as etcdctl prints it. */
+  readonly id: string;
+  readonly endpoint: string;
+  readonly leader: boolean;
+  readonly learner: boolean;
+  readonly dbSizeBefore: number;
+  readonly dbSizeAfter: number;
+  readonly dbSizeInUse: number;
+  /** The quota the member reported in effect. */
+  readonly quotaBytes: number | null;
+  readonly defragmented: boolean;
+  /** Why it was or was not defragmented. */
+  readonly reason: string;
+}
+
+/** One member as the last refresh saw it. */
+export interface LiveMember {
+  readonly name: string;
+  readonly id: string;
+  readonly endpoint: string;
+  readonly leader: boolean;
+  readonly learner: boolean;
+  readonly dbSize: number;
+  readonly dbSizeInUse: number;
+  readonly quotaBytes: number | null;
+}
+
+/**
+ * The etcd NOSPACE runbook as a resource: compact, defragment member by member (followers first, the leader last
+ * after moving leadership away), and disarm NOSPACE. Creating it runs maintenance; a refresh that finds a `when`
+ * condition holding makes the next `pulumi up` run it again. Deleting it changes nothing on the cluster.
+ */
+export class EtcdCompaction extends pulumi.dynamic.Resource {
+  /** ID of the cluster maintained (hex). */
+  declare readonly clusterId: pulumi.Output<string>;
+  /** The revision the last run compacted to, or null when there was nothing to compact. */
+  declare readonly compactedRevision: pulumi.Output<number | null>;
+  /** Bytes the last run gave back to the file system, summed over members. */
+  declare readonly reclaimedBytes: pulumi.Output<number>;
+  /** Alarms the last run disarmed, e.g. `NOSPACE on m1`. */
+  declare readonly alarmsDisarmed: pulumi.Output<string[]>;
+  /** What the last run did to each member. */
+  declare readonly members: pulumi.Output<CompactedMember[]>;
+  /** `up-to-date`, or `needed: <reasons>` when a `when` condition held at the last refresh. */
+  declare readonly maintenance: pulumi.Output<string>;
+  /** The steps a run would take as of the last refresh, in order. */
+  declare readonly plan: pulumi.Output<string[]>;
+  /** Each member's sizes and quota as of the last refresh. */
+  declare readonly liveMembers: pulumi.Output<LiveMember[]>;
+  /** Alarms raised at the last refresh. */
+  declare readonly alarms: pulumi.Output<string[]>;
+
+  constructor(name: string, args: EtcdCompactionArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      compactionProvider,
+      name,
+      {
+        ...args,
+        clusterId: undefined,
+        compactedRevision: undefined,
+        reclaimedBytes: undefined,
+        alarmsDisarmed: undefined,
+        members: undefined,
+        maintenance: undefined,
+        plan: undefined,
+        liveMembers: undefined,
+        alarms: undefined,
+      },
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["tls", "password"] }),
+      "etcd-quota",
+      "EtcdCompaction",
+    );
+  }
+}

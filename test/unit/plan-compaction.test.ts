@@ -1,0 +1,140 @@
+import * as assert from "node:assert/strict";
+import { ClusterObservation, ObservedMember } from "../../provider/etcd/cluster";
+import { healthProblems } from "../../provider/etcd/cluster";
+import {
+  compactionSettings,
+  compactionTarget,
+  defragDecision,
+  disarmDecision,
+  maintenanceReasons,
+  planCompaction,
+} from "../../provider/plan/compaction";
+
+const MiB = 1024 ** 2;
+
+function member(name: string, overrides: Partial<ObservedMember> = {}): ObservedMember {
+  return {
+    endpoint: `http://127.0.0.1:${2379 + Number(name.slice(1))}`,
+    id: `${name}00`,
+    clusterId: "c1",
+    version: "3.4.23",
+    dbSize: 600 * MiB,
+    dbSizeInUse: 25 * MiB,
+    leaderId: "m100",
+    isLearner: false,
+    revision: 1000,
+    raftTerm: 2,
+    raftIndex: 5000,
+    errors: [],
+    name,
+    isLeader: name === "m1",
+    metrics: { quotaBytes: 600 * MiB, dbTotalBytes: 600 * MiB, dbInUseBytes: 25 * MiB, processStartTime: 1 },
+    ...overrides,
+  };
+}
+
+function cluster(members: ObservedMember[], extra: Partial<ClusterObservation> = {}): ClusterObservation {
+  return {
+    members,
+    unreachable: [],
+    uncovered: [],
+    memberList: members.map((m) => ({
+      id: m.id,
+      name: m.name,
+      clientUrls: [m.endpoint],
+      peerUrls: [],
+      isLearner: m.isLearner,
+    })),
+    alarms: [],
+    leaderId: members.find((m) => m.isLeader)?.id,
+    revision: Math.max(...members.map((m) => m.revision)),
+    ...extra,
+  };
+}
+
+const settings = compactionSettings({ endpoints: ["http://127.0.0.1:2379"] });
+
+describe("compaction plan", () => {
+  it("compacts to the current revision by default, as the runbook does", () => {
+    assert.equal(compactionTarget(8991138, 0), 8991138);
+  });
+
+  it("keeps the newest N revisions when retainRevisions is N", () => {
+    assert.equal(compactionTarget(1000, 100), 900);
+    assert.equal(compactionTarget(50, 100), undefined);
+  });
+
+  it("defragments followers first, moves leadership away, and defragments the leader last", () => {
+    const steps = planCompaction(cluster([member("m1"), member("m3"), member("m2")]), settings);
+    assert.deepEqual(
+      steps.map((s) => `${s.action}${"member" in s ? ` ${s.member}` : ""}`),
+      ["compact", "defrag m2", "defrag m3", "move-leader m1", "defrag m1"],
+    );
+    const move = steps.find((s) => s.action === "move-leader");
+    assert.ok(move && "to" in move && (move.to === "m2" || move.to === "m3"));
+  });
+
+  it("does not move leadership when moveLeader is false or the cluster has one member", () => {
+    const noMove = compactionSettings({ endpoints: ["http://127.0.0.1:2379"], moveLeader: false });
+    assert.ok(!planCompaction(cluster([member("m1"), member("m2")]), noMove).some((s) => s.action === "move-leader"));
+    assert.ok(!planCompaction(cluster([member("m1")]), settings).some((s) => s.action === "move-leader"));
+  });
+
+  it("skips learners", () => {
+    const steps = planCompaction(cluster([member("m1"), member("m2", { isLearner: true })]), settings);
+    assert.ok(!steps.some((s) => "member" in s && s.member === "m2"));
+  });
+
+  it("skips members below every threshold and says why", () => {
+    const small = member("m2", { dbSize: 10 * MiB, dbSizeInUse: 9 * MiB });
+    const decision = defragDecision(small, settings.defrag);
+    assert.equal(decision.defrag, false);
+    assert.match(decision.reason, /1 MiB reclaimable \(10% of 10 MiB\): below the thresholds/);
+    assert.equal(defragDecision(member("m2", { dbSize: 10 * MiB, dbSizeInUse: 7 * MiB }), settings.defrag).defrag, true);
+    assert.equal(defragDecision(member("m2"), false).defrag, false);
+  });
+
+  it("disarms NOSPACE only when every member is below 90% of the quota it reports", () => {
+    assert.equal(disarmDecision(cluster([member("m1", { dbSize: 100 * MiB })])).allowed, true);
+    const full = disarmDecision(cluster([member("m1", { dbSize: 100 * MiB }), member("m2", { dbSize: 560 * MiB })]));
+    assert.equal(full.allowed, false);
+    assert.match(full.reason, /m2 560 MiB of 600 MiB/);
+    assert.match(full.reason, /raise the quota/);
+  });
+
+  it("reports drift for each `when` condition that holds, and none on a lean cluster", () => {
+    const lean = cluster([member("m1", { dbSize: 30 * MiB, dbSizeInUse: 25 * MiB })]);
+    assert.deepEqual(maintenanceReasons(lean, settings.when), []);
+    const full = cluster([member("m1")], { alarms: [{ memberId: "m100", type: "NOSPACE" }] });
+    assert.deepEqual(maintenanceReasons(full, settings.when), [
+      "NOSPACE alarm on m1",
+      "m1 DB 600 MiB is 100% of its quota 600 MiB",
+      "m1 has 575 MiB reclaimable",
+    ]);
+    const onlyAlarms = compactionSettings({ endpoints: ["http://127.0.0.1:2379"], when: { noSpaceAlarm: true } });
+    assert.deepEqual(maintenanceReasons(full, onlyAlarms.when), ["NOSPACE alarm on m1"]);
+  });
+});
+
+describe("health gate", () => {
+  it("tolerates NOSPACE but refuses CORRUPT and unknown alarms", () => {
+    const members = [member("m1"), member("m2")];
+    assert.deepEqual(healthProblems(cluster(members, { alarms: [{ memberId: "m200", type: "NOSPACE" }] })), []);
+    const problems = healthProblems(cluster(members, { alarms: [{ memberId: "m200", type: "CORRUPT" }] }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /alarm CORRUPT is raised on member m2/);
+  });
+
+  it("names endpoints that did not answer and members no endpoint covers", () => {
+    const problems = healthProblems(
+      cluster([member("m1")], {
+        unreachable: [{ endpoint: "http://127.0.0.1:9", reason: "not reachable" }],
+        uncovered: [{ id: "ff", name: "m3", clientUrls: ["http://10.0.0.3:2379"], peerUrls: [], isLearner: false }],
+      }),
+    );
+    assert.deepEqual(problems, [
+      "http://127.0.0.1:9 did not answer: not reachable",
+      "member m3 (http://10.0.0.3:2379) is in the cluster but not among the endpoints",
+    ]);
+  });
+});
