@@ -7,6 +7,7 @@ import {
   defragDecision,
   defragOrder,
   disarmDecision,
+  hasNoSpace,
   leaderSuccessor,
 } from "./plan/compaction";
 import { formatSize } from "./size";
@@ -56,6 +57,9 @@ export function defragTimeoutMs(dbSize: number): number {
 }
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
+
+/** The one key this project writes: the last revision it compacted to. */
+export const COMPACTION_MARKER_KEY = "/pulumi-etcd-quota/last-compaction";
 
 function isAlreadyCompacted(error: unknown): boolean {
   return error instanceof Error && /required revision has been compacted/.test(error.message);
@@ -145,12 +149,37 @@ async function compact(
   progress(`compact: to revision ${target} of ${observation.revision} through ${leader.name}`);
   try {
     await session.client(leader.endpoint).compact(target, defragTimeoutMs(largest));
-    progress(`compact: done in ${formatDuration(Date.now() - started)}`);
   } catch (error) {
     if (!isAlreadyCompacted(error)) throw error;
     progress(`compact: revision ${target} was already compacted`);
   }
   ledger.compactedRevision = target;
+  if (!hasNoSpace(observation)) {
+    // One committed write makes bbolt release the pages the compaction freed, so defrag decisions see them.
+    await session.client(leader.endpoint).put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target }));
+  }
+  await waitForFreedPages(session, defragTimeoutMs(largest));
+  progress(`compact: done in ${formatDuration(Date.now() - started)}`);
+}
+
+/**
+ * A physical compaction returns once the member that took the request has compacted, but every other member
+ * compacts its own backend when it applies the entry, and `dbSizeInUse` only moves at the backend's next commit.
+ * Defrag decisions made before that would see the old, full DB and skip members that need it, so wait until every
+ * member's in-use size holds still.
+ */
+async function waitForFreedPages(session: ClusterSession, timeoutMs: number) {
+  // Starts empty so at least two reads, one backend commit interval (100 ms) apart, are compared.
+  let previous = new Map<string, number>();
+  await waitFor(
+    async () => {
+      const statuses = await Promise.all([...session.clients.values()].map((client) => client.status()));
+      const settled = statuses.every((s) => previous.get(s.id) === s.dbSizeInUse);
+      previous = new Map(statuses.map((s) => [s.id, s.dbSizeInUse]));
+      return settled ? true : undefined;
+    },
+    { what: "every member to finish compacting", timeoutMs, intervalMs: 300 },
+  );
 }
 
 async function defragMember(
@@ -165,7 +194,7 @@ async function defragMember(
   const label = member?.name ?? ledger.before.get(memberId)?.name ?? memberId;
   assertHealthy(observation, `defragment ${label}`);
   if (!member) throw new EtcdQuotaError(`member ${label} is no longer in the cluster`);
-  const decision = defragDecision(member, settings.defrag);
+  const decision = defragDecision(member, settings.defrag, hasNoSpace(observation));
   ledger.defrag.set(memberId, { defragmented: false, reason: decision.reason });
   if (!decision.defrag) {
     progress(`defrag ${member.name}: skipped, ${decision.reason}`);

@@ -190,6 +190,10 @@ export class MemberClient {
     );
   }
 
+  async put(key: string, value: string): Promise<void> {
+    await this.call(`put ${key}`, () => this.client.put(key).value(value).options({ deadline: this.deadline() }).exec());
+  }
+
   async defragment(timeoutMs: number): Promise<void> {
     await this.call("defragment", () => this.client.maintenance.defragment({ deadline: this.deadline(timeoutMs) }));
   }

@@ -129,12 +129,25 @@ export function reclaimable(member: Pick<ObservedMember, "dbSize" | "dbSizeInUse
   return { bytes, share: member.dbSize > 0 ? bytes / member.dbSize : 0 };
 }
 
-/** Whether defragmenting `member` pays off under `thresholds`, and why, for progress messages and previews. */
+/**
+ * Whether defragmenting `member` pays off under `thresholds`, and why, for progress messages and previews.
+ *
+ * Pages a compaction frees stay "pending" in bbolt until the backend's next write commits, and etcd counts pending
+ * pages as in use. Under NOSPACE no write can commit, so `dbSizeInUse` keeps its pre-compaction value and the
+ * thresholds cannot be judged: then every member is defragmented, as the runbook does.
+ */
 export function defragDecision(
   member: Pick<ObservedMember, "dbSize" | "dbSizeInUse">,
   thresholds: DefragThresholds | false,
+  noSpace = false,
 ): { defrag: boolean; reason: string } {
   if (thresholds === false) return { defrag: false, reason: "defrag is off" };
+  if (noSpace) {
+    return {
+      defrag: true,
+      reason: `NOSPACE is raised: writes are blocked, so the space compaction frees only shows after a defrag (${formatSize(member.dbSize)} file)`,
+    };
+  }
   const { bytes, share } = reclaimable(member);
   const found = `${formatSize(bytes)} reclaimable (${(share * 100).toFixed(0)}% of ${formatSize(member.dbSize)})`;
   if (thresholds.minFreeBytes !== undefined && bytes >= thresholds.minFreeBytes) {
@@ -144,6 +157,10 @@ export function defragDecision(
     return { defrag: true, reason: `${found}, at least ${(thresholds.minFragmentation * 100).toFixed(0)}%` };
   }
   return { defrag: false, reason: `${found}: below the thresholds` };
+}
+
+export function hasNoSpace(observation: ClusterObservation): boolean {
+  return observation.alarms.some((a) => a.type === "NOSPACE");
 }
 
 /** Voting members in the order to defragment them: followers by name, the leader last. Learners are skipped. */
@@ -231,8 +248,9 @@ export function planCompaction(observation: ClusterObservation, settings: Compac
     steps.push({ action: "compact", revision: target, reason: kept });
   }
   const voters = votingMembers(observation).length;
+  const noSpace = hasNoSpace(observation);
   for (const member of defragOrder(observation)) {
-    const decision = defragDecision(member, settings.defrag);
+    const decision = defragDecision(member, settings.defrag, noSpace);
     if (decision.defrag && member.isLeader && settings.moveLeader && voters > 1) {
       const successor = leaderSuccessor(observation);
       if (successor) {

@@ -1,0 +1,74 @@
+import type { ConfigEditor } from "./format";
+import {
+  CONFIG_FILE_VARIABLE,
+  QUOTA_VARIABLE,
+  type QuotaSetting,
+  atMostOne,
+  checkWritableQuota,
+  parseQuota,
+  quotaOf,
+  rewriteSettings,
+  shadowedByConfigFile,
+} from "./quota";
+import { applyEdits, insertLine, splitLines } from "./text";
+
+/** `NAME=value` as systemd's EnvironmentFile= and shells read it, optionally after `export`. */
+const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*?)[ \t]*$/d;
+
+/** An assignment in the file, with the unquoted value and where it is written. */
+interface Variable {
+  readonly name: string;
+  readonly value: string;
+  readonly start: number;
+  readonly end: number;
+  readonly location: string;
+}
+
+function variables(text: string): Variable[] {
+  const result: Variable[] = [];
+  for (const line of splitLines(text)) {
+    const match = ASSIGNMENT.exec(text.slice(line.start, line.end));
+    if (!match?.indices) continue;
+    const [name, raw] = [match[1], match[2]];
+    let [start, end] = match.indices[2].map((at) => line.start + at);
+    const quoted = raw.length >= 2 && (raw[0] === '"' || raw[0] === "'") && raw.endsWith(raw[0]);
+    if (quoted) [start, end] = [start + 1, end - 1];
+    result.push({ name, value: text.slice(start, end), start, end, location: `${name} (line ${line.number})` });
+  }
+  return result;
+}
+
+function envQuota(text: string, file: string): QuotaSetting[] {
+  const all = variables(text);
+  const configFile = all.filter((v) => v.name === CONFIG_FILE_VARIABLE).at(-1);
+  if (configFile?.value) throw shadowedByConfigFile(file, configFile.value, configFile.location);
+  const quota = atMostOne(
+    all.filter((v) => v.name === QUOTA_VARIABLE),
+    file,
+  );
+  if (!quota) return [];
+  return [{ location: quota.location, bytes: parseQuota(quota.value, file, quota.location), start: quota.start, end: quota.end }];
+}
+
+/**
+ * The quota in an environment file loaded by `EnvironmentFile=` (kubespray's /etc/etcd.env, /etc/default/etcd):
+ * `ETCD_QUOTA_BACKEND_BYTES=N`, `"N"` or `'N'`, optionally after `export`. Quotes are kept when the value changes;
+ * when absent, the line is added at the end of the file.
+ *
+ * Refused: `ETCD_CONFIG_FILE` (etcd would ignore the quota here), the variable set twice, and a value that is not an
+ * integer. The unit's command line can still override this file with a flag: read the unit too.
+ */
+export const envFile: ConfigEditor = {
+  format: "env-file",
+
+  read(text, file) {
+    return quotaOf(envQuota(text, file), "a new line at the end of the file");
+  },
+
+  write(text, bytes, file) {
+    checkWritableQuota(bytes, file);
+    const settings = envQuota(text, file);
+    if (settings.length > 0) return rewriteSettings(text, settings, bytes);
+    return applyEdits(text, [insertLine(text, text.length, `${QUOTA_VARIABLE}=${bytes}`)]);
+  },
+};

@@ -1,0 +1,180 @@
+import { utils } from "ssh2";
+import { InvalidInputError } from "../errors";
+import { describe } from "../size";
+import { findKnownKeys, parsePublicKey } from "./known-hosts";
+
+/** How to reach a member's machine over SSH; the subset of `@pulumi/command`'s `remote.ConnectionArgs` we support. */
+export interface ConnectionInput {
+  /** Host name or IP address. */
+  readonly host: string;
+  /** SSH port; defaults to 22. */
+  readonly port?: number;
+  /** Login user; defaults to `root`. */
+  readonly user?: string;
+  /** Private key text (OpenSSH or PEM format). */
+  readonly privateKey?: string;
+  /** Passphrase of an encrypted `privateKey`. */
+  readonly privateKeyPassword?: string;
+  /** Login password, for hosts without key login. */
+  readonly password?: string;
+  /** The host's public key, e.g. `ssh-ed25519 AAAA...`, as printed by `ssh-keyscan -t ed25519 HOST`. */
+  readonly hostKey?: string;
+  /** known_hosts text listing the host's keys; used when `hostKey` is not set. */
+  readonly knownHosts?: string;
+  /** Run file edits and commands through `sudo -n`; defaults to true when `user` is not root. */
+  readonly sudo?: boolean;
+  /** Seconds to wait for the connection, handshake and login; defaults to 15. */
+  readonly dialTimeout?: number;
+}
+
+/** A checked connection input with its defaults filled in. */
+export interface Connection extends ConnectionInput {
+  /** SSH port. */
+  readonly port: number;
+  /** Login user. */
+  readonly user: string;
+  /** Whether file edits and commands go through `sudo -n`. */
+  readonly sudo: boolean;
+  /** Seconds to wait for the connection, handshake and login. */
+  readonly dialTimeout: number;
+}
+
+const FIELDS: readonly string[] = [
+  "host",
+  "port",
+  "user",
+  "privateKey",
+  "privateKeyPassword",
+  "password",
+  "hostKey",
+  "knownHosts",
+  "sudo",
+  "dialTimeout",
+];
+
+const DEFAULT_PORT = 22;
+const DEFAULT_USER = "root";
+const DEFAULT_DIAL_TIMEOUT_SECONDS = 15;
+
+// Host names, IPv4 and IPv6 addresses (with an optional zone). Excluding everything else keeps the value safe in
+// messages, known_hosts lookups and `ssh-keyscan` hints; a leading dash could be read as an option.
+const HOST_PATTERN = /^[A-Za-z0-9._:%][A-Za-z0-9._:%-]*$/;
+const USER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$/;
+const PRIVATE_KEY_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/**
+ * Checks a connection input and fills in the defaults (port, user, sudo, dialTimeout). `field` is the input's path for
+ * messages, e.g. `members[0].connection`. Host key verification is required: connecting without it would hand the
+ * login credentials and root access to whoever answers on that address.
+ */
+export function validateConnection(value: unknown, field: string): Connection {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(field, `expected an object with host, user and privateKey, got ${describe(value)}`);
+  }
+  const input = value as Record<string, unknown>;
+  for (const [key, given] of Object.entries(input)) {
+    if (given !== undefined && !FIELDS.includes(key)) {
+      throw new InvalidInputError(`${field}.${key}`, `is not supported (supported: ${FIELDS.join(", ")})`);
+    }
+  }
+
+  const host = input.host;
+  if (typeof host !== "string" || host === "") {
+    throw new InvalidInputError(`${field}.host`, `is required: a host name or IP address, got ${describe(host)}`);
+  }
+  if (!HOST_PATTERN.test(host)) {
+    throw new InvalidInputError(
+      `${field}.host`,
+      `"${host}" is not a host name or IP address (no spaces, brackets or shell characters)`,
+    );
+  }
+
+  const port = input.port ?? DEFAULT_PORT;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidInputError(`${field}.port`, `must be a whole number from 1 to 65535, got ${describe(port)}`);
+  }
+
+  const user = input.user ?? DEFAULT_USER;
+  if (typeof user !== "string" || !USER_PATTERN.test(user)) {
+    throw new InvalidInputError(`${field}.user`, `must be a user name such as "root" or "ubuntu", got ${describe(user)}`);
+  }
+
+  const privateKey = optionalString(input, "privateKey", field);
+  const privateKeyPassword = optionalString(input, "privateKeyPassword", field);
+  const password = optionalString(input, "password", field);
+  if (privateKey !== undefined) checkPrivateKey(privateKey, privateKeyPassword, field);
+  if (privateKey === undefined && privateKeyPassword !== undefined) {
+    throw new InvalidInputError(`${field}.privateKeyPassword`, "is set but privateKey is not");
+  }
+  if (privateKey === undefined && password === undefined) {
+    throw new InvalidInputError(`${field}.privateKey`, "is required unless password is set: give a way to log in");
+  }
+
+  const hostKey = optionalString(input, "hostKey", field);
+  const knownHosts = optionalString(input, "knownHosts", field);
+  if (hostKey !== undefined) {
+    const key = parsePublicKey(hostKey);
+    if (typeof key === "string") throw new InvalidInputError(`${field}.hostKey`, key);
+  }
+  if (knownHosts !== undefined) {
+    const known = findKnownKeys(knownHosts, host, port);
+    if (typeof known === "string") throw new InvalidInputError(`${field}.knownHosts`, known);
+    if (hostKey === undefined && known.accepted.length === 0) {
+      throw new InvalidInputError(
+        `${field}.knownHosts`,
+        `has no usable key for ${port === DEFAULT_PORT ? host : `[${host}]:${port}`}; ${keyscanHint(host, port)}`,
+      );
+    }
+  }
+  if (hostKey === undefined && knownHosts === undefined) {
+    throw new InvalidInputError(
+      `${field}.hostKey`,
+      `host key verification is required: set hostKey or knownHosts; ${keyscanHint(host, port)}`,
+    );
+  }
+
+  const sudo = input.sudo ?? user !== "root";
+  if (typeof sudo !== "boolean") {
+    throw new InvalidInputError(`${field}.sudo`, `must be true or false, got ${describe(sudo)}`);
+  }
+
+  const dialTimeout = input.dialTimeout ?? DEFAULT_DIAL_TIMEOUT_SECONDS;
+  if (typeof dialTimeout !== "number" || !Number.isFinite(dialTimeout) || dialTimeout <= 0) {
+    throw new InvalidInputError(`${field}.dialTimeout`, `must be a positive number of seconds, got ${describe(dialTimeout)}`);
+  }
+
+  return { host, port, user, privateKey, privateKeyPassword, password, hostKey, knownHosts, sudo, dialTimeout };
+}
+
+function keyscanHint(host: string, port: number): string {
+  const portOption = port === DEFAULT_PORT ? "" : `-p ${port} `;
+  return `get the key with \`ssh-keyscan ${portOption}-t ed25519 ${host}\` (check it against /etc/ssh/ssh_host_ed25519_key.pub on the host)`;
+}
+
+/** Also used for secrets: a string only reaches the message when it is empty, so nothing secret is repeated. */
+function optionalString(input: Record<string, unknown>, key: string, field: string): string | undefined {
+  const value = input[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new InvalidInputError(`${field}.${key}`, `must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function checkPrivateKey(privateKey: string, passphrase: string | undefined, field: string): void {
+  if (!PRIVATE_KEY_PATTERN.test(privateKey)) {
+    throw new InvalidInputError(
+      `${field}.privateKey`,
+      'does not look like a private key: expected text starting with "-----BEGIN OPENSSH PRIVATE KEY-----" or another PEM private key header',
+    );
+  }
+  const parsed = utils.parseKey(privateKey, passphrase);
+  if (!(parsed instanceof Error)) return;
+  if (/no passphrase given/i.test(parsed.message)) {
+    throw new InvalidInputError(`${field}.privateKeyPassword`, "is required: privateKey is encrypted");
+  }
+  if (/passphrase/i.test(parsed.message)) {
+    throw new InvalidInputError(`${field}.privateKeyPassword`, "does not decrypt privateKey");
+  }
+  throw new InvalidInputError(`${field}.privateKey`, `cannot be parsed: ${parsed.message}`);
+}

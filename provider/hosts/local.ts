@@ -1,0 +1,171 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promises as fs, Stats } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { formatDuration } from "../duration";
+import { HostError, TimeoutError } from "../errors";
+import { abbreviate, checkTimeout, CommandResult, defaultBackupPath, Host, RunOptions, WriteOptions } from "./host";
+import { checkPath } from "./shell";
+
+const LABEL = "local";
+
+/** The machine the provider runs on, as the user the provider runs as. */
+export function localHost(): Host {
+  return new LocalHost();
+}
+
+class LocalHost implements Host {
+  readonly label = LABEL;
+
+  async readFile(path: string): Promise<string> {
+    checkPath(LABEL, path);
+    try {
+      return await fs.readFile(path, "utf8");
+    } catch (err) {
+      throw fileError("read", path, err);
+    }
+  }
+
+  async writeFileAtomic(path: string, text: string, options: WriteOptions = {}): Promise<{ backupPath: string }> {
+    const backupPath = options.backupPath ?? defaultBackupPath(path);
+    checkPath(LABEL, path);
+    checkPath(LABEL, backupPath);
+    let target: string;
+    let current: Buffer;
+    let stats: Stats;
+    try {
+      // Editing the target keeps a symlinked config file a symlink; renaming over the link would replace it.
+      target = await fs.realpath(path);
+      stats = await fs.stat(target);
+      if (!stats.isFile()) throw new HostError(`${LABEL}: cannot write ${path}: it is not a regular file`);
+      current = await fs.readFile(target);
+    } catch (err) {
+      throw fileError("write", path, err);
+    }
+    await replaceFile(backupPath, current, stats, `cannot back up ${path} to ${backupPath}`);
+    await replaceFile(target, Buffer.from(text, "utf8"), stats, `cannot write ${path}`);
+    return { backupPath };
+  }
+
+  async restore(path: string, backupPath: string): Promise<void> {
+    checkPath(LABEL, path);
+    checkPath(LABEL, backupPath);
+    let saved: Buffer;
+    let stats: Stats;
+    try {
+      stats = await fs.stat(backupPath);
+      saved = await fs.readFile(backupPath);
+    } catch (err) {
+      throw fileError(`restore ${path} from`, backupPath, err);
+    }
+    // The edited file may have been deleted since; then there is no link to follow and the path itself is restored.
+    const target = await fs.realpath(path).catch(() => path);
+    await replaceFile(target, saved, stats, `cannot restore ${path} from ${backupPath}`);
+  }
+
+  run(command: string, options: RunOptions): Promise<CommandResult> {
+    checkTimeout(options.timeoutMs);
+    return new Promise((resolve, reject) => {
+      // A new process group, so a timeout can kill everything the command started, not just the shell.
+      const child = spawn("/bin/sh", ["-c", command], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      const exited = new Promise<void>((done) => child.once("exit", () => done()));
+
+      const timer = setTimeout(() => {
+        killGroup(child.pid);
+        // Waiting for the exit means the caller never sees the error while the command is still alive. A process
+        // that left the group could hold the pipes open forever, so they are not waited for.
+        void exited.then(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          const after = formatDuration(options.timeoutMs);
+          reject(new TimeoutError(`${LABEL}: command timed out after ${after} and was killed: ${abbreviate(command)}`));
+        });
+      }, options.timeoutMs);
+
+      child.once("error", (err) => {
+        clearTimeout(timer);
+        reject(new HostError(`${LABEL}: cannot run ${abbreviate(command)}: ${err.message}`));
+      });
+      child.once("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve({
+          stdout: Buffer.concat(stdout).toString("utf8"),
+          stderr: Buffer.concat(stderr).toString("utf8"),
+          code: code ?? 128 + (signal ? osConstants.signals[signal] : 0),
+        });
+      });
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // ESRCH: the group is already gone, which is what we wanted.
+  }
+}
+
+/**
+ * Writes `data` to a temp file next to `dest` with the mode and owner of `like`, flushes it, and renames it over
+ * `dest`, so readers see either the old file or the new one, never a partial write.
+ */
+async function replaceFile(dest: string, data: Buffer, like: Stats, what: string): Promise<void> {
+  const temp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    // 0600 until the final mode is set, so a secret-bearing config is never briefly world-readable.
+    const handle = await fs.open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(data);
+      // chown before chmod: changing the owner clears setuid/setgid bits.
+      await handle.chown(like.uid, like.gid);
+      await handle.chmod(like.mode & 0o7777);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, dest);
+  } catch (err) {
+    await fs.rm(temp, { force: true });
+    throw new HostError(`${LABEL}: ${what}: ${describeFsError(err)}`);
+  }
+  await syncDirectory(dirname(dest));
+}
+
+/** Makes the rename itself durable; without it a crash can bring back the old directory entry. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function fileError(verb: string, path: string, err: unknown): HostError {
+  if (err instanceof HostError) return err;
+  return new HostError(`${LABEL}: cannot ${verb} ${path}: ${describeFsError(err)}`);
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory";
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}

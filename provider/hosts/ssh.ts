@@ -1,0 +1,320 @@
+import { constants as osConstants } from "node:os";
+import { performance } from "node:perf_hooks";
+import { Client, ClientChannel } from "ssh2";
+import { formatDuration } from "../duration";
+import { HostError, TimeoutError } from "../errors";
+import { Connection, ConnectionInput, validateConnection } from "./connection";
+import { abbreviate, checkTimeout, CommandResult, defaultBackupPath, Host, RunOptions, WriteOptions } from "./host";
+import {
+  blobType,
+  findKnownKeys,
+  fingerprint,
+  KnownKeys,
+  parsePublicKey,
+  PublicKey,
+  signatureAlgorithms,
+} from "./known-hosts";
+import { checkPath, remoteCommand } from "./shell";
+
+/** File reads and edits are small; a host that takes longer than this is stuck. */
+const FILE_TIMEOUT_MS = 60_000;
+
+/**
+ * How long after the remote `timeout` should have fired we still wait for the host to say so, to cover network
+ * latency. Only a host that stopped answering uses it up.
+ */
+const REPORT_GRACE_MS = 5_000;
+
+/**
+ * Shared by the file scripts. `replace DEST MODE_FROM [CONTENT_FROM]` writes CONTENT_FROM (or stdin) to a temp file
+ * next to DEST that has the mode and owner of MODE_FROM, flushes it, and renames it over DEST. `cp -p` onto the temp
+ * file is the portable way to copy mode and owner, and it fails, rather than silently changing the owner, when the
+ * login user may not keep it.
+ */
+const PRELUDE = `set -e
+temp=
+trap 'if [ -n "$temp" ]; then rm -f -- "$temp"; fi' EXIT
+flush() { sync -- "$@" 2>/dev/null || sync; }
+replace() {
+  temp=$(mktemp "$(dirname -- "$1")/.$(basename -- "$1").XXXXXX")
+  cp -p -- "$2" "$temp"
+  if [ -n "$3" ]; then cat -- "$3" > "$temp"; else cat > "$temp"; fi
+  flush "$temp"
+  mv -f -- "$temp" "$1"
+  temp=
+  flush "$(dirname -- "$1")"
+}
+`;
+
+/** `$1` path, `$2` backup path, stdin the new text. Resolving links first edits a symlinked file's target. */
+const WRITE_SCRIPT = `${PRELUDE}target=$(readlink -f -- "$1")
+if [ ! -f "$target" ]; then echo "$1: no such file (only existing files are edited)" >&2; exit 1; fi
+replace "$2" "$target" "$target"
+replace "$target" "$target"
+`;
+
+/** `$1` path, `$2` backup path. The file may have been deleted since the backup, so it need not exist. */
+const RESTORE_SCRIPT = `${PRELUDE}if [ ! -f "$2" ]; then echo "backup $2: no such file" >&2; exit 1; fi
+target=$(readlink -f -- "$1")
+replace "$target" "$2" "$2"
+`;
+
+const READ_SCRIPT = `cat -- "$1"`;
+
+/**
+ * Opens an SSH connection after checking `connection` (so a caller that skipped validation still gets host key
+ * verification). Throws HostError naming the host and port and why the connection failed.
+ */
+export async function connectSsh(connection: ConnectionInput): Promise<Host> {
+  const checked = validateConnection(connection, "connection");
+  const { host, port, user, privateKey, privateKeyPassword, password, dialTimeout } = checked;
+  const label = `${user}@${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const trusted = trustedKeys(checked);
+  const client = new Client();
+  let presented: Buffer | undefined;
+
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (cause: string) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(new HostError(`cannot connect to ${label}: ${cause}`));
+    };
+    client.once("ready", () => {
+      settled = true;
+      resolve();
+    });
+    client.on("close", () => fail("the server closed the connection before the login completed"));
+    // Kept for the life of the client: errors after login also fail the command in flight, which reports them, and
+    // an 'error' event without a listener would crash the provider.
+    client.on("error", (err: Error & { level?: string; code?: string }) =>
+      fail(describeConnectError(err, { connection: checked, presented, trusted })),
+    );
+    client.connect({
+      host,
+      port,
+      username: user,
+      privateKey,
+      passphrase: privateKeyPassword,
+      password,
+      readyTimeout: dialTimeout * 1000,
+      algorithms: { serverHostKey: signatureAlgorithms(trusted.accepted) },
+      hostVerifier: (key: Buffer) => {
+        presented = key;
+        return isTrusted(key, trusted);
+      },
+    });
+  });
+  return new SshHost(client, label, checked.sudo);
+}
+
+interface TrustedKeys {
+  readonly accepted: readonly PublicKey[];
+  readonly revoked: readonly PublicKey[];
+  /** Which inputs the keys came from, for messages. */
+  readonly source: string;
+}
+
+function trustedKeys({ hostKey, knownHosts, host, port }: Connection): TrustedKeys {
+  const accepted: PublicKey[] = [];
+  const revoked: PublicKey[] = [];
+  // validateConnection has rejected unparsable values, so the error (string) results cannot occur here.
+  if (hostKey !== undefined) accepted.push(parsePublicKey(hostKey) as PublicKey);
+  if (knownHosts !== undefined) {
+    const known = findKnownKeys(knownHosts, host, port) as KnownKeys;
+    accepted.push(...known.accepted);
+    revoked.push(...known.revoked);
+  }
+  const source = [hostKey && "hostKey", knownHosts && "knownHosts"].filter(Boolean).join(" and ");
+  return { accepted, revoked, source };
+}
+
+function isTrusted(key: Buffer, trusted: TrustedKeys): boolean {
+  if (trusted.revoked.some((revoked) => revoked.blob.equals(key))) return false;
+  return trusted.accepted.some((accepted) => accepted.blob.equals(key));
+}
+
+interface ConnectContext {
+  readonly connection: Connection;
+  /** The key the server presented, if the handshake got that far. */
+  readonly presented?: Buffer;
+  readonly trusted: TrustedKeys;
+}
+
+/** Plain words for the usual connection failures; ssh2's own messages assume SSH protocol knowledge. */
+function describeConnectError(err: Error & { level?: string; code?: string }, context: ConnectContext): string {
+  const { connection, presented, trusted } = context;
+  if (presented && !isTrusted(presented, trusted)) {
+    const shown = `${blobType(presented)} ${fingerprint(presented)}`;
+    if (trusted.revoked.some((revoked) => revoked.blob.equals(presented))) {
+      return `the host key ${shown} is marked @revoked in knownHosts`;
+    }
+    const expected = trusted.accepted.map((key) => `${key.type} ${fingerprint(key.blob)}`).join(", ");
+    return (
+      `the host key does not match: the server presented ${shown}, but ${trusted.source} expects ${expected}. ` +
+      "Someone may be intercepting the connection, or the host was reinstalled; check the key on the host before updating it"
+    );
+  }
+  if (err.level === "handshake" && /host key/i.test(err.message)) {
+    const types = [...new Set(trusted.accepted.map((key) => key.type))].join(", ");
+    return `the server has no host key of the type given in ${trusted.source} (${types})`;
+  }
+  if (err.level === "client-authentication") {
+    const methods = [connection.privateKey && "the private key", connection.password && "the password"].filter(Boolean);
+    return `authentication failed for user "${connection.user}" with ${methods.join(" and ")}`;
+  }
+  if (err.level === "client-timeout") {
+    return `timed out after ${formatDuration(connection.dialTimeout * 1000)} (dialTimeout) connecting and logging in`;
+  }
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return `connection refused: nothing is listening on port ${connection.port}`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "the host name does not resolve";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "the host is unreachable";
+    case "ECONNRESET":
+      return "the server reset the connection";
+  }
+  return err.message;
+}
+
+class SshHost implements Host {
+  private closed = false;
+
+  constructor(
+    private readonly client: Client,
+    readonly label: string,
+    private readonly sudo: boolean,
+  ) {
+    client.on("close", () => (this.closed = true));
+  }
+
+  async readFile(path: string): Promise<string> {
+    checkPath(this.label, path);
+    const result = await this.exec(READ_SCRIPT, [path], FILE_TIMEOUT_MS, `cat ${path}`);
+    if (result.code !== 0) throw new HostError(`${this.label}: cannot read ${path}: ${lastLine(result.stderr)}`);
+    return result.stdout;
+  }
+
+  async writeFileAtomic(path: string, text: string, options: WriteOptions = {}): Promise<{ backupPath: string }> {
+    const backupPath = options.backupPath ?? defaultBackupPath(path);
+    checkPath(this.label, path);
+    checkPath(this.label, backupPath);
+    const input = Buffer.from(text, "utf8");
+    const result = await this.exec(WRITE_SCRIPT, [path, backupPath], FILE_TIMEOUT_MS, `write ${path}`, input);
+    if (result.code !== 0) throw new HostError(`${this.label}: cannot write ${path}: ${lastLine(result.stderr)}`);
+    return { backupPath };
+  }
+
+  async restore(path: string, backupPath: string): Promise<void> {
+    checkPath(this.label, path);
+    checkPath(this.label, backupPath);
+    const result = await this.exec(RESTORE_SCRIPT, [path, backupPath], FILE_TIMEOUT_MS, `restore ${path}`);
+    if (result.code !== 0) {
+      throw new HostError(`${this.label}: cannot restore ${path} from ${backupPath}: ${lastLine(result.stderr)}`);
+    }
+  }
+
+  run(command: string, options: RunOptions): Promise<CommandResult> {
+    checkTimeout(options.timeoutMs);
+    return this.exec(command, [], options.timeoutMs, command);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      this.client.once("close", () => resolve());
+      this.client.end();
+    });
+  }
+
+  /** Runs `script` with `args` as `$1`... under the remote timeout; `what` names it in messages. */
+  private exec(script: string, args: string[], timeoutMs: number, what: string, input?: Buffer): Promise<CommandResult> {
+    const command = remoteCommand(script, args, { sudo: this.sudo, timeoutMs });
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      let channel: ClientChannel | undefined;
+      let settled = false;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome();
+      };
+      const timedOut = () =>
+        new TimeoutError(
+          `${this.label}: command timed out after ${formatDuration(timeoutMs)} and was killed: ${abbreviate(what)}`,
+        );
+      const timer = setTimeout(() => {
+        channel?.close();
+        settle(() =>
+          reject(
+            new TimeoutError(
+              `${this.label}: no answer within ${formatDuration(timeoutMs + REPORT_GRACE_MS)} from: ${abbreviate(what)}`,
+            ),
+          ),
+        );
+      }, timeoutMs + REPORT_GRACE_MS);
+      const failed = (cause: string) =>
+        settle(() => reject(new HostError(`${this.label}: cannot run ${abbreviate(what)}: ${cause}`)));
+
+      try {
+        this.client.exec(command, (err, opened) => {
+          if (err) return failed(err.message);
+          channel = opened;
+          const stdout: Buffer[] = [];
+          const stderr: Buffer[] = [];
+          let code: number | null = null;
+          let signal: string | undefined;
+          opened.on("data", (chunk: Buffer) => stdout.push(chunk));
+          opened.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+          opened.on("exit", (exitCode: number | null, exitSignal?: string) => {
+            code = exitCode;
+            signal = exitSignal;
+          });
+          opened.on("close", () => {
+            if (code === null && signal === undefined) return failed("the connection closed before it finished");
+            const result: CommandResult = {
+              stdout: Buffer.concat(stdout).toString("utf8"),
+              stderr: Buffer.concat(stderr).toString("utf8"),
+              code: code ?? 128 + (osConstants.signals[signal as NodeJS.Signals] ?? 0),
+            };
+            // `timeout -s KILL` takes itself down with the command, so a timeout shows as SIGKILL (137).
+            if (result.code === 137 && performance.now() - started >= timeoutMs) return settle(() => reject(timedOut()));
+            const wrapperFailure = this.wrapperFailure(result);
+            if (wrapperFailure) return failed(wrapperFailure);
+            settle(() => resolve(result));
+          });
+          opened.end(input);
+        });
+      } catch (err) {
+        // ssh2 throws synchronously once the connection is gone.
+        failed(err instanceof Error ? err.message : String(err));
+      }
+    });
+  }
+
+  /** Failures of the `sudo`/`timeout` wrapper, as opposed to the command: those mean the command never ran. */
+  private wrapperFailure(result: CommandResult): string | undefined {
+    if (result.code === 127 && /\btimeout\b.*not found/.test(result.stderr)) {
+      return "the host has no `timeout` command (GNU coreutils)";
+    }
+    if (!this.sudo) return undefined;
+    if (result.code === 127 && /\bsudo\b.*not found/.test(result.stderr)) {
+      return "the host has no sudo; log in as root or set sudo: false";
+    }
+    if (result.code === 1 && /^sudo: /.test(result.stderr)) {
+      return `${lastLine(result.stderr)}; the login user needs passwordless sudo (NOPASSWD), or set sudo: false if it can edit the files itself`;
+    }
+    return undefined;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1] || "failed without a message";
+}
