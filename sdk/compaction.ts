@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { compactionProvider } from "../provider/compaction-provider";
+import { providerShim } from "./shim";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
 export interface TlsArgs {
@@ -109,7 +109,7 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: EtcdCompactionArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      compactionProvider,
+      providerShim("compaction"),
       name,
       {
         ...args,

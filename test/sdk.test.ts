@@ -1,0 +1,70 @@
+import * as assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+
+interface Registered {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+const registered: Registered[] = [];
+
+/** The value of an output under mocks (Output.promise() is internal to the SDK). */
+function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
+
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+      return { id: `${args.name}-id`, state: { ...args.inputs, maintenance: "up-to-date", reclaimedBytes: 0 } };
+    },
+    call: () => ({}),
+  },
+  "etcd-space",
+  "test",
+  false,
+);
+
+describe("EtcdCompaction SDK class (under mocks)", () => {
+  it("registers the pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction type with the inputs and a serialized provider", async () => {
+    const { EtcdCompaction } = await import("../sdk");
+    const resource = new EtcdCompaction("space", {
+      endpoints: ["http://127.0.0.1:2379"],
+      retainRevisions: 10,
+      defrag: { minFreeBytes: "64MiB" },
+    });
+    await valueOf(resource.urn);
+    assert.equal(await valueOf(resource.maintenance), "up-to-date");
+    const entry = registered.find((r) => r.name === "space");
+    assert.ok(entry, "the resource was registered");
+    assert.equal(entry.type, "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction");
+    assert.deepEqual(entry.inputs.endpoints, ["http://127.0.0.1:2379"]);
+    assert.equal(entry.inputs.retainRevisions, 10);
+    assert.equal(typeof entry.inputs.__provider, "string");
+    assert.match(String(entry.inputs.__provider), /exports\.handler/);
+    // The shim loads the installed provider by package name; none of the provider code is in the state.
+    assert.match(String(entry.inputs.__provider), /require\("pulumi-etcd-quota\/provider"\)/);
+    assert.ok(String(entry.inputs.__provider).length < 4000, "the serialized provider stays small");
+  });
+
+  it("marks TLS material and the password as secret outputs", async () => {
+    const { EtcdCompaction } = await import("../sdk");
+    let seen: pulumi.CustomResourceOptions | undefined;
+    const resource = new EtcdCompaction(
+      "secret-space",
+      { endpoints: ["https://127.0.0.1:2379"], username: "root", password: "pw" },
+      {
+        transformations: [
+          (args) => {
+            seen = args.opts;
+            return undefined;
+          },
+        ],
+      },
+    );
+    await valueOf(resource.urn);
+    assert.deepEqual(seen?.additionalSecretOutputs, ["tls", "password"]);
+  });
+});
