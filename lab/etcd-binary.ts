@@ -1,0 +1,63 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+/** Where the lab finds an etcd release. */
+export interface EtcdBinary {
+  /** Absolute path of the `etcd` server binary. */
+  readonly etcd: string;
+  /** Absolute path of `etcdctl` from the same release. */
+  readonly etcdctl: string;
+  /** The full version the binary reports, e.g. `3.4.23`. */
+  readonly version: string;
+}
+
+/** The repository root: `lab/` sits directly under it. */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+const SYSTEM_BIN = "/usr/bin";
+
+const reported = new Map<string, string | undefined>();
+
+/**
+ * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin,
+ * any other version the copy that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`.
+ * Throws an Error that says how to install it when it is missing.
+ */
+export function etcdBinary(version: string = process.env.ETCD_VERSION ?? "3.4"): EtcdBinary {
+  const candidates = [SYSTEM_BIN, path.join(REPO_ROOT, ".cache", "etcd", version, "usr", "bin")];
+  for (const dir of candidates) {
+    const etcd = path.join(dir, "etcd");
+    const etcdctl = path.join(dir, "etcdctl");
+    const actual = reportedVersion(etcd);
+    if (actual !== undefined && matches(actual, version) && fs.existsSync(etcdctl)) {
+      return { etcd, etcdctl, version: actual };
+    }
+  }
+  const installArg = matches(version, "3.4") ? "3.4" : version;
+  throw new Error(
+    `etcd ${version} is not installed (looked in ${candidates.join(" and ")}); run \`bash lab/install-etcd.sh ${installArg}\``,
+  );
+}
+
+/** `3.4.23` matches `3.4` and `3.4.23`, not `3.4.2`. */
+function matches(actual: string, wanted: string): boolean {
+  return actual === wanted || actual.startsWith(`${wanted}.`);
+}
+
+// Asking the binary (memoized) rather than trusting the folder keeps a 3.5 in /usr/bin from passing as 3.4.
+function reportedVersion(binary: string): string | undefined {
+  if (!reported.has(binary)) {
+    reported.set(binary, fs.existsSync(binary) ? askVersion(binary) : undefined);
+  }
+  return reported.get(binary);
+}
+
+function askVersion(binary: string): string | undefined {
+  try {
+    const out = execFileSync(binary, ["--version"], { encoding: "utf8", timeout: 10_000 });
+    return /^etcd Version: (\S+)/m.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
