@@ -73,7 +73,7 @@ export function validateConnection(value: unknown, field: string): Connection {
   }
   const input = value as Record<string, unknown>;
   for (const [key, given] of Object.entries(input)) {
-    if (given !== undefined && !FIELDS.includes(key)) {
+    if (given !== undefined && given !== null && !FIELDS.includes(key)) {
       throw new InvalidInputError(`${field}.${key}`, `is not supported (supported: ${FIELDS.join(", ")})`);
     }
   }
@@ -96,7 +96,10 @@ export function validateConnection(value: unknown, field: string): Connection {
 
   const user = input.user ?? DEFAULT_USER;
   if (typeof user !== "string" || !USER_PATTERN.test(user)) {
-    throw new InvalidInputError(`${field}.user`, `must be a user name such as "root" or "ubuntu", got ${describe(user)}`);
+    throw new InvalidInputError(
+      `${field}.user`,
+      `must be a user name such as "root" or "ubuntu", got ${describe(user)}`,
+    );
   }
 
   const privateKey = optionalString(input, "privateKey", field);
@@ -140,7 +143,10 @@ export function validateConnection(value: unknown, field: string): Connection {
 
   const dialTimeout = input.dialTimeout ?? DEFAULT_DIAL_TIMEOUT_SECONDS;
   if (typeof dialTimeout !== "number" || !Number.isFinite(dialTimeout) || dialTimeout <= 0) {
-    throw new InvalidInputError(`${field}.dialTimeout`, `must be a positive number of seconds, got ${describe(dialTimeout)}`);
+    throw new InvalidInputError(
+      `${field}.dialTimeout`,
+      `must be a positive number of seconds, got ${describe(dialTimeout)}`,
+    );
   }
 
   return { host, port, user, privateKey, privateKeyPassword, password, hostKey, knownHosts, sudo, dialTimeout };
@@ -151,10 +157,13 @@ function keyscanHint(host: string, port: number): string {
   return `get the key with \`ssh-keyscan ${portOption}-t ed25519 ${host}\` (check it against /etc/ssh/ssh_host_ed25519_key.pub on the host)`;
 }
 
-/** Also used for secrets: a string only reaches the message when it is empty, so nothing secret is repeated. */
+/**
+ * Null counts as absent, as it does for the `??` defaults, since serialized inputs may carry either. Also used for
+ * secrets: a string only reaches the message when it is empty, so nothing secret is repeated.
+ */
 function optionalString(input: Record<string, unknown>, key: string, field: string): string | undefined {
   const value = input[key];
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value === "") {
     throw new InvalidInputError(`${field}.${key}`, `must be a non-empty string, got ${describe(value)}`);
   }

@@ -64,7 +64,7 @@ class LocalHost implements Host {
     await replaceFile(target, saved, stats, `cannot restore ${path} from ${backupPath}`);
   }
 
-  run(command: string, options: RunOptions): Promise<CommandResult> {
+  async run(command: string, options: RunOptions): Promise<CommandResult> {
     checkTimeout(options.timeoutMs);
     return new Promise((resolve, reject) => {
       // A new process group, so a timeout can kill everything the command started, not just the shell.
@@ -73,26 +73,33 @@ class LocalHost implements Host {
       const stderr: Buffer[] = [];
       child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-      const exited = new Promise<void>((done) => child.once("exit", () => done()));
-
+      let exited = false;
+      let timedOut = false;
+      // Rejecting only once the shell has exited means the caller never sees the error while the command is alive.
+      // Something that left the group could hold the pipes open forever, so they are not waited for.
+      const timeOut = () => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        const after = formatDuration(options.timeoutMs);
+        reject(new TimeoutError(`${LABEL}: command timed out after ${after} and was killed: ${abbreviate(command)}`));
+      };
       const timer = setTimeout(() => {
+        timedOut = true;
         killGroup(child.pid);
-        // Waiting for the exit means the caller never sees the error while the command is still alive. A process
-        // that left the group could hold the pipes open forever, so they are not waited for.
-        void exited.then(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-          const after = formatDuration(options.timeoutMs);
-          reject(new TimeoutError(`${LABEL}: command timed out after ${after} and was killed: ${abbreviate(command)}`));
-        });
+        if (exited) timeOut();
       }, options.timeoutMs);
 
+      child.once("exit", () => {
+        exited = true;
+        if (timedOut) timeOut();
+      });
       child.once("error", (err) => {
         clearTimeout(timer);
         reject(new HostError(`${LABEL}: cannot run ${abbreviate(command)}: ${err.message}`));
       });
       child.once("close", (code, signal) => {
         clearTimeout(timer);
+        if (timedOut) return;
         resolve({
           stdout: Buffer.concat(stdout).toString("utf8"),
           stderr: Buffer.concat(stderr).toString("utf8"),

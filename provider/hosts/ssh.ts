@@ -26,10 +26,10 @@ const FILE_TIMEOUT_MS = 60_000;
 const REPORT_GRACE_MS = 5_000;
 
 /**
- * Shared by the file scripts. `replace DEST MODE_FROM [CONTENT_FROM]` writes CONTENT_FROM (or stdin) to a temp file
- * next to DEST that has the mode and owner of MODE_FROM, flushes it, and renames it over DEST. `cp -p` onto the temp
- * file is the portable way to copy mode and owner, and it fails, rather than silently changing the owner, when the
- * login user may not keep it.
+ * Shared by the file scripts. `replace DEST FROM [-]` copies FROM to a temp file next to DEST, with FROM's mode and
+ * owner, takes the content from stdin instead when given `-`, flushes it, and renames it over DEST. `cp -p` is the
+ * portable way to copy mode and owner, and it fails, rather than silently changing the owner, when the login user may
+ * not keep it.
  */
 const PRELUDE = `set -e
 temp=
@@ -38,7 +38,7 @@ flush() { sync -- "$@" 2>/dev/null || sync; }
 replace() {
   temp=$(mktemp "$(dirname -- "$1")/.$(basename -- "$1").XXXXXX")
   cp -p -- "$2" "$temp"
-  if [ -n "$3" ]; then cat -- "$3" > "$temp"; else cat > "$temp"; fi
+  if [ "$3" = - ]; then cat > "$temp"; fi
   flush "$temp"
   mv -f -- "$temp" "$1"
   temp=
@@ -47,16 +47,16 @@ replace() {
 `;
 
 /** `$1` path, `$2` backup path, stdin the new text. Resolving links first edits a symlinked file's target. */
-const WRITE_SCRIPT = `${PRELUDE}target=$(readlink -f -- "$1")
+const WRITE_SCRIPT = `${PRELUDE}target=$(readlink -f -- "$1") || target=
 if [ ! -f "$target" ]; then echo "$1: no such file (only existing files are edited)" >&2; exit 1; fi
-replace "$2" "$target" "$target"
-replace "$target" "$target"
+replace "$2" "$target"
+replace "$target" "$target" -
 `;
 
 /** `$1` path, `$2` backup path. The file may have been deleted since the backup, so it need not exist. */
 const RESTORE_SCRIPT = `${PRELUDE}if [ ! -f "$2" ]; then echo "backup $2: no such file" >&2; exit 1; fi
-target=$(readlink -f -- "$1")
-replace "$target" "$2" "$2"
+target=$(readlink -f -- "$1") || { echo "$1: its folder does not exist" >&2; exit 1; }
+replace "$target" "$2"
 `;
 
 const READ_SCRIPT = `cat -- "$1"`;
@@ -219,7 +219,7 @@ class SshHost implements Host {
     }
   }
 
-  run(command: string, options: RunOptions): Promise<CommandResult> {
+  async run(command: string, options: RunOptions): Promise<CommandResult> {
     checkTimeout(options.timeoutMs);
     return this.exec(command, [], options.timeoutMs, command);
   }
@@ -233,7 +233,13 @@ class SshHost implements Host {
   }
 
   /** Runs `script` with `args` as `$1`... under the remote timeout; `what` names it in messages. */
-  private exec(script: string, args: string[], timeoutMs: number, what: string, input?: Buffer): Promise<CommandResult> {
+  private exec(
+    script: string,
+    args: string[],
+    timeoutMs: number,
+    what: string,
+    input?: Buffer,
+  ): Promise<CommandResult> {
     const command = remoteCommand(script, args, { sudo: this.sudo, timeoutMs });
     const started = performance.now();
     return new Promise((resolve, reject) => {
@@ -245,19 +251,10 @@ class SshHost implements Host {
         clearTimeout(timer);
         outcome();
       };
-      const timedOut = () =>
-        new TimeoutError(
-          `${this.label}: command timed out after ${formatDuration(timeoutMs)} and was killed: ${abbreviate(what)}`,
-        );
       const timer = setTimeout(() => {
         channel?.close();
-        settle(() =>
-          reject(
-            new TimeoutError(
-              `${this.label}: no answer within ${formatDuration(timeoutMs + REPORT_GRACE_MS)} from: ${abbreviate(what)}`,
-            ),
-          ),
-        );
+        const waited = formatDuration(timeoutMs + REPORT_GRACE_MS);
+        settle(() => reject(new TimeoutError(`${this.label}: no answer within ${waited} from: ${abbreviate(what)}`)));
       }, timeoutMs + REPORT_GRACE_MS);
       const failed = (cause: string) =>
         settle(() => reject(new HostError(`${this.label}: cannot run ${abbreviate(what)}: ${cause}`)));
@@ -284,7 +281,11 @@ class SshHost implements Host {
               code: code ?? 128 + (osConstants.signals[signal as NodeJS.Signals] ?? 0),
             };
             // `timeout -s KILL` takes itself down with the command, so a timeout shows as SIGKILL (137).
-            if (result.code === 137 && performance.now() - started >= timeoutMs) return settle(() => reject(timedOut()));
+            if (result.code === 137 && performance.now() - started >= timeoutMs) {
+              const after = formatDuration(timeoutMs);
+              const message = `${this.label}: command timed out after ${after} and was killed: ${abbreviate(what)}`;
+              return settle(() => reject(new TimeoutError(message)));
+            }
             const wrapperFailure = this.wrapperFailure(result);
             if (wrapperFailure) return failed(wrapperFailure);
             settle(() => resolve(result));

@@ -1,0 +1,505 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { AddressInfo, createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HostError, InvalidInputError, TimeoutError } from "../provider/errors";
+import { ConnectionInput, validateConnection } from "../provider/hosts/connection";
+import { Host } from "../provider/hosts/host";
+import { localHost } from "../provider/hosts/local";
+import { remoteCommand, shellQuote } from "../provider/hosts/shell";
+import { connectSsh } from "../provider/hosts/ssh";
+import { generateKey, startSshd, TestSshd } from "./support/sshd";
+
+/** Owner given to test files, so keeping the owner is not satisfied by accident (the tests run as root). */
+const OWNER = { uid: 4321, gid: 8765 };
+
+/** Processes whose command line contains `marker`, found through /proc so no helper process can match itself. */
+function processesWith(marker: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmdline.includes(marker)) found.push(`${pid}: ${cmdline}`);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+// One describe around everything keeps the sshd hooks from running for the other test files.
+describe("hosts", function () {
+  let sshd: TestSshd;
+  let keys: string;
+
+  before(async function () {
+    keys = mkdtempSync(join(tmpdir(), "etcd-quota-keys-"));
+    sshd = await startSshd();
+  });
+
+  after(async function () {
+    await sshd?.stop();
+    rmSync(keys, { recursive: true, force: true });
+  });
+
+  function sshConnection(overrides: Partial<ConnectionInput> = {}): ConnectionInput {
+    return { host: "127.0.0.1", port: sshd.port, privateKey: sshd.privateKey, hostKey: sshd.hostKey, ...overrides };
+  }
+
+  const targets: { readonly name: string; readonly label: () => string; readonly open: () => Promise<Host> }[] = [
+    { name: "local", label: () => "local", open: async () => localHost() },
+    { name: "ssh", label: () => `root@127.0.0.1:${sshd.port}`, open: () => connectSsh(sshConnection()) },
+    {
+      name: "ssh with sudo",
+      label: () => `root@127.0.0.1:${sshd.port}`,
+      open: () => connectSsh(sshConnection({ sudo: true })),
+    },
+  ];
+
+  for (const target of targets) {
+    describe(`${target.name} host`, function () {
+      let host: Host;
+      let dir: string;
+      let file: string;
+
+      before(async function () {
+        host = await target.open();
+      });
+
+      after(async function () {
+        await host?.close();
+      });
+
+      beforeEach(function () {
+        dir = mkdtempSync(join(tmpdir(), "etcd-quota-host-"));
+        file = join(dir, "etcd.conf");
+        writeFileSync(file, "name: old\n# ünïcode, no trailing newline");
+        chownSync(file, OWNER.uid, OWNER.gid);
+        chmodSync(file, 0o640);
+      });
+
+      afterEach(function () {
+        rmSync(dir, { recursive: true, force: true });
+      });
+
+      it("has the expected label", function () {
+        assert.equal(host.label, target.label());
+      });
+
+      it("reads a file exactly", async function () {
+        assert.equal(await host.readFile(file), "name: old\n# ünïcode, no trailing newline");
+      });
+
+      it("names the host and path when a file is missing", async function () {
+        const missing = join(dir, "missing.conf");
+        await assert.rejects(host.readFile(missing), (err: Error) => {
+          assert.ok(err instanceof HostError, String(err));
+          assert.ok(err.message.includes(target.label()), err.message);
+          assert.ok(err.message.includes(missing), err.message);
+          return true;
+        });
+      });
+
+      it("refuses relative paths and paths with a newline or NUL", async function () {
+        for (const path of ["etcd.conf", `${dir}/a\nb`, `${dir}/a\0b`]) {
+          await assert.rejects(host.readFile(path), HostError);
+          await assert.rejects(host.writeFileAtomic(path, "x"), HostError);
+        }
+      });
+
+      it("writes atomically, keeping mode and owner, and backs up the old bytes", async function () {
+        const inodeBefore = statSync(file).ino;
+        const { backupPath } = await host.writeFileAtomic(file, "name: new\n");
+
+        assert.match(backupPath, /\/etcd\.conf\.bak-\d{8}T\d{6}\.\d{3}Z$/);
+        assert.equal(readFileSync(file, "utf8"), "name: new\n");
+        assert.equal(readFileSync(backupPath, "utf8"), "name: old\n# ünïcode, no trailing newline");
+        for (const path of [file, backupPath]) {
+          const stats = statSync(path);
+          assert.equal(stats.mode & 0o7777, 0o640, path);
+          assert.deepEqual({ uid: stats.uid, gid: stats.gid }, OWNER, path);
+        }
+        // A new inode shows the file was renamed into place rather than rewritten where readers could see it half done.
+        assert.notEqual(statSync(file).ino, inodeBefore);
+        assert.deepEqual(readdirSync(dir).sort(), ["etcd.conf", backupPath.slice(dir.length + 1)].sort());
+      });
+
+      it("uses the backup path it is given, replacing an older backup there", async function () {
+        const backupPath = join(dir, "etcd.conf.orig");
+        writeFileSync(backupPath, "stale");
+        assert.deepEqual(await host.writeFileAtomic(file, "name: new\n", { backupPath }), { backupPath });
+        assert.equal(readFileSync(backupPath, "utf8"), "name: old\n# ünïcode, no trailing newline");
+      });
+
+      it("writes through a symlink, keeping the link", async function () {
+        const link = join(dir, "link.conf");
+        symlinkSync(file, link);
+        await host.writeFileAtomic(link, "name: linked\n", { backupPath: join(dir, "link.bak") });
+        assert.equal(readFileSync(file, "utf8"), "name: linked\n");
+        assert.ok(statSync(file).isFile());
+        assert.equal(readFileSync(link, "utf8"), "name: linked\n");
+        assert.equal(execFileSync("readlink", [link], { encoding: "utf8" }).trim(), file);
+      });
+
+      it("refuses to create a file that does not exist", async function () {
+        const missing = join(dir, "missing.conf");
+        await assert.rejects(host.writeFileAtomic(missing, "x"), (err: Error) => {
+          assert.ok(err instanceof HostError, String(err));
+          assert.ok(err.message.includes(target.label()) && err.message.includes(missing), err.message);
+          return true;
+        });
+        assert.deepEqual(readdirSync(dir), ["etcd.conf"]);
+      });
+
+      it("restores a backup, with its mode and owner, even after the file was deleted", async function () {
+        const { backupPath } = await host.writeFileAtomic(file, "name: new\n");
+        await host.restore(file, backupPath);
+        assert.equal(readFileSync(file, "utf8"), "name: old\n# ünïcode, no trailing newline");
+        assert.equal(readFileSync(backupPath, "utf8"), "name: old\n# ünïcode, no trailing newline");
+
+        unlinkSync(file);
+        await host.restore(file, backupPath);
+        const stats = statSync(file);
+        assert.equal(stats.mode & 0o7777, 0o640);
+        assert.deepEqual({ uid: stats.uid, gid: stats.gid }, OWNER);
+        assert.equal(readdirSync(dir).length, 2, "no temp files left behind");
+      });
+
+      it("names the host and backup when restoring from a missing backup", async function () {
+        const backupPath = join(dir, "gone.bak");
+        await assert.rejects(host.restore(file, backupPath), (err: Error) => {
+          assert.ok(err instanceof HostError, String(err));
+          assert.ok(err.message.includes(target.label()) && err.message.includes(backupPath), err.message);
+          return true;
+        });
+      });
+
+      it("runs a command and returns its output and exit code without throwing", async function () {
+        const result = await host.run(`printf '%s\\n' "it's" "$((6 * 7))"; echo oops >&2; exit 3`, {
+          timeoutMs: 10_000,
+        });
+        assert.deepEqual(result, { stdout: "it's\n42\n", stderr: "oops\n", code: 3 });
+      });
+
+      it("kills a command and everything it started when it times out", async function () {
+        const marker = `etcd-quota-timeout-${process.pid}-${Date.now()}`;
+        const started = Date.now();
+        await assert.rejects(
+          host.run(`(sleep 30; : ${marker}) & sleep 30; : ${marker}`, { timeoutMs: 1000 }),
+          (err: Error) => {
+            assert.ok(err instanceof TimeoutError, String(err));
+            assert.ok(err.message.includes(target.label()), err.message);
+            return true;
+          },
+        );
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 1000 && elapsed < 2500, `took ${elapsed} ms`);
+        assert.deepEqual(processesWith(marker), []);
+      });
+
+      it("rejects a timeout that is not a positive number", async function () {
+        await assert.rejects(host.run("true", { timeoutMs: 0 }), InvalidInputError);
+        await assert.rejects(host.run("true", { timeoutMs: Number.NaN }), InvalidInputError);
+      });
+    });
+  }
+
+  describe("ssh host", function () {
+    it("sends every command through sudo -n when sudo is on", async function () {
+      const before = sshd.sudoCalls().length;
+      const host = await connectSsh(sshConnection({ sudo: true }));
+      try {
+        assert.equal((await host.run("id -u", { timeoutMs: 10_000 })).stdout, "0\n");
+        await host.readFile(join(sshd.dir, "authorized_keys"));
+      } finally {
+        await host.close();
+      }
+      const calls = sshd.sudoCalls().slice(before);
+      assert.equal(calls.length, 2);
+      for (const call of calls) assert.match(call, /^-n timeout -s KILL \d+/);
+    });
+
+    it("refuses a server whose host key does not match", async function () {
+      const other = generateKey(keys, "other_host").publicKey;
+      await assert.rejects(connectSsh(sshConnection({ hostKey: other })), (err: Error) => {
+        assert.ok(err instanceof HostError, String(err));
+        assert.match(err.message, new RegExp(`^cannot connect to root@127\\.0\\.0\\.1:${sshd.port}: `));
+        assert.match(err.message, /host key does not match/);
+        return true;
+      });
+    });
+
+    it("says so when the server has no key of the pinned type", async function () {
+      const ecdsa = generateKey(keys, "ecdsa_host", "ecdsa").publicKey;
+      await assert.rejects(
+        connectSsh(sshConnection({ hostKey: ecdsa })),
+        /no host key of the type .*ecdsa-sha2-nistp256/,
+      );
+    });
+
+    it("accepts the host key from known_hosts, plain or hashed, and honours @revoked", async function () {
+      const plain = `# comment\nother.example ${sshd.hostKey}\n[127.0.0.1]:${sshd.port} ${sshd.hostKey}\n`;
+      const knownHostsFile = join(keys, "known_hosts");
+      writeFileSync(knownHostsFile, plain);
+      execFileSync("ssh-keygen", ["-q", "-H", "-f", knownHostsFile], { stdio: "ignore" });
+      const hashed = readFileSync(knownHostsFile, "utf8");
+      assert.match(hashed, /^\|1\|/m);
+      assert.doesNotMatch(hashed, /127\.0\.0\.1/);
+
+      for (const knownHosts of [plain, hashed]) {
+        const host = await connectSsh(sshConnection({ hostKey: undefined, knownHosts }));
+        await host.close();
+      }
+      const revoked = `${plain}@revoked * ${sshd.hostKey}\n`;
+      await assert.rejects(connectSsh(sshConnection({ hostKey: undefined, knownHosts: revoked })), /@revoked/);
+    });
+
+    it("reports a rejected user key as an authentication failure", async function () {
+      const stranger = generateKey(keys, "stranger").privateKey;
+      await assert.rejects(
+        connectSsh(sshConnection({ privateKey: stranger })),
+        new RegExp(
+          `^HostError: cannot connect to root@127\\.0\\.0\\.1:${sshd.port}: authentication failed for user "root"`,
+        ),
+      );
+    });
+
+    it("reports a refused connection", async function () {
+      const stopped = await startSshd();
+      await stopped.stop();
+      await assert.rejects(
+        connectSsh(sshConnection({ port: stopped.port })),
+        new RegExp(`127\\.0\\.0\\.1:${stopped.port}: connection refused`),
+      );
+    });
+
+    it("reports a server that never answers as a timeout", async function () {
+      const sockets: Socket[] = [];
+      const silent = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const port = (silent.address() as AddressInfo).port;
+      try {
+        const started = Date.now();
+        await assert.rejects(
+          connectSsh(sshConnection({ port, dialTimeout: 0.5 })),
+          new RegExp(`127\\.0\\.0\\.1:${port}: timed out after 0\\.5s \\(dialTimeout\\)`),
+        );
+        assert.ok(Date.now() - started < 2000);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      }
+    });
+
+    it("fails with HostError after close", async function () {
+      const host = await connectSsh(sshConnection());
+      await host.close();
+      await assert.rejects(host.run("true", { timeoutMs: 1000 }), HostError);
+    });
+  });
+
+  describe("validateConnection", function () {
+    const field = "members[0].connection";
+    let valid: { readonly host: string; readonly privateKey: string; readonly hostKey: string };
+    let encrypted: string;
+
+    before(function () {
+      valid = { host: "10.0.0.1", privateKey: sshd.privateKey, hostKey: sshd.hostKey };
+      encrypted = generateKey(keys, "encrypted", "ed25519", "s3cret-passphrase").privateKey;
+    });
+
+    it("fills in the defaults", function () {
+      const { host, port, user, sudo, dialTimeout } = validateConnection(valid, field);
+      assert.deepEqual(
+        { host, port, user, sudo, dialTimeout },
+        { host: "10.0.0.1", port: 22, user: "root", sudo: false, dialTimeout: 15 },
+      );
+      assert.equal(validateConnection({ ...valid, user: "ubuntu" }, field).sudo, true);
+      assert.equal(validateConnection({ ...valid, user: "ubuntu", sudo: false }, field).sudo, false);
+      assert.equal(
+        validateConnection({ ...valid, privateKey: encrypted, privateKeyPassword: "s3cret-passphrase" }, field).host,
+        "10.0.0.1",
+      );
+      assert.equal(
+        validateConnection(
+          { host: "db-1.example", password: "hunter2", knownHosts: `db-1.example ${sshd.hostKey}` },
+          field,
+        ).port,
+        22,
+      );
+    });
+
+    const cases: {
+      readonly name: string;
+      readonly input: () => unknown;
+      readonly field: string;
+      readonly says: RegExp;
+    }[] = [
+      { name: "not an object", input: () => "10.0.0.1", field: "", says: /expected an object/ },
+      { name: "missing host", input: () => ({ ...valid, host: undefined }), field: ".host", says: /is required/ },
+      { name: "host with a space", input: () => ({ ...valid, host: "a b" }), field: ".host", says: /no spaces/ },
+      {
+        name: "host with shell syntax",
+        input: () => ({ ...valid, host: "h;reboot" }),
+        field: ".host",
+        says: /not a host/,
+      },
+      {
+        name: "host starting with a dash",
+        input: () => ({ ...valid, host: "-oProxyCommand=x" }),
+        field: ".host",
+        says: /not a host/,
+      },
+      { name: "port 0", input: () => ({ ...valid, port: 0 }), field: ".port", says: /1 to 65535/ },
+      { name: "port 65536", input: () => ({ ...valid, port: 65536 }), field: ".port", says: /1 to 65535/ },
+      { name: "port as text", input: () => ({ ...valid, port: "22" }), field: ".port", says: /1 to 65535, got "22"/ },
+      { name: "user with a space", input: () => ({ ...valid, user: "a b" }), field: ".user", says: /user name/ },
+      {
+        name: "privateKey not a key",
+        input: () => ({ ...valid, privateKey: "hunter2" }),
+        field: ".privateKey",
+        says: /does not look like a private key/,
+      },
+      {
+        name: "privateKey is a public key",
+        input: () => ({ ...valid, privateKey: sshd.hostKey }),
+        field: ".privateKey",
+        says: /does not look like a private key/,
+      },
+      {
+        name: "privateKey garbled",
+        input: () => ({
+          ...valid,
+          privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nhunter2\n-----END OPENSSH PRIVATE KEY-----\n",
+        }),
+        field: ".privateKey",
+        says: /cannot be parsed/,
+      },
+      {
+        name: "encrypted key without passphrase",
+        input: () => ({ ...valid, privateKey: encrypted }),
+        field: ".privateKeyPassword",
+        says: /is required: privateKey is encrypted/,
+      },
+      {
+        name: "encrypted key, wrong passphrase",
+        input: () => ({ ...valid, privateKey: encrypted, privateKeyPassword: "hunter2" }),
+        field: ".privateKeyPassword",
+        says: /does not decrypt/,
+      },
+      {
+        name: "no way to log in",
+        input: () => ({ ...valid, privateKey: undefined }),
+        field: ".privateKey",
+        says: /unless password is set/,
+      },
+      {
+        name: "empty password",
+        input: () => ({ ...valid, password: "" }),
+        field: ".password",
+        says: /non-empty string/,
+      },
+      {
+        name: "no host key verification",
+        input: () => ({ host: "10.0.0.1", port: 2222, password: "hunter2" }),
+        field: ".hostKey",
+        says: /host key verification is required.*`ssh-keyscan -p 2222 -t ed25519 10\.0\.0\.1`/,
+      },
+      {
+        name: "hostKey without key",
+        input: () => ({ ...valid, hostKey: "ssh-ed25519" }),
+        field: ".hostKey",
+        says: /expected "<type> <base64 key>"/,
+      },
+      {
+        name: "hostKey of an unsupported type",
+        input: () => ({ ...valid, hostKey: "ssh-dss AAAAB3NzaC1kc3M=" }),
+        field: ".hostKey",
+        says: /unsupported key type "ssh-dss"/,
+      },
+      {
+        name: "hostKey type and body disagree",
+        input: () => ({ ...valid, hostKey: sshd.hostKey.replace("ssh-ed25519", "ssh-rsa") }),
+        field: ".hostKey",
+        says: /not a ssh-rsa key/,
+      },
+      {
+        name: "knownHosts lists another port only",
+        input: () => ({ ...valid, port: 2222, hostKey: undefined, knownHosts: `10.0.0.1 ${sshd.hostKey}` }),
+        field: ".knownHosts",
+        says: /no usable key for \[10\.0\.0\.1\]:2222/,
+      },
+      {
+        name: "knownHosts with a malformed line",
+        input: () => ({ ...valid, hostKey: undefined, knownHosts: `10.0.0.1 ${sshd.hostKey}\n10.0.0.1 ssh-ed25519\n` }),
+        field: ".knownHosts",
+        says: /line 2/,
+      },
+      { name: "sudo as text", input: () => ({ ...valid, sudo: "yes" }), field: ".sudo", says: /true or false/ },
+      {
+        name: "dialTimeout 0",
+        input: () => ({ ...valid, dialTimeout: 0 }),
+        field: ".dialTimeout",
+        says: /positive number of seconds/,
+      },
+      {
+        name: "unsupported option",
+        input: () => ({ ...valid, proxy: { host: "bastion" } }),
+        field: ".proxy",
+        says: /is not supported/,
+      },
+    ];
+
+    for (const { name, input, field: suffix, says } of cases) {
+      it(`rejects ${name}, naming ${field}${suffix}`, function () {
+        assert.throws(
+          () => validateConnection(input(), field),
+          (err: Error) => {
+            assert.ok(err instanceof InvalidInputError, String(err));
+            assert.equal(err.field, `${field}${suffix}`);
+            assert.match(err.message, says);
+            assert.ok(
+              !err.message.includes("hunter2") && !err.message.includes("PRIVATE KEY-----\n"),
+              "leaks a secret",
+            );
+            return true;
+          },
+        );
+      });
+    }
+  });
+
+  describe("shell commands", function () {
+    it("quotes any text so sh reads it back unchanged", function () {
+      for (const text of ["plain", "it's", "$(reboot)", "`id`", '"; rm -rf / #', "a\\b", "*", "", "tab\there", "é"]) {
+        assert.equal(execFileSync("/bin/sh", ["-c", `printf %s ${shellQuote(text)}`], { encoding: "utf8" }), text);
+      }
+      assert.equal(shellQuote("it's"), `'it'\\''s'`);
+    });
+
+    it("wraps remote commands in timeout, and in sudo -n only when asked", function () {
+      const script = 'cat -- "$1"';
+      assert.equal(
+        remoteCommand(script, ["/etc/etcd/it's.conf"], { sudo: false, timeoutMs: 60_000 }),
+        `timeout -s KILL 60 sh -c 'cat -- "$1"' sh '/etc/etcd/it'\\''s.conf'`,
+      );
+      assert.equal(
+        remoteCommand(script, ["/etc/etcd/etcd.conf"], { sudo: true, timeoutMs: 1500 }),
+        `sudo -n timeout -s KILL 1.5 sh -c 'cat -- "$1"' sh '/etc/etcd/etcd.conf'`,
+      );
+    });
+  });
+});
