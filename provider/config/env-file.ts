@@ -47,7 +47,14 @@ function envQuota(text: string, file: string): QuotaSetting[] {
     file,
   );
   if (!quota) return [];
-  return [{ location: quota.location, bytes: parseQuota(quota.value, file, quota.location), start: quota.start, end: quota.end }];
+  return [
+    {
+      location: quota.location,
+      bytes: parseQuota(quota.value, file, quota.location),
+      start: quota.start,
+      end: quota.end,
+    },
+  ];
 }
 
 /**

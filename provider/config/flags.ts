@@ -40,3 +40,8 @@ export function findFlag(args: readonly string[], name: string): FlagUse[] {
   }
   return uses;
 }
+
+/** Whether a command runs etcd itself, judged by the name of the program's file. */
+export function runsEtcd(program: string): boolean {
+  return program.slice(program.lastIndexOf("/") + 1) === "etcd";
+}

@@ -35,7 +35,10 @@ export interface ConfigEditor {
 export function parseFormat(value: unknown, field: string): ConfigFormat {
   const format = CONFIG_FORMATS.find((f) => f === value);
   if (format === undefined) {
-    throw new InvalidInputError(field, `expected one of ${CONFIG_FORMATS.map((f) => `"${f}"`).join(", ")}, got ${describe(value)}`);
+    throw new InvalidInputError(
+      field,
+      `expected one of ${CONFIG_FORMATS.map((f) => `"${f}"`).join(", ")}, got ${describe(value)}`,
+    );
   }
   return format;
 }

@@ -25,11 +25,14 @@ export interface QuotaSetting {
 // both read "010" as octal 8, and "0x10", "1_000" or "8e9" would be read differently by etcd and by this code.
 const DECIMAL_INTEGER = /^(?:0|-?[1-9][0-9]*)$/;
 
-/** Parses a quota as written in a file; `value` is undefined when a flag has no value after it. */
-export function parseQuota(value: string | undefined, file: string, location: string): number {
-  if (value === undefined || value === "") {
-    throw new ConfigFileError(file, `${location} has no value`);
-  }
+/** The refusal for a setting with nothing after it, such as a flag given last or an empty YAML value. */
+export function noValue(file: string, location: string): ConfigFileError {
+  return new ConfigFileError(file, `${location} has no value`);
+}
+
+/** Parses a quota as written in a file. */
+export function parseQuota(value: string, file: string, location: string): number {
+  if (value === "") throw noValue(file, location);
   if (!DECIMAL_INTEGER.test(value)) {
     throw new ConfigFileError(
       file,
@@ -56,7 +59,10 @@ export function checkWritableQuota(bytes: number, file: string): void {
 }
 
 /** Refuses a second copy of a setting: whichever one etcd takes, the file would mislead whoever reads it next. */
-export function atMostOne<T extends { readonly location: string }>(settings: readonly T[], file: string): T | undefined {
+export function atMostOne<T extends { readonly location: string }>(
+  settings: readonly T[],
+  file: string,
+): T | undefined {
   if (settings.length > 1) {
     throw new ConfigFileError(
       file,

@@ -1,5 +1,5 @@
 import { ConfigFileError } from "../errors";
-import { findFlag } from "./flags";
+import { findFlag, runsEtcd } from "./flags";
 import type { ConfigEditor } from "./format";
 import {
   CONFIG_FILE_FLAG,
@@ -9,6 +9,7 @@ import {
   type QuotaSetting,
   atMostOne,
   checkWritableQuota,
+  noValue,
   parseQuota,
   quotaOf,
   rewriteSettings,
@@ -162,7 +163,7 @@ function etcdArguments(execStart: Directive, text: string, file: string): Word[]
   // Prefixes change how systemd runs the command (systemd.service(5)); after "@" the next word is argv[0].
   const prefix = /^[-@:+!]*/.exec(program.text)?.[0] ?? "";
   const path = program.text.slice(prefix.length);
-  if (path.slice(path.lastIndexOf("/") + 1) !== "etcd") {
+  if (!runsEtcd(path)) {
     throw new ConfigFileError(
       file,
       `ExecStart= (line ${execStart.line}) runs ${path}, not etcd, so which arguments reach etcd cannot be told ` +
@@ -200,11 +201,9 @@ function environment(service: readonly Directive[], text: string, file: string):
   return result;
 }
 
-/**
- * A setting whose value ends `word`. The value is checked first, so `word` is only looked at when there is one (a
- * flag given last has neither).
- */
-function settingIn(word: Word, value: string | undefined, location: string, file: string): QuotaSetting {
+/** A setting whose value ends `word`; both are missing when a flag is given last, with nothing after it. */
+function settingIn(word: Word | undefined, value: string | undefined, location: string, file: string): QuotaSetting {
+  if (word === undefined || value === undefined) throw noValue(file, location);
   const bytes = parseQuota(value, file, location);
   // A valid value reads back to the same digits, so its length is that of the number.
   const first = word.text.length - String(bytes).length;
@@ -228,7 +227,10 @@ function unitQuota(text: string, file: string): UnitQuota {
   const configVariable = assignments.filter((a) => a.name === CONFIG_FILE_VARIABLE).at(-1);
   if (configVariable?.value) throw shadowedByConfigFile(file, configVariable.value, configVariable.location);
 
-  const flags = findFlag(argTexts, QUOTA_FLAG).map((use) => ({ ...use, location: flagLocation(use.index, use.spelling) }));
+  const flags = findFlag(argTexts, QUOTA_FLAG).map((use) => ({
+    ...use,
+    location: flagLocation(use.index, use.spelling),
+  }));
   const flag = atMostOne(flags, file);
   const variable = atMostOne(
     assignments.filter((a) => a.name === QUOTA_VARIABLE),

@@ -1,10 +1,9 @@
-/** A physical line of a file: `start`..`end` is its content without the line break, `next` starts the next line. */
+/** A physical line of a file: `start`..`end` is its content without the line break. */
 export interface Line {
   /** 1-based, as editors and error messages count lines. */
   readonly number: number;
   readonly start: number;
   readonly end: number;
-  readonly next: number;
 }
 
 /** Splits text into lines; `\r\n` counts as one break so files written on Windows keep their endings. */
@@ -15,7 +14,7 @@ export function splitLines(text: string): Line[] {
     const newline = text.indexOf("\n", start);
     const next = newline === -1 ? text.length : newline + 1;
     const end = newline === -1 ? text.length : newline > start && text[newline - 1] === "\r" ? newline - 1 : newline;
-    lines.push({ number: lines.length + 1, start, end, next });
+    lines.push({ number: lines.length + 1, start, end });
     start = next;
   }
   return lines;
@@ -57,4 +56,15 @@ export function insertLine(text: string, offset: number, line: string): Edit {
   const lineBreak = lineBreakOf(text);
   const needsBreak = offset === text.length && text.length > 0 && !text.endsWith("\n");
   return { start: offset, end: offset, text: `${needsBreak ? lineBreak : ""}${line}${lineBreak}` };
+}
+
+/** Where the line holding `offset` starts. */
+export function lineStart(text: string, offset: number): number {
+  return text.lastIndexOf("\n", offset - 1) + 1;
+}
+
+/** Where the line after the one holding the character before `offset` starts; the text's length on the last line. */
+export function nextLineStart(text: string, offset: number): number {
+  const newline = text.indexOf("\n", Math.max(offset - 1, 0));
+  return newline === -1 ? text.length : newline + 1;
 }

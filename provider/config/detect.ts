@@ -1,0 +1,74 @@
+import { isMap, isScalar, parseDocument } from "yaml";
+import { ConfigFileError } from "../errors";
+import { CONFIG_FORMATS, type ConfigFormat } from "./format";
+import { stringOf, valueOf } from "./yaml-source";
+
+/** What each format looks like, for the message that asks the user to choose. */
+const LOOKS: Readonly<Record<ConfigFormat, string>> = {
+  "systemd-unit": "a unit with [Service] and ExecStart=",
+  "env-file": "ETCD_*=value lines",
+  "etcd-config": "the YAML file of etcd --config-file",
+  "kubeadm-manifest": "a static Pod manifest",
+};
+
+/** Top-level keys that only an etcd config file is likely to have together with no `kind`. */
+const ETCD_CONFIG_KEYS = new Set([
+  "name",
+  "data-dir",
+  "wal-dir",
+  "listen-client-urls",
+  "listen-peer-urls",
+  "advertise-client-urls",
+  "initial-advertise-peer-urls",
+  "initial-cluster",
+  "quota-backend-bytes",
+]);
+
+/** File names that tell the format when the content does not. */
+const NAMES: readonly (readonly [RegExp, ConfigFormat])[] = [
+  [/\.service$|\.service\.d\/[^/]+\.conf$/, "systemd-unit"],
+  [/\.env$|(?:^|\/)(?:default|sysconfig)\/etcd$/, "env-file"],
+  [/(?:^|\/)manifests\/[^/]+\.ya?ml$/, "kubeadm-manifest"],
+  [/\.ya?ml$/, "etcd-config"],
+];
+
+const ASSIGNMENT = /^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=/;
+
+function formatFromContent(text: string, lines: readonly string[]): ConfigFormat | undefined {
+  if (lines.some((line) => line === "[Service]" || /^ExecStart[ \t]*=/.test(line))) return "systemd-unit";
+  const yaml = parseDocument(text);
+  if (yaml.errors.length === 0 && isMap(yaml.contents)) {
+    const kind = stringOf(valueOf(yaml.contents, "kind"));
+    if (kind === "Pod") return "kubeadm-manifest";
+    const keys = yaml.contents.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : ""));
+    if (kind === undefined && keys.some((key) => ETCD_CONFIG_KEYS.has(key))) return "etcd-config";
+  }
+  const names = lines.map((line) => ASSIGNMENT.exec(line)?.[1]);
+  if (names.length > 0 && names.every((name) => name !== undefined) && names.some((name) => name.startsWith("ETCD_"))) {
+    return "env-file";
+  }
+  return undefined;
+}
+
+/**
+ * Tells the format of a config file, by content first and by name second: `[Service]`/`ExecStart=` is a systemd
+ * unit, YAML with `kind: Pod` a kubeadm manifest, a YAML mapping with etcd's keys an etcd config file, `NAME=value`
+ * lines with `ETCD_` names an env file. The name decides only for a file with nothing in it yet (or, for an env file
+ * name, only assignments), where guessing wrong cannot edit the wrong kind of file.
+ */
+export function detectFormat(file: string, text: string): ConfigFormat {
+  const lines = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !/^[#;]/.test(line));
+  const byContent = formatFromContent(text, lines);
+  if (byContent) return byContent;
+  const onlyAssignments = lines.every((line) => ASSIGNMENT.test(line));
+  const byName = NAMES.find(([pattern]) => pattern.test(file))?.[1];
+  if (byName && (lines.length === 0 || (byName === "env-file" && onlyAssignments))) return byName;
+  const choices = CONFIG_FORMATS.map((format) => `"${format}" (${LOOKS[format]})`).join(", ");
+  throw new ConfigFileError(
+    file,
+    `cannot tell what kind of etcd configuration this is; set format to one of ${choices}`,
+  );
+}

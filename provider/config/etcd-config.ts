@@ -1,0 +1,76 @@
+import { isMap, isScalar } from "yaml";
+import { ConfigFileError } from "../errors";
+import type { ConfigEditor } from "./format";
+import {
+  QUOTA_FLAG,
+  type QuotaSetting,
+  checkWritableQuota,
+  noValue,
+  parseQuota,
+  quotaOf,
+  rewriteSettings,
+} from "./quota";
+import { type Edit, applyEdits, insertLine, lineNumberAt, lineStart, nextLineStart } from "./text";
+import { parseYaml } from "./yaml-source";
+
+/** The quota setting of a config file, if any, and where a new key would go. */
+interface ConfigQuota {
+  readonly setting: QuotaSetting | undefined;
+  /** Inserts a line of the top-level mapping after its last key, indented like the others; refuses a flow mapping. */
+  readonly addLine: (line: string) => Edit;
+}
+
+function configQuota(text: string, file: string): ConfigQuota {
+  const root = parseYaml(text, file).contents;
+  if (root === null) {
+    return { setting: undefined, addLine: (line) => insertLine(text, text.length, line) };
+  }
+  if (!isMap(root)) {
+    throw new ConfigFileError(file, "is not an etcd config file: its top level is not a mapping of settings");
+  }
+  const indent = " ".repeat(root.range[0] - lineStart(text, root.range[0]));
+  const last = root.items[root.items.length - 1];
+  const addLine = (line: string): Edit => {
+    if (root.flow) {
+      throw new ConfigFileError(
+        file,
+        "its settings are written as a flow mapping ({...}), so a key cannot be added without rewriting the whole " +
+          "file; write them one per line",
+      );
+    }
+    return insertLine(text, nextLineStart(text, (last.value ?? last.key).range[1]), indent + line);
+  };
+
+  const pair = root.items.find((item) => isScalar(item.key) && item.key.value === QUOTA_FLAG);
+  if (!pair) return { setting: undefined, addLine };
+  const location = `key ${QUOTA_FLAG} (line ${lineNumberAt(text, pair.key.range[0])})`;
+  // etcd decodes the file through JSON into an int64, so only a plain YAML integer works: not "123", 8e9 or 8GiB.
+  const node = pair.value;
+  if (node === null) throw noValue(file, location);
+  const bytes = parseQuota(text.slice(node.range[0], node.range[1]), file, location);
+  return { setting: { location, bytes, start: node.range[0], end: node.range[1] }, addLine };
+}
+
+/**
+ * The quota in etcd's own YAML config file (`etcd --config-file`, as etcd.conf.yml.sample): the top-level key
+ * `quota-backend-bytes`. Edits go to the value's characters only, so comments, key order and layout stay as they
+ * are; when absent, the key is added after the last top-level key.
+ *
+ * Refused: YAML errors (with their line), a top level that is not a mapping or is a `{...}` flow mapping, and a value
+ * that is not a plain integer.
+ */
+export const etcdConfig: ConfigEditor = {
+  format: "etcd-config",
+
+  read(text, file) {
+    const { setting } = configQuota(text, file);
+    return quotaOf(setting ? [setting] : [], "a new top-level key after the last one");
+  },
+
+  write(text, bytes, file) {
+    checkWritableQuota(bytes, file);
+    const { setting, addLine } = configQuota(text, file);
+    if (setting) return rewriteSettings(text, [setting], bytes);
+    return applyEdits(text, [addLine(`${QUOTA_FLAG}: ${bytes}`)]);
+  },
+};

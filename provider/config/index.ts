@@ -1,0 +1,21 @@
+import { envFile } from "./env-file";
+import { etcdConfig } from "./etcd-config";
+import type { ConfigEditor, ConfigFormat } from "./format";
+import { kubeadmManifest } from "./kubeadm-manifest";
+import { systemdUnit } from "./systemd-unit";
+
+export { detectFormat } from "./detect";
+export { CONFIG_FORMATS, type ConfigEditor, type ConfigFormat, type QuotaInFile, parseFormat } from "./format";
+export { environmentFiles } from "./systemd-unit";
+
+const EDITORS: Readonly<Record<ConfigFormat, ConfigEditor>> = {
+  "systemd-unit": systemdUnit,
+  "env-file": envFile,
+  "etcd-config": etcdConfig,
+  "kubeadm-manifest": kubeadmManifest,
+};
+
+/** The editor for a format. */
+export function editorFor(format: ConfigFormat): ConfigEditor {
+  return EDITORS[format];
+}

@@ -1,0 +1,23 @@
+import { type Document, type ParsedNode, type YAMLMap, isScalar, parseDocument } from "yaml";
+import { ConfigFileError } from "../errors";
+
+/** Parses one YAML document keeping the position of every node, so that edits can go to the original text. */
+export function parseYaml(text: string, file: string): Document.Parsed {
+  const document = parseDocument(text);
+  const [error] = document.errors;
+  if (error) {
+    // The first line of the message names the problem and where it is; the rest is a picture of the line.
+    throw new ConfigFileError(file, `not valid YAML: ${error.message.split("\n")[0].replace(/:$/, "")}`);
+  }
+  return document;
+}
+
+/** The node under `key` in a mapping: undefined when the key is absent, null when it has no node at all. */
+export function valueOf(map: YAMLMap.Parsed, key: string): ParsedNode | null | undefined {
+  return map.items.find((pair) => isScalar(pair.key) && pair.key.value === key)?.value;
+}
+
+/** The text of a scalar node as YAML reads it, or undefined for anything else. */
+export function stringOf(node: ParsedNode | null | undefined): string | undefined {
+  return isScalar(node) && node.value !== null ? String(node.value) : undefined;
+}
