@@ -11,7 +11,7 @@ import {
   leaderSuccessor,
 } from "./plan/compaction";
 import { formatSize } from "./size";
-import { Progress, waitFor } from "./wait";
+import { Progress, sleep, waitFor } from "./wait";
 
 /** What one run did to one member: the audit record kept in the resource's outputs. */
 export interface MemberRecord {
@@ -155,8 +155,13 @@ async function compact(
   }
   ledger.compactedRevision = target;
   if (!hasNoSpace(observation)) {
-    // One committed write makes bbolt release the pages the compaction freed, so defrag decisions see them.
-    await session.client(leader.endpoint).put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target }));
+    // bbolt releases the pages a commit freed only at a write that begins after every reader of that commit is
+    // gone, and etcd keeps one reader open until its next commit: so it takes two commits, one backend batch
+    // interval (100 ms) apart, before defrag decisions can see what the compaction freed.
+    const marker = session.client(leader.endpoint);
+    await marker.put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target, step: 1 }));
+    await sleep(250);
+    await marker.put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target, step: 2 }));
   }
   await waitForFreedPages(session, defragTimeoutMs(largest));
   progress(`compact: done in ${formatDuration(Date.now() - started)}`);
@@ -178,7 +183,8 @@ async function waitForFreedPages(session: ClusterSession, timeoutMs: number) {
       previous = new Map(statuses.map((s) => [s.id, s.dbSizeInUse]));
       return settled ? true : undefined;
     },
-    { what: "every member to finish compacting", timeoutMs, intervalMs: 300 },
+    // A member that stops answering here is a health problem, not a slow compaction: stop at once.
+    { what: "every member to finish compacting", timeoutMs, intervalMs: 300, retryErrors: false },
   );
 }
 

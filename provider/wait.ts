@@ -9,6 +9,8 @@ export interface WaitOptions {
   readonly what: string;
   readonly timeoutMs: number;
   readonly intervalMs?: number;
+  /** Whether an error from the probe means "not yet" (the default) rather than "give up now". */
+  readonly retryErrors?: boolean;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -27,6 +29,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, options: W
       const value = await probe();
       if (value !== undefined) return value;
     } catch (error) {
+      if (options.retryErrors === false) throw error;
       lastProblem = error instanceof Error ? error.message : String(error);
     }
     if (Date.now() - started >= options.timeoutMs) {

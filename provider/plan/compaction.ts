@@ -114,9 +114,12 @@ export function compactionSettings(
   };
 }
 
-/** The revision to compact to, or undefined when keeping `retain` revisions leaves nothing to drop. */
+/**
+ * The revision to compact to so that exactly the newest `retain` revisions stay readable (0 and 1 both keep only the
+ * current one, as the runbook's `etcdctl compact <current revision>` does), or undefined when nothing would go.
+ */
 export function compactionTarget(revision: number, retain: number): number | undefined {
-  const target = revision - retain;
+  const target = revision - Math.max(retain, 1) + 1;
   return target > 1 ? target : undefined;
 }
 

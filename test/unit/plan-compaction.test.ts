@@ -60,7 +60,8 @@ describe("compaction plan", () => {
   });
 
   it("keeps the newest N revisions when retainRevisions is N", () => {
-    assert.equal(compactionTarget(1000, 100), 900);
+    assert.equal(compactionTarget(1000, 100), 901);
+    assert.equal(compactionTarget(1000, 1), 1000);
     assert.equal(compactionTarget(50, 100), undefined);
   });
 

@@ -1,0 +1,229 @@
+import * as assert from "node:assert/strict";
+import { LabCluster } from "../lab/cluster";
+import { fill, verifyFill } from "../lab/fill";
+import { providerShim } from "../sdk/shim";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "./support/engine";
+import { alarmsOf, raiseCorrupt, statusOf, withClient } from "./support/etcd";
+
+const MiB = 1024 ** 2;
+const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
+
+describe("EtcdCompaction on real etcd, through the engine protocol", function () {
+  this.timeout(240_000);
+
+  let host: ProviderHost;
+  const clusters: LabCluster[] = [];
+
+  before(async () => {
+    host = await ProviderHost.start();
+  });
+  after(async () => {
+    await host?.stop();
+  });
+  afterEach(async () => {
+    for (const cluster of clusters.splice(0)) await cluster.stop();
+  });
+
+  async function startCluster(members: number, quotaBytes?: number): Promise<LabCluster> {
+    const cluster = await LabCluster.start({ members, quotaBytes });
+    clusters.push(cluster);
+    return cluster;
+  }
+
+  function newStack(): EngineStack {
+    return new EngineStack(host, { provider: providerShim("compaction"), type: TYPE });
+  }
+
+  /** Progress lines the provider printed since `from`. */
+  function progressSince(from: number): string[] {
+    return host.logs.slice(from).filter((line) => line.startsWith("EtcdCompaction: "));
+  }
+
+  it("runs the runbook on a 3-member cluster in NOSPACE: alarm gone, writes work, DBs shrink, no key lost", async () => {
+    const cluster = await startCluster(3, 48 * MiB);
+    const filled = await fill(cluster.endpoints, { untilNoSpace: true });
+    assert.ok(filled.noSpace, "the fill ended in NOSPACE");
+    assert.ok((await alarmsOf(cluster.endpoints)).some((a) => a.startsWith("NOSPACE")));
+    const before = await Promise.all(cluster.endpoints.map(statusOf));
+
+    const stack = newStack();
+    const preview = await stack.preview("space", { endpoints: cluster.endpoints });
+    assert.equal(preview.op, "create");
+    const logStart = host.logs.length;
+    const { outputs } = await stack.up("space", { endpoints: cluster.endpoints });
+    assert.ok(outputs);
+
+    assert.deepEqual(await alarmsOf(cluster.endpoints), [], "no alarm is left");
+    await withClient(cluster.endpoints, (client) => client.put("after-maintenance").value("ok").exec());
+    for (const [i, endpoint] of cluster.endpoints.entries()) {
+      const after = await statusOf(endpoint);
+      assert.ok(after.dbSize < before[i].dbSize / 4, `${endpoint} shrank from ${before[i].dbSize} to ${after.dbSize}`);
+      assert.ok(after.dbSize - after.dbSizeInUse < 2 * MiB, `${endpoint} is near its in-use size after defrag`);
+    }
+    assert.deepEqual(await verifyFill(cluster.endpoints, filled.lastValues), [], "every key keeps its last value");
+
+    const members = outputs.members as { defragmented: boolean; dbSizeBefore: number; dbSizeAfter: number }[];
+    assert.equal(members.length, 3);
+    assert.ok(members.every((m) => m.defragmented && m.dbSizeAfter < m.dbSizeBefore));
+    assert.ok((outputs.alarmsDisarmed as string[]).length >= 1);
+    assert.ok((outputs.reclaimedBytes as number) > 3 * 30 * MiB);
+    assert.equal(outputs.maintenance, "up-to-date");
+    const progress = progressSince(logStart);
+    assert.ok(progress.some((line) => /compact: to revision \d+/.test(line)));
+    assert.ok(progress.some((line) => /disarm: NOSPACE lifted/.test(line)));
+  });
+
+  it("keeps exactly the newest retainRevisions revisions readable", async () => {
+    const cluster = await startCluster(1);
+    const revisions: number[] = [];
+    await withClient(cluster.endpoints, async (client) => {
+      for (let i = 0; i < 20; i++) {
+        const response = await client.put("history").value(`v${i}`).exec();
+        revisions.push(Number(response.header.revision));
+      }
+    });
+    await newStack().up("space", { endpoints: cluster.endpoints, retainRevisions: 5 });
+    await withClient(cluster.endpoints, async (client) => {
+      const newest = revisions.slice(-5);
+      for (const [i, revision] of newest.entries()) {
+        assert.equal(await client.get("history").revision(revision).string(), `v${15 + i}`);
+      }
+      await assert.rejects(client.get("history").revision(revisions[14]).string(), /compacted/);
+    });
+  });
+
+  it("defragments followers first and the leader last, after handing leadership away; thresholds skip lean members", async () => {
+    const cluster = await startCluster(3);
+    await fill(cluster.endpoints, { targetBytes: 24 * MiB });
+    const leaderBefore = await cluster.leader();
+    assert.ok(leaderBefore);
+    const stack = newStack();
+    const logStart = host.logs.length;
+    const { outputs } = await stack.up("space", {
+      endpoints: cluster.endpoints,
+      defrag: { minFreeBytes: "4MiB" },
+      moveLeader: true,
+    });
+    const progress = progressSince(logStart);
+    const defragLines = progress.filter((line) => /defrag m\d: .* -> /.test(line));
+    assert.equal(defragLines.length, 3, progress.join("\n"));
+    assert.match(defragLines[2], new RegExp(`defrag ${leaderBefore}: `), "the leader is defragmented last");
+    const moved = progress.findIndex((line) => line.includes(`move leader: ${leaderBefore} -> `));
+    const leaderDefrag = progress.indexOf(defragLines[2]);
+    assert.ok(moved >= 0 && moved < leaderDefrag, "leadership moved away before the leader's defrag");
+    const record = (outputs!.members as { name: string; leader: boolean }[]).find((m) => m.name === leaderBefore);
+    assert.equal(record?.leader, false, "the former leader no longer leads");
+
+    // Now every member is lean: a second run compacts but skips every defrag, and says why.
+    const second = host.logs.length;
+    await stack.up("space", {
+      endpoints: cluster.endpoints,
+      defrag: { minFreeBytes: "4MiB" },
+      moveLeader: true,
+      triggers: [1],
+    });
+    const skips = progressSince(second).filter((line) => /defrag m\d: skipped, .*below the thresholds/.test(line));
+    assert.equal(skips.length, 3, progressSince(second).join("\n"));
+  });
+
+  it("shows no drift on a healthy cluster, shows drift once NOSPACE is raised, and an update clears it", async () => {
+    const cluster = await startCluster(3, 40 * MiB);
+    const stack = newStack();
+    const inputs = { endpoints: cluster.endpoints };
+    await stack.up("space", inputs);
+    await stack.refresh("space");
+    assert.equal((await stack.preview("space", inputs)).op, "same");
+
+    await fill(cluster.endpoints, { untilNoSpace: true });
+    const drift = await stack.previewRefresh("space", inputs);
+    assert.equal(drift.op, "update");
+    assert.ok(drift.diffs.includes("maintenance"), `diffs: ${drift.diffs.join(", ")}`);
+    const refreshed = await stack.refresh("space");
+    assert.match(String(refreshed.outputs?.maintenance), /^needed: NOSPACE alarm on m\d/);
+    assert.ok((refreshed.outputs?.plan as string[]).some((step) => step.startsWith("defragment ")));
+
+    const update = await stack.up("space", inputs);
+    assert.equal(update.op, "update");
+    assert.deepEqual(await alarmsOf(cluster.endpoints), []);
+    await stack.refresh("space");
+    assert.equal((await stack.preview("space", inputs)).op, "same", "a second preview after the update is clean");
+  });
+
+  it("stops at a CORRUPT alarm, says so, and never disarms it", async () => {
+    const cluster = await startCluster(3);
+    await raiseCorrupt(cluster.endpoints[1]);
+    const stack = newStack();
+    await assert.rejects(stack.up("space", { endpoints: cluster.endpoints }), (error: unknown) => {
+      assert.ok(error instanceof ProviderCallError, String(error));
+      assert.match(error.message, /refusing to start maintenance: alarm CORRUPT is raised on member m2/);
+      return true;
+    });
+    assert.equal(stack.state("space"), undefined, "nothing was recorded");
+    assert.deepEqual(
+      (await alarmsOf(cluster.endpoints)).map((a) => a.split("@")[0]),
+      ["CORRUPT"],
+    );
+  });
+
+  it("reports a member lost part way as a partial failure, and the next up resumes", async () => {
+    const cluster = await startCluster(3, 40 * MiB);
+    const filled = await fill(cluster.endpoints, { untilNoSpace: true });
+    const leader = await cluster.leader();
+    const victim = cluster.members.find((m) => m.name !== leader)!.name;
+    const stack = newStack();
+    const inputs = { endpoints: cluster.endpoints };
+
+    // Stop a follower as soon as the compaction is done, before the defrags start.
+    const logStart = host.logs.length;
+    const stopper = (async () => {
+      for (let i = 0; i < 600 && !progressSince(logStart).some((l) => l.startsWith("EtcdCompaction: compact: done")); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await cluster.stopMember(victim, "SIGKILL");
+    })();
+    await assert.rejects(stack.up("space", inputs), (error: unknown) => {
+      assert.ok(error instanceof PartialFailure, String(error));
+      assert.match(error.message, new RegExp(`did not answer|${victim}`));
+      return true;
+    });
+    await stopper;
+    const partial = stack.state("space");
+    assert.ok(partial, "the partial state was recorded");
+    assert.match(String(partial.outputs.maintenance), /^needed: the last run stopped part way/);
+    assert.equal(typeof partial.outputs.compactedRevision, "number");
+
+    await cluster.startMember(victim);
+    const resumed = await stack.up("space", inputs);
+    assert.equal(resumed.op, "update");
+    assert.deepEqual(await alarmsOf(cluster.endpoints), []);
+    assert.deepEqual(await verifyFill(cluster.endpoints, filled.lastValues), []);
+  });
+
+  it("rejects bad input at check time with a message naming the field", async () => {
+    const stack = newStack();
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ endpoints: [] }, "endpoints", /non-empty list/],
+      [{ endpoints: ["127.0.0.1:2379"] }, "endpoints", /endpoints\[0\]/],
+      [{ endpoints: ["http://127.0.0.1:2379/v3"] }, "endpoints", /path or query/],
+      [{ endpoints: ["http://u:p@127.0.0.1:2379"] }, "endpoints", /credentials/],
+      [{ endpoints: ["http://127.0.0.1:2379"], retainRevisions: -1 }, "retainRevisions", /0 or more/],
+      [{ endpoints: ["http://127.0.0.1:2379"], defrag: { minFragmentation: 1.5 } }, "defrag", /between 0 and 1/],
+      [{ endpoints: ["http://127.0.0.1:2379"], defrag: { minFreeBytes: "lots" } }, "defrag", /defrag\.minFreeBytes/],
+      [{ endpoints: ["http://127.0.0.1:2379"], when: { quotaUsageAbove: 80 } }, "when", /between 0 and 1/],
+      [{ endpoints: ["https://127.0.0.1:2379"], tls: { ca: "/etc/etcd/ca.pem" } }, "tls", /tls\.ca: expected PEM/],
+      [{ endpoints: ["http://127.0.0.1:2379"], username: "root" }, "password", /go together/],
+    ];
+    for (const [inputs, property, reason] of cases) {
+      const preview = await stack.preview("bad", inputs);
+      assert.equal(preview.op, "failed", JSON.stringify(inputs));
+      assert.equal(preview.failures[0]?.property, property, JSON.stringify(preview.failures));
+      assert.match(preview.failures[0].reason, reason);
+    }
+  });
+
+  it("leaves values not known until apply to the next check", async () => {
+    const preview = await newStack().preview("later", { endpoints: UNKNOWN, retainRevisions: 3 });
+    assert.deepEqual(preview.failures, []);
+    assert.equal(preview.op, "create");
+  });
+});
