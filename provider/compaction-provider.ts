@@ -53,7 +53,9 @@ function liveOutputs(observation: ClusterObservation, inputs: Props): Props {
       dbSizeInUse: m.dbSizeInUse,
       quotaBytes: m.metrics.quotaBytes ?? null,
     })),
-    alarms: observation.alarms.map((a) => `${a.type} on ${observation.memberList.find((m) => m.id === a.memberId)?.name ?? a.memberId}`),
+    alarms: observation.alarms.map(
+      (a) => `${a.type} on ${observation.memberList.find((m) => m.id === a.memberId)?.name ?? a.memberId}`,
+    ),
   };
 }
 
@@ -114,7 +116,9 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
     if (olds.maintenance !== UP_TO_DATE) {
       changed.push("maintenance");
       if (Array.isArray(olds.plan) && olds.plan.length > 0) {
-        progress(`maintenance is due (${String(olds.maintenance).replace(/^needed: /, "")}); plan as of the last refresh:`);
+        progress(
+          `maintenance is due (${String(olds.maintenance).replace(/^needed: /, "")}); plan as of the last refresh:`,
+        );
         for (const step of olds.plan) progress(`  - ${step}`);
       }
     }

@@ -269,14 +269,19 @@ async function disarm(
   }
   const decision = disarmDecision(observation);
   if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
-  const client = session.client(observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint);
+  const client = session.client(
+    observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
+  );
   for (const alarm of noSpace) {
     await client.disarmNoSpace(alarm.memberId);
     ledger.alarmsDisarmed.push(`NOSPACE on ${names.get(alarm.memberId) || alarm.memberId}`);
   }
   const remaining = (await client.alarms()).filter((a) => a.type === "NOSPACE");
   if (remaining.length > 0) {
-    throw new MemberUnavailableError(client.endpoint, `NOSPACE still raised after disarm on ${remaining.length} member(s)`);
+    throw new MemberUnavailableError(
+      client.endpoint,
+      `NOSPACE still raised after disarm on ${remaining.length} member(s)`,
+    );
   }
   progress(`disarm: NOSPACE lifted on ${ledger.alarmsDisarmed.length} member(s); ${decision.reason}`);
 }

@@ -17,7 +17,10 @@ export function parseDuration(value: unknown, field: string): number {
     ms = 0;
     for (const [, amount, unit] of value.trim().matchAll(PART)) ms += Number(amount) * MS_PER_UNIT[unit];
   } else {
-    throw new InvalidInputError(field, `expected a duration such as 90, "90s", "3m" or "1m30s", got ${describe(value)}`);
+    throw new InvalidInputError(
+      field,
+      `expected a duration such as 90, "90s", "3m" or "1m30s", got ${describe(value)}`,
+    );
   }
   if (!Number.isFinite(ms) || ms <= 0) {
     throw new InvalidInputError(field, `must be a positive duration, got ${describe(value)}`);

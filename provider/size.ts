@@ -50,7 +50,10 @@ export function parseSize(value: unknown, field: string): number {
   }
   const match = SIZE_PATTERN.exec(value.trim());
   if (!match) {
-    throw new InvalidInputError(field, `"${value}" is not a size; write a number of bytes or a number and a unit (${EXAMPLES})`);
+    throw new InvalidInputError(
+      field,
+      `"${value}" is not a size; write a number of bytes or a number and a unit (${EXAMPLES})`,
+    );
   }
   const [, amount, unit] = match;
   const multiplier = UNITS[unit];

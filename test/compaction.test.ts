@@ -176,7 +176,11 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     // Stop a follower as soon as the compaction is done, before the defrags start.
     const logStart = host.logs.length;
     const stopper = (async () => {
-      for (let i = 0; i < 600 && !progressSince(logStart).some((l) => l.startsWith("EtcdCompaction: compact: done")); i++) {
+      for (
+        let i = 0;
+        i < 600 && !progressSince(logStart).some((l) => l.startsWith("EtcdCompaction: compact: done"));
+        i++
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       await cluster.stopMember(victim, "SIGKILL");

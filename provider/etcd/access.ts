@@ -41,7 +41,10 @@ export function validateEndpoint(value: unknown, field: string): string {
     throw new InvalidInputError(field, `"${value}" carries credentials; pass them as username and password instead`);
   }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
-    throw new InvalidInputError(field, `"${value}" has a path or query; an etcd client URL is just scheme, host and port`);
+    throw new InvalidInputError(
+      field,
+      `"${value}" has a path or query; an etcd client URL is just scheme, host and port`,
+    );
   }
   if (!url.port) {
     throw new InvalidInputError(field, `"${value}" has no port; etcd's client port is usually 2379`);
@@ -122,7 +125,10 @@ export function validateAccess(inputs: Record<string, unknown>, unknown: Readonl
     throw new InvalidInputError(username === undefined ? "username" : "password", "username and password go together");
   }
   if (tls && endpoints.some((e) => e.startsWith("http:"))) {
-    throw new InvalidInputError("endpoints", "tls is set but some endpoints use http://; use https:// for every member");
+    throw new InvalidInputError(
+      "endpoints",
+      "tls is set but some endpoints use http://; use https:// for every member",
+    );
   }
   return { endpoints, tls, username: username as string | undefined, password: password as string | undefined };
 }

@@ -191,7 +191,9 @@ export class MemberClient {
   }
 
   async put(key: string, value: string): Promise<void> {
-    await this.call(`put ${key}`, () => this.client.put(key).value(value).options({ deadline: this.deadline() }).exec());
+    await this.call(`put ${key}`, () =>
+      this.client.put(key).value(value).options({ deadline: this.deadline() }).exec(),
+    );
   }
 
   async defragment(timeoutMs: number): Promise<void> {

@@ -33,13 +33,20 @@ export interface CompactionSettings {
 }
 
 export const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
-export const DEFAULT_WHEN: DriftConditions = { noSpaceAlarm: true, quotaUsageAbove: 0.8, freeBytesAbove: 256 * 1024 ** 2 };
+export const DEFAULT_WHEN: DriftConditions = {
+  noSpaceAlarm: true,
+  quotaUsageAbove: 0.8,
+  freeBytesAbove: 256 * 1024 ** 2,
+};
 /** etcd's own margin: ahrtr/etcd-defrag and this project only disarm NOSPACE below 90% of the quota. */
 export const DISARM_BELOW_QUOTA_SHARE = 0.9;
 
 function validateFraction(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new InvalidInputError(field, `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`);
+    throw new InvalidInputError(
+      field,
+      `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`,
+    );
   }
   return value;
 }
@@ -66,7 +73,9 @@ function validateDefrag(value: unknown): DefragThresholds | false {
   const thresholds: DefragThresholds = {
     minFreeBytes: raw.minFreeBytes === undefined ? undefined : parseSize(raw.minFreeBytes, "defrag.minFreeBytes"),
     minFragmentation:
-      raw.minFragmentation === undefined ? undefined : validateFraction(raw.minFragmentation, "defrag.minFragmentation"),
+      raw.minFragmentation === undefined
+        ? undefined
+        : validateFraction(raw.minFragmentation, "defrag.minFragmentation"),
   };
   if (thresholds.minFreeBytes === undefined && thresholds.minFragmentation === undefined) {
     throw new InvalidInputError("defrag", "give minFreeBytes, minFragmentation or both; use false to never defragment");
@@ -221,9 +230,7 @@ export function disarmDecision(observation: ClusterObservation): { allowed: bool
   if (over.length === 0) {
     return { allowed: true, reason: `every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota` };
   }
-  const list = over
-    .map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`)
-    .join(", ");
+  const list = over.map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`).join(", ");
   return {
     allowed: false,
     reason:
@@ -247,7 +254,10 @@ export function planCompaction(observation: ClusterObservation, settings: Compac
   const steps: CompactionStep[] = [];
   const target = compactionTarget(observation.revision, settings.retainRevisions);
   if (target !== undefined) {
-    const kept = settings.retainRevisions === 0 ? "keeping only the latest values" : `keeping the newest ${settings.retainRevisions} revisions`;
+    const kept =
+      settings.retainRevisions === 0
+        ? "keeping only the latest values"
+        : `keeping the newest ${settings.retainRevisions} revisions`;
     steps.push({ action: "compact", revision: target, reason: kept });
   }
   const voters = votingMembers(observation).length;

@@ -91,7 +91,10 @@ describe("compaction plan", () => {
     const decision = defragDecision(small, settings.defrag);
     assert.equal(decision.defrag, false);
     assert.match(decision.reason, /1 MiB reclaimable \(10% of 10 MiB\): below the thresholds/);
-    assert.equal(defragDecision(member("m2", { dbSize: 10 * MiB, dbSizeInUse: 7 * MiB }), settings.defrag).defrag, true);
+    assert.equal(
+      defragDecision(member("m2", { dbSize: 10 * MiB, dbSizeInUse: 7 * MiB }), settings.defrag).defrag,
+      true,
+    );
     assert.equal(defragDecision(member("m2"), false).defrag, false);
   });
 
