@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "./support/engine";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "../lab/engine";
 import { alarmsOf, raiseCorrupt, statusOf, withClient } from "./support/etcd";
 
 const MiB = 1024 ** 2;

@@ -12,7 +12,7 @@ import {
   secret,
   serializeProvider,
   UNKNOWN,
-} from "./support/engine";
+} from "../lab/engine";
 import { CounterError, readCalls, readLive } from "./support/fixtures/counter-helper";
 import { counterProvider } from "./support/fixtures/counter-provider";
 
