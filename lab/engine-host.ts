@@ -111,7 +111,7 @@ export async function serializeProvider(provider: object): Promise<string> {
 /** The host never connects back to the engine, so any address does; the engine passes its own. */
 const ENGINE_ADDRESS = "127.0.0.1:1";
 const HOST_SCRIPT = require.resolve("@pulumi/pulumi/cmd/dynamic-provider");
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const REPO_ROOT = path.resolve(__dirname, "..");
 /** The SDK's own gRPC limit (runtime/settings.js); `__provider` texts can be large. */
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
