@@ -16,6 +16,7 @@ import { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as statusproto from "@pulumi/pulumi/proto/status_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { REPO_ROOT } from "./etcd-binary";
 
 /** A resource's properties as they cross the wire: JSON values, with `__provider` among them. */
 export type PropertyMap = Record<string, unknown>;
@@ -111,7 +112,6 @@ export async function serializeProvider(provider: object): Promise<string> {
 /** The host never connects back to the engine, so any address does; the engine passes its own. */
 const ENGINE_ADDRESS = "127.0.0.1:1";
 const HOST_SCRIPT = require.resolve("@pulumi/pulumi/cmd/dynamic-provider");
-const REPO_ROOT = path.resolve(__dirname, "..");
 /** The SDK's own gRPC limit (runtime/settings.js); `__provider` texts can be large. */
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
