@@ -8,7 +8,6 @@
  * (secrets revealed because the host refuses them, unknowns only in previews) is EngineStack's job.
  */
 import { ChildProcess, spawn } from "child_process";
-import * as path from "path";
 import * as readline from "readline";
 import * as grpc from "@grpc/grpc-js";
 import * as pulumi from "@pulumi/pulumi";
