@@ -1,15 +1,8 @@
 import { formatDuration } from "./duration";
-import { EtcdQuotaError, InterruptedError, MemberUnavailableError } from "./errors";
+import { EtcdQuotaError, InterruptedError } from "./errors";
 import { assertHealthy, ClusterObservation, ClusterSession, ObservedMember, votingMembers } from "./etcd/cluster";
-import {
-  CompactionSettings,
-  compactionTarget,
-  defragDecision,
-  defragOrder,
-  disarmDecision,
-  hasNoSpace,
-  leaderSuccessor,
-} from "./plan/compaction";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { CompactionSettings, compactionTarget, defragDecision, defragOrder, hasNoSpace } from "./plan/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 
@@ -55,8 +48,6 @@ interface Ledger {
 export function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
 }
-
-const LEADER_MOVE_TIMEOUT_MS = 30_000;
 
 /** The one key this project writes: the last revision it compacted to. */
 export const COMPACTION_MARKER_KEY = "/pulumi-etcd-quota/last-compaction";
@@ -119,7 +110,11 @@ export async function runCompaction(
       latest = await defragMember(session, id, settings, ledger, progress);
     }
     latest = await session.observe();
-    await disarm(session, latest, settings, ledger, progress);
+    if (settings.disarmNoSpace) {
+      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, progress)));
+    } else if (hasNoSpace(latest)) {
+      progress("disarm: NOSPACE left raised (disarmNoSpace is false)");
+    }
     latest = await session.observe();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -207,7 +202,13 @@ async function defragMember(
     return observation;
   }
   if (member.isLeader && settings.moveLeader && votingMembers(observation).length > 1) {
-    observation = await moveLeadershipAway(session, observation, member, progress);
+    observation = await moveLeadershipAway(
+      session,
+      observation,
+      member,
+      "so the leader is not blocked by its own defrag",
+      progress,
+    );
     member = observation.members.find((m) => m.id === memberId)!;
   }
   const timeoutMs = defragTimeoutMs(member.dbSize);
@@ -230,58 +231,4 @@ async function defragMember(
     `defrag ${member.name}: ${formatSize(member.dbSize)} -> ${formatSize(after.dbSize)} in ${formatDuration(Date.now() - started)}`,
   );
   return observation;
-}
-
-async function moveLeadershipAway(
-  session: ClusterSession,
-  observation: ClusterObservation,
-  leader: ObservedMember,
-  progress: Progress,
-): Promise<ClusterObservation> {
-  const successor = leaderSuccessor(observation);
-  if (!successor) return observation;
-  progress(`move leader: ${leader.name} -> ${successor.name}, so the leader is not blocked by its own defrag`);
-  await session.client(leader.endpoint).moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS);
-  const settled = await waitFor(
-    async () => {
-      const now = await session.observe();
-      return now.leaderId !== undefined && now.leaderId !== leader.id && now.unreachable.length === 0 ? now : undefined;
-    },
-    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS },
-  );
-  assertHealthy(settled, `defragment ${leader.name}`);
-  return settled;
-}
-
-async function disarm(
-  session: ClusterSession,
-  observation: ClusterObservation,
-  settings: CompactionSettings,
-  ledger: Ledger,
-  progress: Progress,
-): Promise<void> {
-  const noSpace = observation.alarms.filter((a) => a.type === "NOSPACE");
-  if (noSpace.length === 0) return;
-  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
-  if (!settings.disarmNoSpace) {
-    progress(`disarm: ${noSpace.length} NOSPACE alarm(s) left raised (disarmNoSpace is false)`);
-    return;
-  }
-  const decision = disarmDecision(observation);
-  if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
-  const client = session.client(
-    observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
-  );
-  for (const alarm of noSpace) {
-    await client.disarmNoSpace(alarm.memberId);
-    ledger.alarmsDisarmed.push(`NOSPACE on ${names.get(alarm.memberId) || alarm.memberId}`);
-  }
-  const remaining = (await client.alarms()).filter((a) => a.type === "NOSPACE");
-  if (remaining.length > 0) {
-    throw new MemberUnavailableError(
-      client.endpoint,
-      `NOSPACE still raised after disarm on ${remaining.length} member(s)`,
-    );
-  }
-  progress(`disarm: NOSPACE lifted on ${ledger.alarmsDisarmed.length} member(s); ${decision.reason}`);
 }

@@ -1,4 +1,5 @@
 import { UnsafeClusterError } from "../errors";
+import { formatSize } from "../size";
 import { EtcdAccess } from "./access";
 import { Alarm, ClusterMember, MemberClient, MemberStatus } from "./member";
 import { MemberMetrics } from "./metrics";
@@ -25,6 +26,9 @@ export interface ClusterObservation {
   /** The newest revision any member reported. */
   readonly revision: number;
 }
+
+/** etcd's own margin: ahrtr/etcd-defrag and this project only disarm NOSPACE below 90% of the quota. */
+export const DISARM_BELOW_QUOTA_SHARE = 0.9;
 
 /** Alarms maintenance can live with: NOSPACE is what it is there to fix. */
 const TOLERATED_ALARMS = new Set(["NOSPACE"]);
@@ -139,4 +143,37 @@ export function canSpareOne(observation: ClusterObservation): boolean {
   const voters = observation.memberList.filter((m) => !m.isLearner).length;
   const healthy = votingMembers(observation).length;
   return healthy - 1 >= quorum(voters) || voters === 1;
+}
+
+/** The follower to hand leadership to: the most up to date one. */
+export function leaderSuccessor(observation: ClusterObservation): ObservedMember | undefined {
+  return votingMembers(observation)
+    .filter((m) => !m.isLeader)
+    .sort((a, b) => b.raftIndex - a.raftIndex || a.name.localeCompare(b.name))[0];
+}
+
+export function quotaUsage(member: ObservedMember): number | undefined {
+  const quota = member.metrics.quotaBytes;
+  return quota !== undefined && quota > 0 ? member.dbSize / quota : undefined;
+}
+
+/**
+ * Whether NOSPACE may be disarmed: only once every member's DB is below 90% of the quota it reports, so the alarm is
+ * not lifted just to be raised again by the next write.
+ */
+export function disarmDecision(observation: ClusterObservation): { allowed: boolean; reason: string } {
+  const over = observation.members.filter((member) => {
+    const usage = quotaUsage(member);
+    return usage !== undefined && usage >= DISARM_BELOW_QUOTA_SHARE;
+  });
+  if (over.length === 0) {
+    return { allowed: true, reason: `every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota` };
+  }
+  const list = over.map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`).join(", ");
+  return {
+    allowed: false,
+    reason:
+      `still at or above ${DISARM_BELOW_QUOTA_SHARE * 100}% of the quota after maintenance (${list}); ` +
+      "the live data itself is too large: raise the quota (EtcdQuota) or delete data, then run again",
+  };
 }

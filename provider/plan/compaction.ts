@@ -1,5 +1,12 @@
 import { InvalidInputError } from "../errors";
-import { ClusterObservation, ObservedMember, votingMembers } from "../etcd/cluster";
+import {
+  ClusterObservation,
+  DISARM_BELOW_QUOTA_SHARE,
+  leaderSuccessor,
+  ObservedMember,
+  quotaUsage,
+  votingMembers,
+} from "../etcd/cluster";
 import { EtcdAccess, validateAccess } from "../etcd/access";
 import { describe, formatSize, parseSize } from "../size";
 
@@ -38,8 +45,6 @@ export const DEFAULT_WHEN: DriftConditions = {
   quotaUsageAbove: 0.8,
   freeBytesAbove: 256 * 1024 ** 2,
 };
-/** etcd's own margin: ahrtr/etcd-defrag and this project only disarm NOSPACE below 90% of the quota. */
-export const DISARM_BELOW_QUOTA_SHARE = 0.9;
 
 function validateFraction(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
@@ -182,18 +187,6 @@ export function defragOrder(observation: ClusterObservation): ObservedMember[] {
   );
 }
 
-/** The follower to hand leadership to: the most up to date one. */
-export function leaderSuccessor(observation: ClusterObservation): ObservedMember | undefined {
-  return votingMembers(observation)
-    .filter((m) => !m.isLeader)
-    .sort((a, b) => b.raftIndex - a.raftIndex || a.name.localeCompare(b.name))[0];
-}
-
-function quotaUsage(member: ObservedMember): number | undefined {
-  const quota = member.metrics.quotaBytes;
-  return quota !== undefined && quota > 0 ? member.dbSize / quota : undefined;
-}
-
 /** Why maintenance is needed now, one sentence per condition that holds; empty when none does. */
 export function maintenanceReasons(observation: ClusterObservation, when: DriftConditions): string[] {
   const reasons: string[] = [];
@@ -216,27 +209,6 @@ export function maintenanceReasons(observation: ClusterObservation, when: DriftC
     }
   }
   return reasons;
-}
-
-/**
- * Whether NOSPACE may be disarmed: only once every member's DB is below 90% of the quota it reports, so the alarm is
- * not lifted just to be raised again by the next write.
- */
-export function disarmDecision(observation: ClusterObservation): { allowed: boolean; reason: string } {
-  const over = observation.members.filter((member) => {
-    const usage = quotaUsage(member);
-    return usage !== undefined && usage >= DISARM_BELOW_QUOTA_SHARE;
-  });
-  if (over.length === 0) {
-    return { allowed: true, reason: `every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota` };
-  }
-  const list = over.map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`).join(", ");
-  return {
-    allowed: false,
-    reason:
-      `still at or above ${DISARM_BELOW_QUOTA_SHARE * 100}% of the quota after maintenance (${list}); ` +
-      "the live data itself is too large: raise the quota (EtcdQuota) or delete data, then run again",
-  };
 }
 
 /** A step of the plan, as data: printed in previews and progress messages, asserted in tests. */

@@ -1,11 +1,10 @@
 import * as assert from "node:assert/strict";
 import { ClusterObservation, ObservedMember } from "../../provider/etcd/cluster";
-import { healthProblems } from "../../provider/etcd/cluster";
+import { disarmDecision, healthProblems } from "../../provider/etcd/cluster";
 import {
   compactionSettings,
   compactionTarget,
   defragDecision,
-  disarmDecision,
   maintenanceReasons,
   planCompaction,
 } from "../../provider/plan/compaction";

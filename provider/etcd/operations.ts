@@ -1,0 +1,71 @@
+import { EtcdQuotaError, MemberUnavailableError } from "../errors";
+import { Progress, waitFor } from "../wait";
+import {
+  assertHealthy,
+  ClusterObservation,
+  ClusterSession,
+  disarmDecision,
+  leaderSuccessor,
+  ObservedMember,
+} from "./cluster";
+
+const LEADER_MOVE_TIMEOUT_MS = 30_000;
+
+/**
+ * Hands leadership from `leader` to the most up-to-date follower and waits until the cluster agrees on a new leader
+ * with every member answering. Returns that settled observation (unchanged when there is no follower).
+ */
+export async function moveLeadershipAway(
+  session: ClusterSession,
+  observation: ClusterObservation,
+  leader: ObservedMember,
+  why: string,
+  progress: Progress,
+): Promise<ClusterObservation> {
+  const successor = leaderSuccessor(observation);
+  if (!successor) return observation;
+  progress(`move leader: ${leader.name} -> ${successor.name}, ${why}`);
+  await session.client(leader.endpoint).moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS);
+  const settled = await waitFor(
+    async () => {
+      const now = await session.observe();
+      return now.leaderId !== undefined && now.leaderId !== leader.id && now.unreachable.length === 0 ? now : undefined;
+    },
+    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS },
+  );
+  assertHealthy(settled, `go on with ${leader.name}`);
+  return settled;
+}
+
+/**
+ * Disarms every NOSPACE alarm, one member at a time and naming each (an empty request would clear CORRUPT too),
+ * only once every member is below 90% of the quota it reports. Returns `NOSPACE on <member>` per alarm lifted.
+ */
+export async function disarmNoSpace(
+  session: ClusterSession,
+  observation: ClusterObservation,
+  progress: Progress,
+): Promise<string[]> {
+  const noSpace = observation.alarms.filter((a) => a.type === "NOSPACE");
+  if (noSpace.length === 0) return [];
+  const decision = disarmDecision(observation);
+  if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
+  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+  const client = session.client(
+    observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
+  );
+  const disarmed: string[] = [];
+  for (const alarm of noSpace) {
+    await client.disarmNoSpace(alarm.memberId);
+    disarmed.push(`NOSPACE on ${names.get(alarm.memberId) || alarm.memberId}`);
+  }
+  const remaining = (await client.alarms()).filter((a) => a.type === "NOSPACE");
+  if (remaining.length > 0) {
+    throw new MemberUnavailableError(
+      client.endpoint,
+      `NOSPACE still raised after disarm on ${remaining.length} member(s)`,
+    );
+  }
+  progress(`disarm: NOSPACE lifted on ${disarmed.length} member(s); ${decision.reason}`);
+  return disarmed;
+}
