@@ -1,8 +1,15 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError } from "./errors";
-import { assertHealthy, ClusterObservation, ClusterSession, ObservedMember, votingMembers } from "./etcd/cluster";
+import {
+  assertHealthy,
+  ClusterObservation,
+  ClusterSession,
+  hasNoSpace,
+  ObservedMember,
+  votingMembers,
+} from "./etcd/cluster";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
-import { CompactionSettings, compactionTarget, defragDecision, defragOrder, hasNoSpace } from "./plan/compaction";
+import { CompactionSettings, compactionTarget, defragDecision, defragOrder } from "./plan/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 

@@ -1,1 +1,2 @@
 export * from "./compaction";
+export * from "./quota";

@@ -93,6 +93,10 @@ export class ClusterSession {
   }
 }
 
+export function hasNoSpace(observation: ClusterObservation): boolean {
+  return observation.alarms.some((a) => a.type === "NOSPACE");
+}
+
 /** The voting members (learners cannot be defragmented or restarted safely as peers). */
 export function votingMembers(observation: ClusterObservation): ObservedMember[] {
   return observation.members.filter((m) => !m.isLearner);

@@ -1,6 +1,7 @@
 import { InvalidInputError } from "../errors";
 import {
   ClusterObservation,
+  hasNoSpace,
   DISARM_BELOW_QUOTA_SHARE,
   leaderSuccessor,
   ObservedMember,
@@ -174,10 +175,6 @@ export function defragDecision(
     return { defrag: true, reason: `${found}, at least ${(thresholds.minFragmentation * 100).toFixed(0)}%` };
   }
   return { defrag: false, reason: `${found}: below the thresholds` };
-}
-
-export function hasNoSpace(observation: ClusterObservation): boolean {
-  return observation.alarms.some((a) => a.type === "NOSPACE");
 }
 
 /** Voting members in the order to defragment them: followers by name, the leader last. Learners are skipped. */

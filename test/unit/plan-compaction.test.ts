@@ -1,5 +1,4 @@
 import * as assert from "node:assert/strict";
-import { ClusterObservation, ObservedMember } from "../../provider/etcd/cluster";
 import { disarmDecision, healthProblems } from "../../provider/etcd/cluster";
 import {
   compactionSettings,
@@ -8,48 +7,7 @@ import {
   maintenanceReasons,
   planCompaction,
 } from "../../provider/plan/compaction";
-
-const MiB = 1024 ** 2;
-
-function member(name: string, overrides: Partial<ObservedMember> = {}): ObservedMember {
-  return {
-    endpoint: `http://127.0.0.1:${2379 + Number(name.slice(1))}`,
-    id: `${name}00`,
-    clusterId: "c1",
-    version: "3.4.23",
-    dbSize: 600 * MiB,
-    dbSizeInUse: 25 * MiB,
-    leaderId: "m100",
-    isLearner: false,
-    revision: 1000,
-    raftTerm: 2,
-    raftIndex: 5000,
-    errors: [],
-    name,
-    isLeader: name === "m1",
-    metrics: { quotaBytes: 600 * MiB, dbTotalBytes: 600 * MiB, dbInUseBytes: 25 * MiB, processStartTime: 1 },
-    ...overrides,
-  };
-}
-
-function cluster(members: ObservedMember[], extra: Partial<ClusterObservation> = {}): ClusterObservation {
-  return {
-    members,
-    unreachable: [],
-    uncovered: [],
-    memberList: members.map((m) => ({
-      id: m.id,
-      name: m.name,
-      clientUrls: [m.endpoint],
-      peerUrls: [],
-      isLearner: m.isLearner,
-    })),
-    alarms: [],
-    leaderId: members.find((m) => m.isLeader)?.id,
-    revision: Math.max(...members.map((m) => m.revision)),
-    ...extra,
-  };
-}
+import { cluster, member, MiB } from "./observations";
 
 const settings = compactionSettings({ endpoints: ["http://127.0.0.1:2379"] });
 

@@ -1,0 +1,202 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { ClusterSession } from "./etcd/cluster";
+import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
+import { HostPool, observeQuota, QuotaObservation, QuotaRecord, refusalsOf, runQuotaChange } from "./quota";
+import { formatSize, parseSize } from "./size";
+import { containsUnknown, pick, plain, sameValue } from "./values";
+
+/** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
+const INPUT_KEYS = [
+  "quota",
+  "tls",
+  "username",
+  "password",
+  "allowAboveRecommended",
+  "restartTimeout",
+  "disarmNoSpace",
+] as const;
+
+/**
+ * The members input as given, kept apart from the `members` output (the per-member record) so a refresh can hand
+ * the engine back exactly the inputs it diffs against.
+ */
+const MEMBER_SPECS = "memberSpecs";
+
+type Props = Record<string, unknown>;
+
+function progress(line: string): void {
+  console.log(`EtcdQuota: ${line}`);
+}
+
+/** The inputs as the program gave them, rebuilt from outputs (read and delete see nothing else). */
+function inputsFromOutputs(props: Props): Props {
+  return { ...pick(props, INPUT_KEYS), members: props[MEMBER_SPECS] };
+}
+
+function outputsOf(
+  inputs: Props,
+  record: QuotaRecord,
+  observation: QuotaObservation | undefined,
+  settings: QuotaSettings,
+): Props {
+  const plan = observation ? planQuota(observation.cluster, observation.facts, settings) : undefined;
+  return plain({
+    ...pick(inputs, [...INPUT_KEYS, "__provider"]),
+    [MEMBER_SPECS]: inputs.members,
+    quotaBytes: record.quotaBytes,
+    members: record.members,
+    alarmsDisarmed: record.alarmsDisarmed,
+    plan: plan?.steps.map(describeQuotaStep) ?? [],
+  });
+}
+
+/** Bytes as the shortest exact text (`8 GiB`), or the number when no unit says it exactly. */
+function exactSize(bytes: number): string | number {
+  const text = formatSize(bytes);
+  try {
+    return parseSize(text, "quota") === bytes ? text.replace(" ", "") : bytes;
+  } catch {
+    return bytes;
+  }
+}
+
+/**
+ * The quota a refresh reports: the declared one while every member runs it and every file says it, otherwise the
+ * first value that differs, so a preview shows `quota: "6GiB" => "8GiB"` after someone changed a member by hand.
+ */
+function liveQuota(declared: unknown, record: QuotaRecord): unknown {
+  const drifted =
+    record.members.find((m) => m.liveBytes !== null && m.liveBytes !== record.quotaBytes)?.liveBytes ??
+    record.members.find((m) => m.configuredBytes !== record.quotaBytes)?.configuredBytes;
+  if (drifted === undefined) return declared;
+  // A file without the setting runs etcd's default.
+  return exactSize(drifted ?? 2 * 1024 ** 3);
+}
+
+function sameQuota(a: unknown, b: unknown): boolean {
+  try {
+    return parseSize(a, "quota") === parseSize(b, "quota");
+  } catch {
+    return sameValue(a, b);
+  }
+}
+
+async function withSession<T>(
+  settings: QuotaSettings,
+  use: (session: ClusterSession, hosts: HostPool) => Promise<T>,
+): Promise<T> {
+  const session = new ClusterSession(settings.access);
+  const hosts = new HostPool();
+  try {
+    return await use(session, hosts);
+  } finally {
+    session.close();
+    await hosts.close();
+  }
+}
+
+async function converge(inputs: Props, id: string | undefined): Promise<{ id: string; outs: Props }> {
+  const settings = quotaSettings(inputs);
+  return withSession(settings, async (session, hosts) => {
+    try {
+      const record = await runQuotaChange(session, hosts, settings, progress);
+      const clusterId = (await session.observe()).members[0]?.clusterId ?? "unknown";
+      const observation = await observeQuota(session, hosts, settings);
+      return { id: id ?? `etcd-quota-${clusterId}`, outs: outputsOf(inputs, record, observation, settings) };
+    } catch (error) {
+      if (!(error instanceof InterruptedError)) throw error;
+      const clusterId = (await session.observe().catch(() => undefined))?.members[0]?.clusterId ?? "unknown";
+      const properties = outputsOf(inputs, error.done as QuotaRecord, undefined, settings);
+      throw new PartialFailureError(error.message, id ?? `etcd-quota-${clusterId}`, properties);
+    }
+  });
+}
+
+/** The dynamic provider behind EtcdQuota. */
+export const quotaProvider: pulumi.dynamic.ResourceProvider = {
+  /**
+   * Validates the inputs, then, when every value is known, reads the cluster and every member's file (nothing is
+   * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
+   */
+  async check(_olds: Props, news: Props) {
+    const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
+    let settings: QuotaSettings;
+    try {
+      settings = quotaSettings(news, unknown);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      return { inputs: news, failures: [{ property: error.field.split(/[.[]/)[0], reason: error.message }] };
+    }
+    if (unknown.size > 0) return { inputs: news, failures: [] };
+    const refusals = await withSession(settings, async (session, hosts) => {
+      const observation = await observeQuota(session, hosts, settings);
+      return refusalsOf(observation, planQuota(observation.cluster, observation.facts, settings));
+    });
+    return {
+      inputs: news,
+      failures: refusals.map((r) => ({ property: r.field.split(/[.[]/)[0], reason: `${r.field}: ${r.reason}` })),
+    };
+  },
+
+  async diff(_id: string, olds: Props, news: Props) {
+    const changed: string[] = [];
+    if (!sameQuota(olds.quota, news.quota)) changed.push("quota");
+    if (!sameValue(olds[MEMBER_SPECS], news.members)) changed.push("members");
+    for (const key of INPUT_KEYS) {
+      if (key !== "quota" && !sameValue(olds[key], news[key])) changed.push(key);
+    }
+    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs: Props) {
+    return converge(inputs, undefined);
+  },
+
+  async update(id: string, _olds: Props, news: Props) {
+    const { outs } = await converge(news, id);
+    return { outs };
+  },
+
+  async read(id: string, props: Props) {
+    const inputs = inputsFromOutputs(props);
+    const settings = quotaSettings(inputs);
+    return withSession(settings, async (session, hosts) => {
+      const observation = await observeQuota(session, hosts, settings);
+      if (observation.cluster.members.length === 0) {
+        throw new EtcdQuotaError(
+          `no member answered: ${observation.cluster.unreachable.map((u) => u.reason).join("; ")}`,
+        );
+      }
+      const record: QuotaRecord = {
+        quotaBytes: settings.quotaBytes,
+        alarmsDisarmed: (props.alarmsDisarmed as string[]) ?? [],
+        members: settings.members.map((spec) => {
+          const fact = observation.facts.find((f) => f.spec.endpoint === spec.endpoint);
+          const previous = ((props.members as Props[]) ?? []).find((m) => m.endpoint === spec.endpoint);
+          return {
+            endpoint: spec.endpoint,
+            name: fact?.name ?? null,
+            configFile: spec.configFile,
+            format: fact?.format ?? spec.format ?? "systemd-unit",
+            configuredBytes: fact?.configuredBytes ?? null,
+            liveBytes: fact?.liveBytes ?? null,
+            restarted: Boolean(previous?.restarted),
+            backupPath: (previous?.backupPath as string | null) ?? null,
+          };
+        }),
+      };
+      const quota = liveQuota(inputs.quota, record);
+      const outs = outputsOf({ ...inputs, __provider: props.__provider }, record, observation, settings);
+      return {
+        id,
+        props: { ...outs, quota },
+        inputs: plain({ ...pick(inputs, INPUT_KEYS), members: inputs.members, quota }),
+      };
+    });
+  },
+
+  async delete() {
+    progress("removed from the stack; every member keeps the quota it has (nothing is changed on delete)");
+  },
+};

@@ -1,0 +1,352 @@
+import * as path from "path";
+import { ConfigFormat, detectFormat, editorFor } from "./config";
+import { formatDuration } from "./duration";
+import { EtcdQuotaError, HostError, InterruptedError, UnsafeClusterError } from "./errors";
+import { assertHealthy, canSpareOne, ClusterObservation, ClusterSession, hasNoSpace } from "./etcd/cluster";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { connectSsh } from "./hosts/ssh";
+import { defaultBackupPath, Host } from "./hosts/host";
+import { localHost } from "./hosts/local";
+import {
+  defaultRestartCommand,
+  describeQuotaStep,
+  MemberFacts,
+  MemberSpec,
+  planQuota,
+  QuotaPlan,
+  QuotaSettings,
+  QuotaStep,
+} from "./plan/quota";
+import { formatSize } from "./size";
+import { Progress, waitFor } from "./wait";
+
+/** One connection per distinct host for the length of one provider call. */
+export class HostPool {
+  private readonly hosts = new Map<string, Promise<Host>>();
+
+  for(spec: MemberSpec): Promise<Host> {
+    const connection = spec.connection;
+    const key = connection ? `${connection.user}@${connection.host}:${connection.port}` : "local";
+    let host = this.hosts.get(key);
+    if (!host) {
+      host = connection ? connectSsh(connection) : Promise.resolve(localHost());
+      this.hosts.set(key, host);
+    }
+    return host;
+  }
+
+  async close(): Promise<void> {
+    const hosts = await Promise.allSettled(this.hosts.values());
+    await Promise.all(hosts.map((h) => (h.status === "fulfilled" ? h.value.close() : undefined)));
+  }
+}
+
+/** The cluster and every member's file, read before anything changes. */
+export interface QuotaObservation {
+  readonly cluster: ClusterObservation;
+  readonly facts: readonly MemberFacts[];
+  /** Files that could not be read or understood, as refusals naming the input. */
+  readonly fileProblems: readonly { readonly field: string; readonly reason: string }[];
+}
+
+export async function observeQuota(
+  session: ClusterSession,
+  hosts: HostPool,
+  settings: QuotaSettings,
+): Promise<QuotaObservation> {
+  const cluster = await session.observe();
+  const fileProblems: { field: string; reason: string }[] = [];
+  const facts: MemberFacts[] = [];
+  await Promise.all(
+    settings.members.map(async (spec, i) => {
+      try {
+        const host = await hosts.for(spec);
+        const text = await host.readFile(spec.configFile);
+        const format = spec.format ?? detectFormat(spec.configFile, text);
+        const reading = editorFor(format).read(text, spec.configFile);
+        const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
+        facts[i] = {
+          spec,
+          format,
+          configuredBytes: reading.bytes,
+          location: reading.location,
+          liveBytes: live?.metrics.quotaBytes,
+          name: live?.name,
+          id: live?.id,
+          dbSize: live?.dbSize,
+          isLeader: live?.isLeader ?? false,
+        };
+      } catch (error) {
+        fileProblems.push({
+          field: `members[${i}].configFile`,
+          reason: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }),
+  );
+  return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
+}
+
+/** Every refusal, file problems first: they are the ones a person fixes in the program. */
+export function refusalsOf(observation: QuotaObservation, plan: QuotaPlan): { field: string; reason: string }[] {
+  return [...observation.fileProblems, ...plan.refusals];
+}
+
+/** What the change did to one member: the outputs' per-member record. */
+export interface QuotaMemberRecord {
+  readonly endpoint: string;
+  readonly name: string | null;
+  readonly configFile: string;
+  readonly format: ConfigFormat;
+  /** What the file says now. */
+  readonly configuredBytes: number | null;
+  /** What the running member reports now. */
+  readonly liveBytes: number | null;
+  readonly restarted: boolean;
+  /** Where the previous file was kept, when this run wrote it. */
+  readonly backupPath: string | null;
+}
+
+export interface QuotaRecord {
+  readonly quotaBytes: number;
+  readonly members: readonly QuotaMemberRecord[];
+  readonly alarmsDisarmed: readonly string[];
+}
+
+/** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */
+export function backupPathFor(format: ConfigFormat, file: string, now = new Date()): string {
+  const plain = defaultBackupPath(file, now);
+  return format === "kubeadm-manifest" ? path.join(path.dirname(plain), `.${path.basename(plain)}`) : plain;
+}
+
+async function restart(host: Host, fact: MemberFacts, timeoutMs: number, progress: Progress): Promise<void> {
+  const command = fact.spec.restartCommand ?? defaultRestartCommand(fact.format, fact.spec.configFile);
+  if (command === "") {
+    progress(`${fact.name}: waiting for the kubelet to restart it from the changed manifest`);
+    return;
+  }
+  progress(`${fact.name}: restart with \`${command}\` on ${host.label}`);
+  const result = await host.run(command, { timeoutMs });
+  if (result.code !== 0) {
+    const detail = (result.stderr || result.stdout).trim().split("\n").slice(-3).join(" / ");
+    throw new HostError(
+      `restart command \`${command}\` on ${host.label} exited with ${result.code}${detail ? `: ${detail}` : ""}`,
+    );
+  }
+}
+
+/**
+ * Waits until the member has restarted (a new process start time) and answers with `expectedQuota` in effect, or,
+ * with `expectedQuota` undefined, with any quota (after a rollback).
+ */
+async function waitUntilBack(
+  session: ClusterSession,
+  fact: MemberFacts,
+  startedBefore: number | undefined,
+  expectedQuota: number | undefined,
+  timeoutMs: number,
+): Promise<number | undefined> {
+  const client = session.client(fact.spec.endpoint);
+  let seen: number | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        const metrics = await client.metrics();
+        await client.status();
+        if (startedBefore !== undefined && (metrics.processStartTime ?? 0) <= startedBefore) return undefined;
+        seen = metrics.quotaBytes;
+        return expectedQuota === undefined || metrics.quotaBytes === expectedQuota
+          ? (metrics.quotaBytes ?? 0)
+          : undefined;
+      },
+      {
+        what: `${fact.name} to come back${expectedQuota === undefined ? "" : ` with quota ${formatSize(expectedQuota)}`}`,
+        timeoutMs,
+      },
+    );
+  } catch (error) {
+    if (seen !== undefined && expectedQuota !== undefined && seen !== expectedQuota) {
+      throw new EtcdQuotaError(
+        `${fact.name} came back with quota ${formatSize(seen)}, not ${formatSize(expectedQuota)}: something overrides ${fact.spec.configFile} (a flag in the unit, ETCD_QUOTA_BACKEND_BYTES elsewhere, or --config-file)`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function waitForHealthyCluster(session: ClusterSession, timeoutMs: number): Promise<ClusterObservation> {
+  return waitFor(
+    async () => {
+      const observation = await session.observe();
+      assertHealthy(observation, "go on");
+      return observation;
+    },
+    { what: "every member to answer with a leader elected", timeoutMs },
+  );
+}
+
+/** A run's progress as it goes; becomes the record at the end or on failure. */
+interface Ledger {
+  readonly restarted: Set<string>;
+  readonly backups: Map<string, string>;
+  readonly alarmsDisarmed: string[];
+}
+
+async function recordOf(
+  session: ClusterSession,
+  hosts: HostPool,
+  settings: QuotaSettings,
+  ledger: Ledger,
+): Promise<QuotaRecord> {
+  const now = await observeQuota(session, hosts, settings);
+  return {
+    quotaBytes: settings.quotaBytes,
+    alarmsDisarmed: ledger.alarmsDisarmed,
+    members: settings.members.map((spec) => {
+      const fact = now.facts.find((f) => f.spec.endpoint === spec.endpoint);
+      return {
+        endpoint: spec.endpoint,
+        name: fact?.name ?? null,
+        configFile: spec.configFile,
+        format: fact?.format ?? spec.format ?? "systemd-unit",
+        configuredBytes: fact?.configuredBytes ?? null,
+        liveBytes: fact?.liveBytes ?? null,
+        restarted: ledger.restarted.has(spec.endpoint),
+        backupPath: ledger.backups.get(spec.endpoint) ?? null,
+      };
+    }),
+  };
+}
+
+/**
+ * The rolling change: refuse anything unsafe before touching a file, then one member at a time, followers first
+ * and the leader last after handing leadership away: write the file (backup kept), restart, wait until the member
+ * is back with the declared quota in effect, check the whole cluster. A member that does not come back gets its
+ * file restored and is restarted again, and nothing else is touched. Finally NOSPACE is disarmed where the larger
+ * quota leaves room.
+ */
+export async function runQuotaChange(
+  session: ClusterSession,
+  hosts: HostPool,
+  settings: QuotaSettings,
+  progress: Progress,
+): Promise<QuotaRecord> {
+  const observation = await observeQuota(session, hosts, settings);
+  const plan = planQuota(observation.cluster, observation.facts, settings);
+  const refusals = refusalsOf(observation, plan);
+  if (refusals.length > 0) {
+    throw new UnsafeClusterError(
+      `refusing to change the quota: ${refusals.map((r) => `${r.field}: ${r.reason}`).join("; ")}`,
+    );
+  }
+  for (const warning of plan.warnings) progress(`warning: ${warning}`);
+  const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [] };
+  let current: QuotaStep | undefined;
+  try {
+    for (const step of plan.steps) {
+      current = step;
+      progress(describeQuotaStep(step));
+      if (step.action === "none") continue;
+      const fact = observation.facts.find((f) => f.spec.endpoint === step.endpoint)!;
+      await changeMember(session, hosts, settings, fact, step, ledger, progress);
+    }
+    current = undefined;
+    const after = await session.observe();
+    if (settings.disarmNoSpace && hasNoSpace(after)) {
+      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, after, progress)));
+    }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const record = await recordOf(session, hosts, settings, ledger).catch(() => ({
+      quotaBytes: settings.quotaBytes,
+      alarmsDisarmed: ledger.alarmsDisarmed,
+      members: [],
+    }));
+    const states = record.members
+      .map(
+        (m) =>
+          `${m.name ?? m.endpoint}: file ${m.configuredBytes === null ? "unset" : formatSize(m.configuredBytes)}, running ${m.liveBytes === null ? "unknown" : formatSize(m.liveBytes)}`,
+      )
+      .join("; ");
+    const where = current ? `at ${current.member}` : "after the last member";
+    throw new InterruptedError(`quota change stopped ${where}: ${reason}. Members now: ${states}`, record, error);
+  }
+  const record = await recordOf(session, hosts, settings, ledger);
+  progress(
+    `done: ${record.members.map((m) => `${m.name} runs ${m.liveBytes === null ? "?" : formatSize(m.liveBytes)}`).join(", ")}`,
+  );
+  return record;
+}
+
+async function changeMember(
+  session: ClusterSession,
+  hosts: HostPool,
+  settings: QuotaSettings,
+  fact: MemberFacts,
+  step: QuotaStep,
+  ledger: Ledger,
+  progress: Progress,
+): Promise<void> {
+  let observation = await session.observe();
+  assertHealthy(observation, `restart ${fact.name}`);
+  if (!canSpareOne(observation)) {
+    throw new UnsafeClusterError(
+      `refusing to restart ${fact.name}: the others would not keep quorum with one to spare`,
+    );
+  }
+  const member = observation.members.find((m) => m.endpoint === fact.spec.endpoint)!;
+  if (step.moveLeader && member.isLeader) {
+    observation = await moveLeadershipAway(
+      session,
+      observation,
+      member,
+      "so the cluster keeps a leader while it restarts",
+      progress,
+    );
+  }
+  const host = await hosts.for(fact.spec);
+  const file = fact.spec.configFile;
+  let backupPath: string | undefined;
+  if (step.action === "write-and-restart") {
+    const text = await host.readFile(file);
+    const edited = editorFor(fact.format).write(text, settings.quotaBytes, file);
+    backupPath = (await host.writeFileAtomic(file, edited, { backupPath: backupPathFor(fact.format, file) }))
+      .backupPath;
+    ledger.backups.set(fact.spec.endpoint, backupPath);
+    progress(`${fact.name}: wrote ${file} (previous kept at ${backupPath})`);
+  }
+  const startedBefore = (await session.client(fact.spec.endpoint).metrics()).processStartTime;
+  const started = Date.now();
+  try {
+    await restart(host, fact, settings.restartTimeoutMs, progress);
+    ledger.restarted.add(fact.spec.endpoint);
+    await waitUntilBack(session, fact, startedBefore, settings.quotaBytes, settings.restartTimeoutMs);
+    await waitForHealthyCluster(session, settings.restartTimeoutMs);
+  } catch (error) {
+    if (backupPath !== undefined) await rollBack(session, host, fact, backupPath, settings, progress);
+    throw error;
+  }
+  progress(
+    `${fact.name}: back with quota ${formatSize(settings.quotaBytes)} in effect after ${formatDuration(Date.now() - started)}`,
+  );
+}
+
+async function rollBack(
+  session: ClusterSession,
+  host: Host,
+  fact: MemberFacts,
+  backupPath: string,
+  settings: QuotaSettings,
+  progress: Progress,
+): Promise<void> {
+  progress(`${fact.name}: did not come back as expected; restoring ${fact.spec.configFile} from ${backupPath}`);
+  await host.restore(fact.spec.configFile, backupPath);
+  const startedBefore = await session
+    .client(fact.spec.endpoint)
+    .metrics()
+    .then((m) => m.processStartTime)
+    .catch(() => undefined);
+  await restart(host, fact, settings.restartTimeoutMs, progress);
+  await waitUntilBack(session, fact, startedBefore, undefined, settings.restartTimeoutMs);
+  progress(`${fact.name}: rolled back and running again`);
+}

@@ -1,0 +1,131 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { TlsArgs } from "./compaction";
+import { providerShim } from "./shim";
+
+/** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
+export interface ConnectionArgs {
+  readonly host: pulumi.Input<string>;
+  /** Default 22. */
+  readonly port?: pulumi.Input<number>;
+  /** Default root; other users need passwordless sudo (`sudo -n`). */
+  readonly user?: pulumi.Input<string>;
+  /** OpenSSH or PEM private key contents. Secret. */
+  readonly privateKey?: pulumi.Input<string>;
+  /** Passphrase of an encrypted private key. Secret. */
+  readonly privateKeyPassword?: pulumi.Input<string>;
+  /** Password authentication. Secret. */
+  readonly password?: pulumi.Input<string>;
+  /** The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required. */
+  readonly hostKey?: pulumi.Input<string>;
+  /** known_hosts text to verify the host key against. */
+  readonly knownHosts?: pulumi.Input<string>;
+  /** Run file writes and the restart command through `sudo -n`. Default: when the user is not root. */
+  readonly sudo?: pulumi.Input<boolean>;
+  /** Seconds to wait for the connection. Default 15. */
+  readonly dialTimeout?: pulumi.Input<number>;
+}
+
+/** One etcd member: where it answers, and where its quota is configured. */
+export interface QuotaMemberArgs {
+  /** This member's client URL, e.g. `https://10.0.0.1:2379`. */
+  readonly endpoint: pulumi.Input<string>;
+  /** Absolute path of the file that sets the member's quota. */
+  readonly configFile: pulumi.Input<string>;
+  /** "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest". Default: detected from the file's content. */
+  readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest">;
+  /**
+   * Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a
+   * systemd unit, `systemctl restart etcd` for an env file or etcd config file, and none for a kubeadm manifest
+   * (the kubelet restarts the pod when the manifest changes).
+   */
+  readonly restartCommand?: pulumi.Input<string>;
+  /** The member's host over SSH; absent means the machine running Pulumi. */
+  readonly connection?: pulumi.Input<ConnectionArgs>;
+}
+
+export interface EtcdQuotaArgs {
+  /** The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). */
+  readonly quota: pulumi.Input<number | string>;
+  /** Every voting member of the cluster. */
+  readonly members: pulumi.Input<pulumi.Input<QuotaMemberArgs>[]>;
+  /** TLS material for https endpoints. Secret. */
+  readonly tls?: pulumi.Input<TlsArgs>;
+  /** etcd user when auth is enabled; moving leadership and disarming alarms need the root role. */
+  readonly username?: pulumi.Input<string>;
+  /** Password of `username`. Secret. */
+  readonly password?: pulumi.Input<string>;
+  /** Allow a quota above the 8 GiB etcd suggests at most. Default false. */
+  readonly allowAboveRecommended?: pulumi.Input<boolean>;
+  /** How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m". */
+  readonly restartTimeout?: pulumi.Input<number | string>;
+  /** Disarm NOSPACE once the new quota leaves every member below 90% of it. Default true. */
+  readonly disarmNoSpace?: pulumi.Input<boolean>;
+}
+
+/** One member as the last update or refresh found it. */
+export interface QuotaMemberState {
+  readonly endpoint: string;
+  /** The member's name (`--name`), when it answered. */
+  readonly name: string | null;
+  readonly configFile: string;
+  /** The format used: given, or detected. */
+  readonly format: string;
+  /** What the file sets, in bytes (null: not set, so etcd's 2 GiB default). */
+  readonly configuredBytes: number | null;
+  /** The quota the running member reports in effect (`etcd_server_quota_backend_bytes`). */
+  readonly liveBytes: number | null;
+  /** Whether the last update restarted it. */
+  readonly restarted: boolean;
+  /** Where the last update kept the previous file. */
+  readonly backupPath: string | null;
+}
+
+/**
+ * The engine keeps secrecy per top-level input, so a private key or password anywhere in `members` makes the whole
+ * list secret; otherwise it would sit in the state in plaintext.
+ */
+function secretIfCredentials(
+  members: EtcdQuotaArgs["members"],
+): pulumi.Output<pulumi.Unwrap<EtcdQuotaArgs["members"]>> {
+  return pulumi.output(members).apply((list) => {
+    const credentials = list.some(
+      (m) => m.connection?.privateKey || m.connection?.password || m.connection?.privateKeyPassword,
+    );
+    return credentials ? pulumi.secret(list) : pulumi.output(list);
+  });
+}
+
+/**
+ * etcd's space quota (`--quota-backend-bytes`) as a declared value: edits each member's config file, restarts the
+ * members one at a time (followers first, the leader last), verifies the new quota is live, and rolls a member back
+ * when it does not come back. A refresh reports the live quota, so a change made by hand shows as drift. Deleting
+ * the resource leaves every member's quota as it is.
+ */
+export class EtcdQuota extends pulumi.dynamic.Resource {
+  /** The declared quota in bytes. */
+  declare readonly quotaBytes: pulumi.Output<number>;
+  /** Each member's file and live quota, and whether the last update restarted it. */
+  declare readonly members: pulumi.Output<QuotaMemberState[]>;
+  /** Alarms the last update disarmed, e.g. `NOSPACE on m1`. */
+  declare readonly alarmsDisarmed: pulumi.Output<string[]>;
+  /** What an update would do to each member, as of the last refresh. */
+  declare readonly plan: pulumi.Output<string[]>;
+
+  constructor(name: string, args: EtcdQuotaArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      providerShim("quota"),
+      name,
+      {
+        ...args,
+        members: secretIfCredentials(args.members),
+        quotaBytes: undefined,
+        alarmsDisarmed: undefined,
+        plan: undefined,
+        memberSpecs: undefined,
+      },
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["tls", "password", "memberSpecs"] }),
+      "etcd-quota",
+      "EtcdQuota",
+    );
+  }
+}
