@@ -17,6 +17,7 @@ const INPUT_KEYS = [
   "disarmNoSpace",
   "when",
   "triggers",
+  "lockTimeout",
 ] as const;
 
 /**

@@ -8,6 +8,7 @@ import {
   ObservedMember,
   votingMembers,
 } from "./etcd/cluster";
+import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { CompactionSettings, compactionTarget, defragDecision, defragOrder } from "./plan/compaction";
 import { formatSize } from "./size";
@@ -111,6 +112,11 @@ export async function runCompaction(
     defrag: new Map(),
   };
   let latest: ClusterObservation = initial;
+  const lock = await acquireClusterLock(
+    settings.access,
+    { holder: "EtcdCompaction", waitMs: settings.lockTimeoutMs },
+    progress,
+  );
   try {
     await compact(session, initial, settings, ledger, progress);
     for (const { id } of defragOrder(initial)) {
@@ -127,6 +133,8 @@ export async function runCompaction(
     const reason = error instanceof Error ? error.message : String(error);
     const partial = recordOf(ledger, await session.observe().catch(() => latest));
     throw new InterruptedError(`maintenance stopped: ${reason}`, partial, error);
+  } finally {
+    await lock.release();
   }
   const record = recordOf(ledger, latest);
   progress(`done: ${formatSize(record.reclaimedBytes)} reclaimed across ${record.members.length} member(s)`);

@@ -15,6 +15,7 @@ const INPUT_KEYS = [
   "allowAboveRecommended",
   "restartTimeout",
   "disarmNoSpace",
+  "lockTimeout",
 ] as const;
 
 /**

@@ -3,6 +3,7 @@ import { ConfigFormat, detectFormat, editorFor } from "./config";
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, HostError, InterruptedError, UnsafeClusterError } from "./errors";
 import { assertHealthy, canSpareOne, ClusterObservation, ClusterSession, hasNoSpace } from "./etcd/cluster";
+import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
@@ -242,6 +243,11 @@ export async function runQuotaChange(
   for (const warning of plan.warnings) progress(`warning: ${warning}`);
   const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [] };
   let current: QuotaStep | undefined;
+  const lock = await acquireClusterLock(
+    settings.access,
+    { holder: "EtcdQuota", waitMs: settings.lockTimeoutMs },
+    progress,
+  );
   try {
     for (const step of plan.steps) {
       current = step;
@@ -270,6 +276,8 @@ export async function runQuotaChange(
       .join("; ");
     const where = current ? `at ${current.member}` : "after the last member";
     throw new InterruptedError(`quota change stopped ${where}: ${reason}. Members now: ${states}`, record, error);
+  } finally {
+    await lock.release();
   }
   const record = await recordOf(session, hosts, settings, ledger);
   progress(

@@ -50,6 +50,8 @@ export interface EtcdCompactionArgs {
   readonly when?: pulumi.Input<WhenArgs>;
   /** Any change to these values runs maintenance again. */
   readonly triggers?: pulumi.Input<unknown[]>;
+  /** How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m". */
+  readonly lockTimeout?: pulumi.Input<number | string>;
 }
 
 /** One member as the last run left it. */

@@ -60,6 +60,8 @@ export interface EtcdQuotaArgs {
   readonly restartTimeout?: pulumi.Input<number | string>;
   /** Disarm NOSPACE once the new quota leaves every member below 90% of it. Default true. */
   readonly disarmNoSpace?: pulumi.Input<boolean>;
+  /** How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m". */
+  readonly lockTimeout?: pulumi.Input<number | string>;
 }
 
 /** One member as the last update or refresh found it. */

@@ -9,6 +9,8 @@ import {
   votingMembers,
 } from "../etcd/cluster";
 import { EtcdAccess, validateAccess } from "../etcd/access";
+import { parseDuration } from "../duration";
+import { DEFAULT_LOCK_WAIT_MS } from "../etcd/lock";
 import { describe, formatSize, parseSize } from "../size";
 
 /** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
@@ -38,6 +40,8 @@ export interface CompactionSettings {
   readonly moveLeader: boolean;
   readonly disarmNoSpace: boolean;
   readonly when: DriftConditions;
+  /** How long to wait for another run's cluster lock. */
+  readonly lockTimeoutMs: number;
 }
 
 export const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
@@ -125,6 +129,8 @@ export function compactionSettings(
     defrag: validateDefrag(inputs.defrag),
     moveLeader: validateBoolean(inputs.moveLeader, "moveLeader", true),
     disarmNoSpace: validateBoolean(inputs.disarmNoSpace, "disarmNoSpace", true),
+    lockTimeoutMs:
+      inputs.lockTimeout === undefined ? DEFAULT_LOCK_WAIT_MS : parseDuration(inputs.lockTimeout, "lockTimeout"),
     when: validateWhen(inputs.when),
   };
 }

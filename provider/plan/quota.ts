@@ -5,6 +5,7 @@ import { EtcdAccess, validateAccess, validateEndpoint } from "../etcd/access";
 import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "../etcd/cluster";
 import { Connection, validateConnection } from "../hosts/connection";
 import { checkPath } from "../hosts/shell";
+import { DEFAULT_LOCK_WAIT_MS } from "../etcd/lock";
 import { describe, formatSize, parseSize } from "../size";
 
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
@@ -31,6 +32,8 @@ export interface QuotaSettings {
   readonly members: readonly MemberSpec[];
   readonly allowAboveRecommended: boolean;
   readonly restartTimeoutMs: number;
+  /** How long to wait for another run's cluster lock. */
+  readonly lockTimeoutMs: number;
   readonly disarmNoSpace: boolean;
 }
 
@@ -140,6 +143,8 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
       inputs.restartTimeout === undefined
         ? DEFAULT_RESTART_TIMEOUT_MS
         : parseDuration(inputs.restartTimeout, "restartTimeout"),
+    lockTimeoutMs:
+      inputs.lockTimeout === undefined ? DEFAULT_LOCK_WAIT_MS : parseDuration(inputs.lockTimeout, "lockTimeout"),
     disarmNoSpace,
   };
 }
