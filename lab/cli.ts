@@ -1,11 +1,12 @@
-import { Etcd3, IAlarmMember, IStatusResponse } from "etcd3";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
+import { ClusterObservation, ClusterSession } from "../provider/etcd/cluster";
 import { formatSize, parseSize } from "../provider/size";
 import { LabCluster } from "./cluster";
 import { REPO_ROOT } from "./etcd-binary";
 import { fill } from "./fill";
+import { statusTable } from "./status-table";
 
 const STATE_DIR = path.join(REPO_ROOT, ".cache", "lab");
 const STATE_FILE = path.join(STATE_DIR, "cluster.json");
@@ -18,7 +19,7 @@ usage: npm run lab -- <command> [options]
             --members N        1 or 3 (default 3)
             --quota SIZE       --quota-backend-bytes, e.g. 600MiB, 8Gi, 8GB (default: etcd's 2 GiB)
             --version V        etcd 3.4 (default, /usr/bin) or 3.5.16 / 3.5.30 (bash lab/install-etcd.sh V)
-  status  per member: endpoint, pid, version, DB size, leader, alarms
+  status  per member: endpoint, ID, version, DB size, leader, raft, quota, usage, free, alarms; pids
   fill    write history until the DB reaches a size or etcd runs out of space
             --bytes SIZE       target DB size (default 200MiB)
             --until-nospace    write until "database space exceeded" (raises the NOSPACE alarm)
@@ -112,30 +113,21 @@ async function down(args: readonly string[]): Promise<number> {
 async function status(args: readonly string[]): Promise<number> {
   parseArgs({ args: [...args], options: {} });
   const cluster = requireRecorded();
-  const rows = await Promise.all(
-    cluster.members.map(async (m) => {
-      const alive = cluster.isRunning(m.name);
-      const base = [m.name, m.clientUrl, String(m.pid ?? "-"), alive ? "yes" : "no"];
-      if (!alive) return [...base, "-", "-", "-", "-", "-"];
-      try {
-        const { status: s, alarms } = await memberStatus(m.clientUrl);
-        const own = alarms.filter((a) => a.memberID === s.header.member_id).map((a) => a.alarm.toUpperCase());
-        const role = s.isLearner ? "learner" : s.leader === s.header.member_id ? "leader" : "follower";
-        return [
-          ...base,
-          s.version,
-          formatSize(Number(s.dbSize)),
-          formatSize(Number(s.dbSizeInUse)),
-          role,
-          own.join(",") || "-",
-        ];
-      } catch (err) {
-        return [...base, `error: ${err instanceof Error ? err.message : String(err)}`, "", "", "", ""];
-      }
-    }),
+  const session = new ClusterSession({ endpoints: cluster.endpoints });
+  let observation: ClusterObservation;
+  try {
+    observation = await session.observe();
+  } finally {
+    session.close();
+  }
+  console.log(statusTable(observation));
+  const running = cluster.members.map((m) => cluster.isRunning(m.name));
+  console.log(
+    cluster.members
+      .map((m, i) => `${m.name} ${m.clientUrl} pid ${m.pid ?? "-"} ${running[i] ? "running" : "not running"}`)
+      .join("\n"),
   );
-  printTable(["member", "endpoint", "pid", "alive", "version", "db size", "in use", "role", "alarms"], rows);
-  return rows.every((r) => r[3] === "yes") ? 0 : 1;
+  return running.every(Boolean) && observation.unreachable.length === 0 ? 0 : 1;
 }
 
 async function fillCommand(args: readonly string[]): Promise<number> {
@@ -162,17 +154,6 @@ async function fillCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function memberStatus(endpoint: string): Promise<{ status: IStatusResponse; alarms: IAlarmMember[] }> {
-  const client = new Etcd3({ hosts: endpoint, defaultCallOptions: () => ({ deadline: Date.now() + 5000 }) });
-  try {
-    const status = await client.maintenance.status();
-    const { alarms } = await client.maintenance.alarm({ action: "Get" });
-    return { status, alarms };
-  } finally {
-    client.close();
-  }
-}
-
 function recorded(): LabCluster | undefined {
   return fs.existsSync(STATE_FILE) ? LabCluster.attach(STATE_FILE) : undefined;
 }
@@ -181,18 +162,6 @@ function requireRecorded(): LabCluster {
   const cluster = recorded();
   if (!cluster) throw new Error(`no lab cluster is running; start one with \`npm run lab -- up\``);
   return cluster;
-}
-
-function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) {
-    console.log(
-      row
-        .map((cell, i) => cell.padEnd(widths[i]))
-        .join("  ")
-        .trimEnd(),
-    );
-  }
 }
 
 main(process.argv.slice(2)).then(

@@ -57,7 +57,6 @@ export async function acquireClusterLock(
   const me = `${options.holder} on ${os.hostname()} (pid ${process.pid}) since ${new Date().toISOString()}`;
   const deadline = Date.now() + options.waitMs;
   const lease = client.lease(options.ttlSeconds ?? DEFAULT_TTL_SECONDS, { autoKeepAlive: true });
-  lease.on("lost", () => progress("warning: the cluster lock's lease was lost; another run may now start"));
   try {
     await lease.grant();
     let announced = false;
@@ -89,6 +88,9 @@ export async function acquireClusterLock(
     throw new EtcdQuotaError(`could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error)}`);
   }
   let released = false;
+  lease.on("lost", () => {
+    if (!released) progress("warning: the cluster lock's lease was lost; another run may now start");
+  });
   return {
     async release() {
       if (released) return;

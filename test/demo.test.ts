@@ -1,0 +1,244 @@
+import * as assert from "node:assert/strict";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import type { ClusterObservation, ObservedMember } from "../provider/etcd/cluster";
+import { REPO_ROOT } from "../lab/etcd-binary";
+import { statusTable } from "../lab/status-table";
+
+const MiB = 1024 ** 2;
+
+function member(overrides: Partial<ObservedMember> & Pick<ObservedMember, "name" | "id" | "endpoint">): ObservedMember {
+  return {
+    clusterId: "cdf2f74be7f73396",
+    version: "3.4.23",
+    dbSize: 130 * MiB,
+    dbSizeInUse: 120 * MiB,
+    leaderId: "a1",
+    isLearner: false,
+    revision: 942,
+    raftTerm: 2,
+    raftIndex: 978,
+    errors: [],
+    isLeader: false,
+    metrics: { quotaBytes: 128 * MiB, dbTotalBytes: undefined, dbInUseBytes: undefined, processStartTime: undefined },
+    ...overrides,
+  };
+}
+
+function observation(overrides: Partial<ClusterObservation> = {}): ClusterObservation {
+  const members = [
+    member({ name: "m1", id: "a1", endpoint: "http://127.0.0.1:2379", isLeader: true }),
+    member({ name: "m2", id: "b2", endpoint: "http://127.0.0.1:22379", dbSize: 8 * MiB, dbSizeInUse: 8 * MiB - 4096 }),
+  ];
+  return {
+    members,
+    unreachable: [],
+    uncovered: [],
+    memberList: members.map((m) => ({
+      id: m.id,
+      name: m.name,
+      clientUrls: [m.endpoint],
+      peerUrls: [],
+      isLearner: false,
+    })),
+    alarms: [{ memberId: "a1", type: "NOSPACE" }],
+    leaderId: "a1",
+    revision: 942,
+    ...overrides,
+  };
+}
+
+describe("statusTable", () => {
+  it("draws etcdctl's table (centred header, right-aligned cells) with quota, usage, free and alarms", () => {
+    assert.equal(
+      statusTable(observation()),
+      [
+        "+------------------------+----+---------+---------+-----------+-----------+------------+---------+--------+--------+---------+",
+        "|        ENDPOINT        | ID | VERSION | DB SIZE | IS LEADER | RAFT TERM | RAFT INDEX |  QUOTA  | USAGE  |  FREE  | ALARMS  |",
+        "+------------------------+----+---------+---------+-----------+-----------+------------+---------+--------+--------+---------+",
+        "|  http://127.0.0.1:2379 | a1 |  3.4.23 | 130 MiB |      true |         2 |        978 | 128 MiB | 101.6% | 10 MiB | NOSPACE |",
+        "| http://127.0.0.1:22379 | b2 |  3.4.23 |   8 MiB |     false |         2 |        978 | 128 MiB |   6.3% |  4 KiB |         |",
+        "+------------------------+----+---------+---------+-----------+-----------+------------+---------+--------+--------+---------+",
+      ].join("\n"),
+    );
+  });
+
+  it("keeps every line of the box the same width", () => {
+    const lines = statusTable(observation()).split("\n");
+    assert.equal(new Set(lines.map((line) => line.length)).size, 1);
+    assert.ok(lines.every((line) => /^[+|].*[+|]$/.test(line)));
+  });
+
+  it("shows - for the quota and usage when the member reports no quota metric", () => {
+    const [m1] = observation().members;
+    const text = statusTable(observation({ members: [{ ...m1, metrics: { ...m1.metrics, quotaBytes: undefined } }] }));
+    const row = text
+      .split("\n")[3]
+      .split("|")
+      .map((cell) => cell.trim());
+    assert.deepEqual(row.slice(8, 12), ["-", "-", "10 MiB", "NOSPACE"]);
+  });
+
+  it("lists each member's own alarms once, in its own row", () => {
+    const alarms = [
+      { memberId: "b2", type: "NOSPACE" },
+      { memberId: "b2", type: "CORRUPT" },
+      { memberId: "b2", type: "NOSPACE" },
+    ];
+    const rows = statusTable(observation({ alarms })).split("\n");
+    assert.match(rows[3], /\|\s+\|$/, "m1 has none");
+    assert.match(rows[4], /\| NOSPACE, CORRUPT \|$/);
+  });
+
+  it("names endpoints that did not answer, and alarms of members missing from the table, under it", () => {
+    const full = observation();
+    const text = statusTable({
+      ...full,
+      members: [full.members[1]],
+      unreachable: [{ endpoint: "http://127.0.0.1:2379", reason: "not reachable (connect ECONNREFUSED)" }],
+    });
+    const lines = text.split("\n");
+    assert.equal(lines.length, 7);
+    assert.equal(lines[5], "http://127.0.0.1:2379 did not answer: not reachable (connect ECONNREFUSED)");
+    assert.equal(lines[6], "NOSPACE is raised on m1 (a1), not in the table");
+  });
+
+  it("draws only the header when no member answered", () => {
+    const text = statusTable(observation({ members: [], alarms: [] }));
+    assert.equal(text.split("\n").length, 4);
+    assert.match(text, /\| +ENDPOINT +\| ID \|/);
+  });
+});
+
+/** The text of every box-drawn table in `output`, in order. */
+function tables(output: string): string[] {
+  const found: string[][] = [];
+  let current: string[] | undefined;
+  for (const line of output.split("\n").map((l) => l.trim())) {
+    if (current ? /^[+|]/.test(line) : /^\+-[-+]*\+$/.test(line)) {
+      if (!current) found.push((current = []));
+      current.push(line);
+    } else {
+      current = undefined;
+    }
+  }
+  return found.map((lines) => lines.join("\n"));
+}
+
+/** Whether `pid` is still an etcd process (not gone, not a zombie, not a reused pid). */
+function isEtcd(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") return false;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0].endsWith("etcd");
+  } catch {
+    return false;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface DemoRun {
+  readonly code: number | null;
+  readonly output: string;
+  readonly seconds: number;
+}
+
+/** Runs `npm run demo`'s command as its own process group; `onOutput` may signal it. Kills the group on timeout. */
+function runDemo(timeoutMs: number, onOutput?: (output: string, pid: number) => void): Promise<DemoRun> {
+  const started = Date.now();
+  const child = spawn("npx", ["ts-node", "--transpile-only", "lab/demo.ts"], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString("utf8");
+    onOutput?.(output, child.pid!);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), timeoutMs);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+/** The pids the demo announced for its etcd members and its provider host, and its cluster's folder. */
+function startedByDemo(output: string): { etcd: number[]; host: number[]; dir: string | undefined } {
+  return {
+    etcd: [...output.matchAll(/\bm\d: pid (\d+), client /g)].map((m) => Number(m[1])),
+    host: [...output.matchAll(/provider host: pid (\d+)/g)].map((m) => Number(m[1])),
+    dir: /member\(s\) in (\S+)/.exec(output)?.[1],
+  };
+}
+
+describe("npm run demo", function () {
+  this.timeout(150_000);
+
+  it("fills a cluster to NOSPACE, fixes it with EtcdCompaction, shows no drift, and leaves nothing running", async () => {
+    const run = await runDemo(120_000);
+    assert.equal(run.code, 0, run.output);
+    assert.ok(run.seconds < 60, `the demo took ${run.seconds} s`);
+
+    const found = tables(run.output);
+    assert.equal(found.length, 2, run.output);
+    const [before, after] = found;
+    assert.equal((before.match(/ NOSPACE \|/g) ?? []).length >= 1, true, before);
+    assert.doesNotMatch(after, /NOSPACE/);
+    assert.equal(after.split("\n").length, 3 + 3 + 1, "three member rows");
+    assert.match(run.output, /Error: etcdserver: mvcc: database space exceeded/);
+    assert.match(run.output, /memberID:\d+ alarm:NOSPACE/);
+    assert.match(run.output, /preview: create/);
+    assert.match(run.output, /compact: to revision \d+/);
+    assert.match(run.output, /up: create in [\d.]+ s/);
+    assert.match(run.output, /summary: reclaimed [\d.]+ MiB .*disarmed NOSPACE on m\d.*test write succeeded/);
+    assert.match(run.output, /preview --refresh: no changes/);
+    assert.match(run.output, /demo finished in [\d.]+ s/);
+
+    const started = startedByDemo(run.output);
+    assert.equal(started.etcd.length, 3, run.output);
+    assert.deepEqual(
+      started.etcd.filter((pid) => isEtcd(pid)),
+      [],
+      "no etcd the demo started is alive",
+    );
+    assert.equal(started.host.length, 1);
+    assert.equal(isAlive(started.host[0]), false, "the provider host is gone");
+    assert.ok(started.dir && !fs.existsSync(started.dir), `${started.dir} was removed`);
+  });
+
+  it("stops everything it started on Ctrl-C", async () => {
+    let signalled = false;
+    const run = await runDemo(90_000, (output, pid) => {
+      // Interrupt while the cluster is being filled, as a terminal does: SIGINT to the whole process group.
+      if (!signalled && output.includes("until etcd refuses them")) {
+        signalled = true;
+        process.kill(-pid, "SIGINT");
+      }
+    });
+    assert.ok(signalled, run.output);
+    assert.notEqual(run.code, 0);
+    assert.match(run.output, /SIGINT: stopping/);
+    const started = startedByDemo(run.output);
+    assert.equal(started.etcd.length, 3, run.output);
+    assert.deepEqual(
+      started.etcd.filter((pid) => isEtcd(pid)),
+      [],
+      "no etcd the demo started is alive",
+    );
+    assert.ok(started.dir && !fs.existsSync(started.dir), `${started.dir} was removed`);
+  });
+});
