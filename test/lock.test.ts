@@ -1,0 +1,80 @@
+import * as assert from "node:assert/strict";
+import { LabCluster } from "../lab/cluster";
+import { fill } from "../lab/fill";
+import { validateAccess } from "../provider/etcd/access";
+import { acquireClusterLock, LOCK_KEY } from "../provider/etcd/lock";
+import { TimeoutError } from "../provider/errors";
+import { withClient } from "./support/etcd";
+
+describe("cluster lock", function () {
+  this.timeout(120_000);
+  let cluster: LabCluster;
+
+  before(async () => {
+    cluster = await LabCluster.start({ members: 3, quotaBytes: 32 * 1024 ** 2 });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it("makes a second run wait, then fail with a message naming the holder", async () => {
+    const access = validateAccess({ endpoints: cluster.endpoints });
+    const first = await acquireClusterLock(access, { holder: "EtcdQuota", waitMs: 1000 }, () => undefined);
+    try {
+      const progress: string[] = [];
+      const started = Date.now();
+      await assert.rejects(
+        acquireClusterLock(access, { holder: "EtcdCompaction", waitMs: 2000 }, (line) => progress.push(line)),
+        (error: unknown) =>
+          error instanceof TimeoutError && /the cluster is locked by EtcdQuota on .* \(pid \d+\)/.test(error.message),
+      );
+      assert.ok(Date.now() - started >= 2000, "it waited the bound before giving up");
+      assert.match(progress[0], /waiting for the cluster lock, held by EtcdQuota/);
+    } finally {
+      await first.release();
+    }
+    const second = await acquireClusterLock(access, { holder: "EtcdCompaction", waitMs: 1000 }, () => undefined);
+    await second.release();
+    const left = await withClient(cluster.endpoints, (client) => client.get(LOCK_KEY).string());
+    assert.equal(left, null, "a released lock leaves no key");
+  });
+
+  it("expires by itself when the run holding it dies", async () => {
+    // A child process takes the lock and is killed without releasing it.
+    const { spawn } = await import("child_process");
+    const script = `
+      const { acquireClusterLock } = require("./provider/etcd/lock");
+      acquireClusterLock({ endpoints: ${JSON.stringify(cluster.endpoints)} }, { holder: "doomed", waitMs: 1000, ttlSeconds: 3 }, () => {})
+        .then(() => console.log("locked"));`;
+    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (data: Buffer) => data.toString().includes("locked") && resolve());
+        child.once("exit", (code) => reject(new Error(`lock holder exited early (${code})`)));
+      });
+    } finally {
+      child.kill("SIGKILL");
+    }
+    const access = validateAccess({ endpoints: cluster.endpoints });
+    const started = Date.now();
+    const lock = await acquireClusterLock(access, { holder: "next", waitMs: 20_000 }, () => undefined);
+    await lock.release();
+    assert.ok(Date.now() - started < 10_000, "the dead holder's lease expired within its TTL");
+  });
+
+  it("goes on without the lock under NOSPACE, and says so", async () => {
+    await fill(cluster.endpoints, { untilNoSpace: true });
+    const progress: string[] = [];
+    const lock = await acquireClusterLock(
+      validateAccess({ endpoints: cluster.endpoints }),
+      { holder: "x", waitMs: 1000 },
+      (line) => progress.push(line),
+    );
+    await lock.release();
+    assert.deepEqual(progress, [
+      "warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock",
+    ]);
+  });
+});
