@@ -11,6 +11,7 @@ import {
   atMostOne,
   checkWritableQuota,
   noValue,
+  oneOfFlagOrVariable,
   parseQuota,
   quotaOf,
   rewriteSettings,
@@ -181,16 +182,18 @@ function manifestQuota(text: string, file: string): ManifestQuota {
   const flags = findFlag(texts, QUOTA_FLAG).map((use) => ({ ...use, location: location(argv[use.index]) }));
   const flag = atMostOne(flags, file);
   const variable = variableSetting(text, container, file);
-  const settings: QuotaSetting[] = [];
-  if (flag) settings.push(scalarSetting(text, argv[flag.valueIndex]?.node, flag.value, flag.location, file));
-  if (variable) settings.push(variable);
+  const settings = oneOfFlagOrVariable(
+    flag && scalarSetting(text, argv[flag.valueIndex]?.node, flag.value, flag.location, file),
+    variable,
+    file,
+  );
   return { settings, ...flagAdder(text, command, args, file) };
 }
 
 /**
  * The quota in a kubeadm static Pod manifest (/etc/kubernetes/manifests/etcd.yaml): the `--quota-backend-bytes`
- * item of the `etcd` container's `command` (or `args`), or else its `ETCD_QUOTA_BACKEND_BYTES` env entry, since a
- * flag wins over the variable. `write` sets both when both are there; when neither is, it adds
+ * item of the `etcd` container's `command` (or `args`), or its `ETCD_QUOTA_BACKEND_BYTES` env entry (not both: etcd
+ * will not start with both). `write` edits the one that is there; when neither is, it adds
  * `--quota-backend-bytes=N` in name order among the flags, as kubeadm writes them. Only the changed characters or the
  * added line differ, so comments and layout stay.
  *

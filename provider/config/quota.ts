@@ -73,6 +73,25 @@ export function atMostOne<T extends { readonly location: string }>(
 }
 
 /**
+ * Refuses the quota given both as the flag and as its ETCD_* variable: etcd (3.4 to 3.5.30, seen here) then exits at
+ * start with "conflicting environment variable ... is shadowed by corresponding command-line flag".
+ */
+export function oneOfFlagOrVariable(
+  flag: QuotaSetting | undefined,
+  variable: QuotaSetting | undefined,
+  file: string,
+): QuotaSetting[] {
+  if (flag && variable) {
+    throw new ConfigFileError(
+      file,
+      `the quota is set both as a flag (${flag.location}) and as ${QUOTA_VARIABLE} (${variable.location}); ` +
+        "etcd refuses to start with both (conflicting environment variable), so keep one",
+    );
+  }
+  return [flag, variable].filter((s): s is QuotaSetting => s !== undefined);
+}
+
+/**
  * What a file says, given every setting it has from the one etcd obeys to the ones it shadows (a flag wins over an
  * ETCD_* variable). `absent` says where `write` would add the setting when there is none.
  */

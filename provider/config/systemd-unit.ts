@@ -10,6 +10,7 @@ import {
   atMostOne,
   checkWritableQuota,
   noValue,
+  oneOfFlagOrVariable,
   parseQuota,
   quotaOf,
   rewriteSettings,
@@ -236,19 +237,21 @@ function unitQuota(text: string, file: string): UnitQuota {
     assignments.filter((a) => a.name === QUOTA_VARIABLE),
     file,
   );
-  const settings: QuotaSetting[] = [];
-  if (flag) settings.push(settingIn(args[flag.valueIndex], flag.value, flag.location, file));
-  if (variable) settings.push(settingIn(variable.word, variable.value, variable.location, file));
+  const settings = oneOfFlagOrVariable(
+    flag && settingIn(args[flag.valueIndex], flag.value, flag.location, file),
+    variable && settingIn(variable.word, variable.value, variable.location, file),
+    file,
+  );
   return { settings, execStart };
 }
 
 /**
  * The quota in a systemd unit (or a drop-in that replaces ExecStart=): the `--quota-backend-bytes` flag on the
- * `[Service]` ExecStart= command, or else `Environment=ETCD_QUOTA_BACKEND_BYTES=...`, since etcd lets a flag win over
- * its variable. `write` sets both when both are there, so the shadowed one does not mislead, and when neither is
- * there appends the flag to the command, on its last line.
+ * `[Service]` ExecStart= command, or `Environment=ETCD_QUOTA_BACKEND_BYTES=...`; `write` edits the one that is there,
+ * and when neither is, appends the flag to the command, on its last line.
  *
- * Refused: a `--config-file` flag or `ETCD_CONFIG_FILE` variable (etcd would ignore the quota here), more than one
+ * Refused: both the flag and the variable (etcd will not start with both), a `--config-file` flag or
+ * `ETCD_CONFIG_FILE` variable (etcd would ignore the quota here), more than one
  * ExecStart= command, an ExecStart= that does not run etcd itself, a quota set twice, and a value that is not an
  * integer. Variables that ExecStart= expands (`$ETCD_ARGS`) are not followed; a flag added by `write` goes last so
  * that it wins over one they might hold. See also {@link environmentFiles}.

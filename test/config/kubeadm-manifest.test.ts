@@ -54,11 +54,11 @@ describe("kubeadm manifest editor", () => {
       });
     });
 
-    it("lets the flag win over the env entry, as etcd does", () => {
+    it("refuses the quota as both a flag and an env entry, which etcd will not start with", () => {
       const text = pod(
         `  - name: etcd\n    command:\n    - etcd\n    - --quota-backend-bytes=8\n    env:\n    - name: ETCD_QUOTA_BACKEND_BYTES\n      value: "7"`,
       );
-      assert.equal(kubeadmManifest.read(text, FILE).bytes, 8);
+      assert.match(refusal(() => kubeadmManifest.read(text, FILE), FILE).message, /etcd refuses to start with both/);
     });
 
     it("finds the etcd container among others", () => {
@@ -112,14 +112,17 @@ describe("kubeadm manifest editor", () => {
     });
 
     it("keeps the quotes of a quoted item and of a quoted env value", () => {
-      const text = pod(
-        `  - name: etcd\n    command: ["etcd", '--quota-backend-bytes=6']\n    env:\n    - {name: ETCD_QUOTA_BACKEND_BYTES, value: "6"}`,
+      const quotedItem = pod(`  - name: etcd\n    command: ["etcd", '--quota-backend-bytes=6']`);
+      assert.equal(
+        kubeadmManifest.write(quotedItem, 10, FILE),
+        pod(`  - name: etcd\n    command: ["etcd", '--quota-backend-bytes=10']`),
+      );
+      const quotedEnv = pod(
+        `  - name: etcd\n    command: ["etcd"]\n    env:\n    - {name: ETCD_QUOTA_BACKEND_BYTES, value: "6"}`,
       );
       assert.equal(
-        kubeadmManifest.write(text, 10, FILE),
-        pod(
-          `  - name: etcd\n    command: ["etcd", '--quota-backend-bytes=10']\n    env:\n    - {name: ETCD_QUOTA_BACKEND_BYTES, value: "10"}`,
-        ),
+        kubeadmManifest.write(quotedEnv, 10, FILE),
+        pod(`  - name: etcd\n    command: ["etcd"]\n    env:\n    - {name: ETCD_QUOTA_BACKEND_BYTES, value: "10"}`),
       );
     });
 

@@ -84,14 +84,17 @@ describe("systemd unit editor", () => {
       assert.equal(systemdUnit.read(text, FILE).bytes, 4294967296);
     });
 
-    it("lets the flag win over the environment variable, as etcd does", () => {
+    it("refuses the quota as both a flag and Environment=, which etcd will not start with", () => {
       const text = unit(
         "Environment=ETCD_QUOTA_BACKEND_BYTES=2147483648\nExecStart=/usr/bin/etcd --quota-backend-bytes=4294967296",
       );
-      assert.deepEqual(systemdUnit.read(text, FILE), {
-        bytes: 4294967296,
-        location: "ExecStart flag --quota-backend-bytes (line 7)",
-      });
+      const error = refusal(() => systemdUnit.read(text, FILE), FILE);
+      assert.match(
+        error.message,
+        /both as a flag \(ExecStart flag --quota-backend-bytes \(line 7\)\) and as ETCD_QUOTA_BACKEND_BYTES \(Environment=ETCD_QUOTA_BACKEND_BYTES \(line 6\)\)/,
+      );
+      assert.match(error.message, /etcd refuses to start with both/);
+      refusal(() => systemdUnit.write(text, GiB8, FILE), FILE);
     });
 
     it("forgets Environment= assignments made before an empty Environment=", () => {
@@ -144,12 +147,9 @@ describe("systemd unit editor", () => {
     });
 
     it("keeps the single dash and the quotes it found", () => {
-      const text = unit(
-        `ExecStart=/usr/bin/etcd -quota-backend-bytes=1 '--name=a b'\nEnvironment="ETCD_QUOTA_BACKEND_BYTES=1"`,
-      );
+      const text = unit(`ExecStart=/usr/bin/etcd -quota-backend-bytes=1 '--name=a b'`);
       const written = systemdUnit.write(text, 2, FILE);
       assert.match(written, /ExecStart=\/usr\/bin\/etcd -quota-backend-bytes=2 '--name=a b'\n/);
-      assert.match(written, /Environment="ETCD_QUOTA_BACKEND_BYTES=2"\n/);
     });
 
     it("edits Environment= in place, without adding a flag, when that is where the quota is", () => {
@@ -159,23 +159,6 @@ describe("systemd unit editor", () => {
       assert.deepEqual(changedLines(text, systemdUnit.write(text, GiB8, FILE)), {
         removed: [`Environment="ETCD_NAME=a" "ETCD_QUOTA_BACKEND_BYTES=2147483648" "OTHER=x"`],
         added: [`Environment="ETCD_NAME=a" "ETCD_QUOTA_BACKEND_BYTES=8589934592" "OTHER=x"`],
-      });
-    });
-
-    it("brings a shadowed Environment= value in line with the flag, so the unit does not contradict itself", () => {
-      const text = unit(
-        "Environment=ETCD_QUOTA_BACKEND_BYTES=2147483648\nExecStart=/usr/bin/etcd --quota-backend-bytes=4294967296",
-      );
-      const written = systemdUnit.write(text, GiB8, FILE);
-      assert.deepEqual(changedLines(text, written), {
-        removed: [
-          "Environment=ETCD_QUOTA_BACKEND_BYTES=2147483648",
-          "ExecStart=/usr/bin/etcd --quota-backend-bytes=4294967296",
-        ],
-        added: [
-          "Environment=ETCD_QUOTA_BACKEND_BYTES=8589934592",
-          "ExecStart=/usr/bin/etcd --quota-backend-bytes=8589934592",
-        ],
       });
     });
 
