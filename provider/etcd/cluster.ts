@@ -111,12 +111,12 @@ export function quorum(voters: number): number {
  * Why it is not safe to start (or go on with) maintenance. Empty means healthy: every voting member answered,
  * there is a leader, and no alarm other than NOSPACE is raised.
  */
-export function healthProblems(observation: ClusterObservation): string[] {
+export function healthProblems(observation: ClusterObservation, listName = "endpoints"): string[] {
   const problems: string[] = [];
   for (const { endpoint, reason } of observation.unreachable) problems.push(`${endpoint} did not answer: ${reason}`);
   for (const member of observation.uncovered) {
     const urls = member.clientUrls.join(", ") || "no client URL advertised";
-    problems.push(`member ${member.name || member.id} (${urls}) is in the cluster but not among the endpoints`);
+    problems.push(`member ${member.name || member.id} (${urls}) is in the cluster but not in ${listName}`);
   }
   if (observation.members.length > 0 && observation.leaderId === undefined) problems.push("the cluster has no leader");
   const names = new Map(observation.memberList.map((m) => [m.id, m.name]));

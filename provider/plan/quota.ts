@@ -217,15 +217,8 @@ export function planQuota(
 ): QuotaPlan {
   const refusals: { field: string; reason: string }[] = [];
   const warnings: string[] = [];
-  for (const problem of healthProblems(observation)) refusals.push({ field: "members", reason: problem });
-  const listed = new Set(facts.map((f) => f.id).filter((id) => id !== undefined));
-  for (const member of observation.memberList.filter((m) => !m.isLearner && !listed.has(m.id))) {
-    if (observation.uncovered.some((u) => u.id === member.id)) continue;
-    refusals.push({
-      field: "members",
-      reason: `member ${member.name} (${member.clientUrls.join(", ")}) is in the cluster but not in members; every member needs the same quota`,
-    });
-  }
+  const problems = healthProblems(observation, "members (every member needs the same quota)");
+  for (const problem of problems) refusals.push({ field: "members", reason: problem });
   facts.forEach((fact, i) => {
     if (fact.dbSize !== undefined && settings.quotaBytes <= fact.dbSize) {
       refusals.push({
@@ -253,7 +246,7 @@ export function planQuota(
     });
   const voters = votingMembers(observation).length;
   const restarting = steps.filter((s) => s.action !== "none");
-  if (restarting.length > 0 && voters > 1 && !canSpareOne(observation)) {
+  if (problems.length === 0 && restarting.length > 0 && voters > 1 && !canSpareOne(observation)) {
     refusals.push({
       field: "members",
       reason: `restarting a member would leave ${voters - 1} of ${voters} voting members, below quorum with one to spare`,

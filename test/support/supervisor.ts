@@ -257,6 +257,11 @@ export class SupervisedCluster {
     return this.launched(name).binary;
   }
 
+  /** Stops the member by pid, as `systemctl stop` would; it stays down until its restart command runs. */
+  async stopMember(name: string): Promise<void> {
+    await this.stopProcess(this.member(name), "stopped by the test");
+  }
+
   /** Test hook: the next start of that member fails at once (etcd is given an unknown flag). */
   breakNextStart(name: string): void {
     this.member(name).breakNext = true;

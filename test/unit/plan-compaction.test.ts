@@ -95,7 +95,7 @@ describe("health gate", () => {
     );
     assert.deepEqual(problems, [
       "http://127.0.0.1:9 did not answer: not reachable",
-      "member m3 (http://10.0.0.3:2379) is in the cluster but not among the endpoints",
+      "member m3 (http://10.0.0.3:2379) is in the cluster but not in endpoints",
     ]);
   });
 });

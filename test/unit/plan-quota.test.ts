@@ -158,8 +158,13 @@ describe("quota plan", () => {
   });
 
   it("refuses when a cluster member is missing from members", () => {
+    // The session asks only the listed members' endpoints, so the third shows up as uncovered.
     const listed = members.slice(0, 2);
-    const plan = planQuota(cluster(members), facts(listed), settingsFor(listed, "1GiB"));
+    const observation = cluster(listed, {
+      memberList: cluster(members).memberList,
+      uncovered: cluster(members).memberList.filter((m) => m.name === "m3"),
+    });
+    const plan = planQuota(observation, facts(listed), settingsFor(listed, "1GiB"));
     assert.ok(plan.refusals.some((r) => /member m3 .* is in the cluster but not in members/.test(r.reason)));
   });
 

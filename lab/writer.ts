@@ -1,0 +1,95 @@
+import { Etcd3 } from "etcd3";
+
+/** What a {@link Writer} saw. */
+export interface WriterReport {
+  /** Puts etcd acknowledged. */
+  readonly acknowledged: number;
+  /** Puts that failed (the member was down, no leader, a timeout). */
+  readonly failed: number;
+  /** The longest time between two acknowledged puts, in ms: how long the cluster was unavailable to writers. */
+  readonly longestGapMs: number;
+  /** Acknowledged keys whose value did not read back afterwards. */
+  readonly lost: readonly string[];
+}
+
+export interface WriterOptions {
+  /** Key prefix (default `lab/writer/`). */
+  readonly prefix?: string;
+  /** Pause between puts (default 20 ms). */
+  readonly intervalMs?: number;
+  /** Bound on each put (default 2 s). */
+  readonly callTimeoutMs?: number;
+  /** Stop by itself after this long even if nobody calls stop (default 5 min). */
+  readonly maxMs?: number;
+}
+
+/**
+ * A bounded writer that runs against a cluster while something is done to it, counts acknowledged and failed writes
+ * and the longest gap without a successful write, and afterwards reads every acknowledged write back. It uses one
+ * fresh client per put with every endpoint, so it fails over like a well-behaved application and is never held up
+ * by etcd3's circuit breaker.
+ */
+export class Writer {
+  private readonly acked = new Map<string, string>();
+  private failed = 0;
+  private longestGapMs = 0;
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  private constructor(
+    private readonly endpoints: readonly string[],
+    private readonly options: WriterOptions,
+  ) {
+    this.done = this.loop();
+  }
+
+  static start(endpoints: readonly string[], options: WriterOptions = {}): Writer {
+    return new Writer(endpoints, options);
+  }
+
+  private async loop(): Promise<void> {
+    const prefix = this.options.prefix ?? "lab/writer/";
+    const interval = this.options.intervalMs ?? 20;
+    const timeout = this.options.callTimeoutMs ?? 2000;
+    const until = Date.now() + (this.options.maxMs ?? 300_000);
+    let lastAck = Date.now();
+    for (let i = 0; !this.stopped && Date.now() < until; i++) {
+      const key = `${prefix}${String(i).padStart(7, "0")}`;
+      const value = `${i}@${Date.now()}`;
+      const client = new Etcd3({ hosts: [...this.endpoints], dialTimeout: timeout });
+      try {
+        await client
+          .put(key)
+          .value(value)
+          .options({ deadline: Date.now() + timeout })
+          .exec();
+        this.acked.set(key, value);
+        const now = Date.now();
+        this.longestGapMs = Math.max(this.longestGapMs, now - lastAck);
+        lastAck = now;
+      } catch {
+        this.failed++;
+      } finally {
+        client.close();
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+    this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastAck);
+  }
+
+  /** Stops writing and reads back every acknowledged write. */
+  async stop(): Promise<WriterReport> {
+    this.stopped = true;
+    await this.done;
+    const client = new Etcd3({ hosts: [...this.endpoints] });
+    const lost: string[] = [];
+    try {
+      for (const [key, value] of this.acked) {
+        if ((await client.get(key).string()) !== value) lost.push(key);
+      }
+    } finally {
+      client.close();
+    }
+    return { acknowledged: this.acked.size, failed: this.failed, longestGapMs: this.longestGapMs, lost };
+  }
+}

@@ -1,0 +1,236 @@
+import * as assert from "node:assert/strict";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import { promisify } from "util";
+import { EngineStack, PartialFailure, ProviderHost } from "../lab/engine";
+import { fill } from "../lab/fill";
+import { Writer } from "../lab/writer";
+import { providerShim } from "../sdk/shim";
+import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "./support/supervisor";
+
+const MiB = 1024 ** 2;
+const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
+
+/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
+async function liveQuota(clientUrl: string): Promise<number> {
+  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** Lines of `after` that are not in `before`, and the reverse. */
+function changedLines(before: string, after: string): { removed: string[]; added: string[] } {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  return { removed: a.filter((line) => !b.includes(line)), added: b.filter((line) => !a.includes(line)) };
+}
+
+describe("EtcdQuota on real etcd, through the engine protocol", function () {
+  this.timeout(240_000);
+
+  let host: ProviderHost;
+  const clusters: SupervisedCluster[] = [];
+
+  before(async () => {
+    host = await ProviderHost.start();
+  });
+  after(async () => {
+    await host?.stop();
+  });
+  afterEach(async () => {
+    for (const cluster of clusters.splice(0)) await cluster.stop();
+  });
+
+  async function startCluster(
+    format: SupervisedFormat,
+    members = 3,
+    quotaBytes = 64 * MiB,
+  ): Promise<SupervisedCluster> {
+    const cluster = await SupervisedCluster.start({ format, members, quotaBytes });
+    clusters.push(cluster);
+    return cluster;
+  }
+
+  function inputsFor(cluster: SupervisedCluster, quota: string | number, extra: Record<string, unknown> = {}) {
+    return {
+      quota,
+      members: cluster.lab.members.map((m) => ({
+        endpoint: m.clientUrl,
+        configFile: cluster.configFile(m.name),
+        format: cluster.format,
+        restartCommand: cluster.restartCommand(m.name) || undefined,
+      })),
+      restartTimeout: "60s",
+      ...extra,
+    };
+  }
+
+  function newStack(): EngineStack {
+    return new EngineStack(host, { provider: providerShim("quota"), type: TYPE });
+  }
+
+  function progressSince(from: number): string[] {
+    return host.logs.slice(from).filter((line) => line.startsWith("EtcdQuota: "));
+  }
+
+  for (const format of SUPERVISED_FORMATS) {
+    it(`raises the quota in a ${format} across 3 members, one at a time, with a writer losing nothing`, async () => {
+      const cluster = await startCluster(format);
+      const before = new Map(
+        cluster.lab.members.map((m) => [m.name, fs.readFileSync(cluster.configFile(m.name), "utf8")]),
+      );
+      const stack = newStack();
+      const writer = Writer.start(cluster.endpoints);
+      const logStart = host.logs.length;
+      const started = Date.now();
+      const { outputs } = await stack.up("quota", inputsFor(cluster, "96MiB"));
+      const tookMs = Date.now() - started;
+      const report = await writer.stop();
+
+      for (const member of cluster.lab.members) {
+        assert.equal(await liveQuota(member.clientUrl), 96 * MiB, `${member.name} runs the new quota`);
+        const after = fs.readFileSync(cluster.configFile(member.name), "utf8");
+        const diff = changedLines(before.get(member.name)!, after);
+        assert.equal(diff.added.length, diff.removed.length, `${member.name}: lines changed in place or one added`);
+        assert.ok(
+          diff.added.every((line) => line.includes(String(96 * MiB))),
+          `only the quota changed: ${JSON.stringify(diff)}`,
+        );
+      }
+      assert.deepEqual(report.lost, [], "every acknowledged write reads back");
+      assert.ok(report.acknowledged > 0);
+      assert.ok(await cluster.leader(), "the cluster has a leader afterwards");
+      const records = outputs!.members as {
+        name: string;
+        liveBytes: number;
+        configuredBytes: number;
+        restarted: boolean;
+      }[];
+      assert.ok(records.every((r) => r.liveBytes === 96 * MiB && r.configuredBytes === 96 * MiB && r.restarted));
+
+      const progress = progressSince(logStart);
+      const backLines = progress.filter((line) => /: back with quota 96 MiB in effect after/.test(line));
+      assert.equal(backLines.length, 3, progress.join("\n"));
+      console.log(
+        `      ${format}: ${(tookMs / 1000).toFixed(1)} s for 3 members; writer ${report.acknowledged} acknowledged, ` +
+          `${report.failed} failed, longest gap ${report.longestGapMs} ms; ${backLines.map((l) => l.replace(/^EtcdQuota: /, "")).join("; ")}`,
+      );
+
+      // Converged: running again restarts nothing.
+      const pids = cluster.lab.members.map((m) => cluster.pid(m.name));
+      const again = await stack.up("quota", inputsFor(cluster, "96MiB", { restartTimeout: "61s" }));
+      assert.equal(again.op, "update");
+      assert.deepEqual(
+        cluster.lab.members.map((m) => cluster.pid(m.name)),
+        pids,
+        "no member was restarted",
+      );
+    });
+  }
+
+  it("shows a quota changed by hand as drift in preview --refresh, and an update converges it", async () => {
+    const cluster = await startCluster("env-file");
+    const stack = newStack();
+    const inputs = inputsFor(cluster, "64MiB");
+    await stack.up("quota", inputs);
+    assert.equal((await stack.previewRefresh("quota", inputs)).op, "same");
+
+    const file = cluster.configFile("m2");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(String(64 * MiB), String(80 * MiB)));
+    // Asynchronously: the supervisor answers from this process's event loop.
+    const { exec } = await import("child_process");
+    await promisify(exec)(cluster.restartCommand("m2"));
+    assert.equal(await liveQuota(cluster.lab.member("m2").clientUrl), 80 * MiB);
+
+    const drift = await stack.previewRefresh("quota", inputs);
+    assert.equal(drift.op, "update");
+    assert.ok(drift.diffs.includes("quota"), drift.diffs.join(", "));
+    const refreshed = await stack.refresh("quota");
+    assert.equal(refreshed.inputs?.quota, "80MiB", "the refreshed input says what the member runs");
+
+    await stack.up("quota", inputs);
+    assert.equal(await liveQuota(cluster.lab.member("m2").clientUrl), 64 * MiB);
+    assert.equal((await stack.previewRefresh("quota", inputs)).op, "same");
+  });
+
+  it("rolls back a member that does not come back, and touches no other member", async () => {
+    const cluster = await startCluster("systemd-unit");
+    const leader = await cluster.leader();
+    const first = cluster.lab.members
+      .map((m) => m.name)
+      .filter((name) => name !== leader)
+      .sort()[0];
+    const files = new Map(cluster.lab.members.map((m) => [m.name, sha256(cluster.configFile(m.name))]));
+    const pids = new Map(cluster.lab.members.map((m) => [m.name, cluster.pid(m.name)]));
+    cluster.breakNextStart(first);
+
+    const stack = newStack();
+    await assert.rejects(stack.up("quota", inputsFor(cluster, "96MiB")), (error: unknown) => {
+      assert.ok(error instanceof PartialFailure, String(error));
+      assert.match(error.message, new RegExp(`quota change stopped at ${first}: `));
+      assert.match(error.message, /Members now: /);
+      return true;
+    });
+    assert.equal(sha256(cluster.configFile(first)), files.get(first), `${first}'s file is restored byte for byte`);
+    assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 64 * MiB, `${first} runs its old quota again`);
+    for (const member of cluster.lab.members.filter((m) => m.name !== first)) {
+      assert.equal(sha256(cluster.configFile(member.name)), files.get(member.name), `${member.name}'s file untouched`);
+      assert.equal(cluster.pid(member.name), pids.get(member.name), `${member.name} not restarted`);
+    }
+    assert.ok(stack.state("quota"), "the partial failure is in the state, so the next up resumes");
+
+    const resumed = await stack.up("quota", inputsFor(cluster, "96MiB"));
+    assert.equal(resumed.op, "update");
+    for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB);
+  });
+
+  it("refuses unsafe or bad quotas at check time and changes no file", async () => {
+    const cluster = await startCluster("etcd-config");
+    await fill(cluster.endpoints, { targetBytes: 20 * MiB });
+    const hashes = () => cluster.lab.members.map((m) => sha256(cluster.configFile(m.name)));
+    const before = hashes();
+    const stack = newStack();
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [inputsFor(cluster, "16MiB"), "quota", /is not above m\d's DB of .* NOSPACE/],
+      [inputsFor(cluster, "9GiB"), "quota", /above the 8 GiB etcd suggests/],
+      [inputsFor(cluster, 0), "quota", /above zero/],
+      [
+        { ...inputsFor(cluster, "96MiB"), members: inputsFor(cluster, "96MiB").members.slice(0, 2) },
+        "members",
+        /m3 .* is in the cluster but not in members \(every member needs the same quota\)/,
+      ],
+      [
+        {
+          ...inputsFor(cluster, "96MiB"),
+          members: [
+            { ...inputsFor(cluster, "96MiB").members[0], configFile: "/nonexistent/etcd.conf.yml" },
+            ...inputsFor(cluster, "96MiB").members.slice(1),
+          ],
+        },
+        "members",
+        /members\[0\]\.configFile: .*\/nonexistent\/etcd.conf.yml/,
+      ],
+    ];
+    for (const [inputs, property, reason] of cases) {
+      const preview = await stack.preview("bad", inputs);
+      assert.equal(preview.op, "failed", JSON.stringify(inputs.quota));
+      assert.equal(preview.failures[0]?.property, property, JSON.stringify(preview.failures));
+      assert.match(preview.failures.map((f) => f.reason).join("\n"), reason);
+    }
+    await cluster.stopMember("m3");
+    const down = await stack.preview("bad", inputsFor(cluster, "96MiB"));
+    assert.match(down.failures.map((f) => f.reason).join("\n"), /did not answer/);
+    assert.deepEqual(hashes(), before, "no file changed");
+  });
+
+  it("changes a one-member cluster, warning that it is unavailable while it restarts", async () => {
+    const cluster = await startCluster("kubeadm-manifest", 1);
+    const logStart = host.logs.length;
+    await newStack().up("quota", inputsFor(cluster, "128MiB"));
+    assert.equal(await liveQuota(cluster.endpoints[0]), 128 * MiB);
+    assert.ok(progressSince(logStart).some((line) => /warning: this cluster has one member/.test(line)));
+  });
+});
