@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { MemberRecord } from "../provider/compaction";
 import { providerShim } from "./shim";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
@@ -55,22 +56,7 @@ export interface EtcdCompactionArgs {
 }
 
 /** One member as the last run left it. */
-export interface CompactedMember {
-  readonly name: string;
-  /** Member ID in hex, as etcdctl prints it. */
-  readonly id: string;
-  readonly endpoint: string;
-  readonly leader: boolean;
-  readonly learner: boolean;
-  readonly dbSizeBefore: number;
-  readonly dbSizeAfter: number;
-  readonly dbSizeInUse: number;
-  /** The quota the member reported in effect. */
-  readonly quotaBytes: number | null;
-  readonly defragmented: boolean;
-  /** Why it was or was not defragmented. */
-  readonly reason: string;
-}
+export type CompactedMember = MemberRecord;
 
 /** One member as the last refresh saw it. */
 export interface LiveMember {

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim } from "./shim";
 
@@ -65,22 +66,7 @@ export interface EtcdQuotaArgs {
 }
 
 /** One member as the last update or refresh found it. */
-export interface QuotaMemberState {
-  readonly endpoint: string;
-  /** The member's name (`--name`), when it answered. */
-  readonly name: string | null;
-  readonly configFile: string;
-  /** The format used: given, or detected. */
-  readonly format: string;
-  /** What the file sets, in bytes (null: not set, so etcd's 2 GiB default). */
-  readonly configuredBytes: number | null;
-  /** The quota the running member reports in effect (`etcd_server_quota_backend_bytes`). */
-  readonly liveBytes: number | null;
-  /** Whether the last update restarted it. */
-  readonly restarted: boolean;
-  /** Where the last update kept the previous file. */
-  readonly backupPath: string | null;
-}
+export type QuotaMemberState = QuotaMemberRecord;
 
 /**
  * The engine keeps secrecy per top-level input, so a private key or password anywhere in `members` makes the whole

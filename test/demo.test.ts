@@ -4,6 +4,7 @@ import * as fs from "fs";
 import type { ClusterObservation, ObservedMember } from "../provider/etcd/cluster";
 import { REPO_ROOT } from "../lab/etcd-binary";
 import { statusTable } from "../lab/status-table";
+import { isAlive } from "../lab/cluster";
 
 const MiB = 1024 ** 2;
 
@@ -131,15 +132,6 @@ function isEtcd(pid: number): boolean {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") return false;
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0].endsWith("etcd");
-  } catch {
-    return false;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }

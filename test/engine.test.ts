@@ -15,17 +15,9 @@ import {
 } from "../lab/engine";
 import { CounterError, readCalls, readLive } from "./support/fixtures/counter-helper";
 import { counterProvider } from "./support/fixtures/counter-provider";
+import { isAlive } from "../lab/cluster";
 
 const requireFromString: (code: string) => { handler(): unknown } = require("require-from-string");
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("closure serialization of a dynamic provider", () => {
   it("round-trips through require-from-string to an object with the provider's methods", async () => {
