@@ -1,0 +1,306 @@
+import * as assert from "node:assert/strict";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { EngineStack, PartialFailure, ProviderHost, secret } from "../lab/engine";
+import { providerShim } from "../sdk/shim";
+import { generateKey, startSshd, TestSshd } from "./support/sshd";
+import { SupervisedCluster, SupervisedFormat } from "./support/supervisor";
+
+const MiB = 1024 ** 2;
+const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
+
+/**
+ * The outputs sdk/quota.ts lists in `additionalSecretOutputs`. The real engine marks them secret after every step
+ * (step_executor.go: `for _, k := range newState.AdditionalSecretOutputs`); lab/engine.ts does not model that option,
+ * so this test applies the rule itself. test/examples.test.ts checks that the SDK still passes exactly these.
+ */
+const SDK_SECRET_OUTPUTS = ["tls", "password", "memberSpecs"];
+
+/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
+async function liveQuota(clientUrl: string): Promise<number> {
+  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** Lines of `after` that are not in `before`, and the reverse. */
+function changedLines(before: string, after: string): { removed: string[]; added: string[] } {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  return { removed: a.filter((line) => !b.includes(line)), added: b.filter((line) => !a.includes(line)) };
+}
+
+/** Where in a JSON document a string containing `needle` sits, as `a.b[0].c` paths. */
+function pathsContaining(json: string, needle: string): string[] {
+  const found: string[] = [];
+  const walk = (value: unknown, at: string): void => {
+    if (typeof value === "string") {
+      if (value.includes(needle)) found.push(at);
+    } else if (Array.isArray(value)) {
+      value.forEach((element, i) => walk(element, `${at}[${i}]`));
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, element] of Object.entries(value)) walk(element, at === "" ? key : `${at}.${key}`);
+    }
+  };
+  walk(JSON.parse(json), "");
+  return found;
+}
+
+/** The engine's rule for `additionalSecretOutputs`, applied to `rawState()`: those outputs become ciphertext. */
+function withSdkSecretOutputs(raw: string): string {
+  const state = JSON.parse(raw) as { resources: { outputs: Record<string, unknown> }[] };
+  for (const resource of state.resources) {
+    for (const key of SDK_SECRET_OUTPUTS) {
+      const value = resource.outputs[key];
+      const isCiphertext = typeof value === "object" && value !== null && "ciphertext" in value;
+      if (value !== undefined && !isCiphertext) resource.outputs[key] = { ciphertext: "(marked by the engine)" };
+    }
+  }
+  return JSON.stringify(state);
+}
+
+/** A line from the middle of a private key: distinctive, and unchanged by JSON escaping (no newline in it). */
+function keyLine(privateKey: string): string {
+  const lines = privateKey.trim().split("\n");
+  return lines[Math.floor(lines.length / 2)];
+}
+
+// One describe around everything keeps the sshd and host hooks from running for the other test files.
+describe("EtcdQuota through SSH against the test sshd", function () {
+  this.timeout(240_000);
+
+  let host: ProviderHost | undefined;
+  let sshd: TestSshd | undefined;
+  const clusters: SupervisedCluster[] = [];
+
+  before(async () => {
+    sshd = await startSshd();
+    host = await ProviderHost.start();
+  });
+  after(async () => {
+    // Each stop runs even when another throws: nothing started here may outlive the file.
+    const results = await Promise.allSettled([host?.stop(), sshd?.stop()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  });
+  afterEach(async () => {
+    const results = await Promise.allSettled(clusters.splice(0).map((cluster) => cluster.stop()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  });
+
+  async function startCluster(format: SupervisedFormat): Promise<SupervisedCluster> {
+    const cluster = await SupervisedCluster.start({ format, members: 3, quotaBytes: 64 * MiB });
+    clusters.push(cluster);
+    return cluster;
+  }
+
+  function connection(overrides: Record<string, unknown> = {}) {
+    return {
+      host: "127.0.0.1",
+      port: sshd!.port,
+      user: sshd!.user,
+      privateKey: sshd!.privateKey,
+      hostKey: sshd!.hostKey,
+      ...overrides,
+    };
+  }
+
+  /** The inputs as the SDK sends them: with a private key in `members`, the whole list is secret (secretIfCredentials). */
+  function inputsFor(cluster: SupervisedCluster, quota: string, overrides: Record<string, unknown> = {}) {
+    return {
+      quota,
+      members: secret(
+        cluster.lab.members.map((m) => ({
+          endpoint: m.clientUrl,
+          configFile: cluster.configFile(m.name),
+          format: cluster.format,
+          restartCommand: cluster.restartCommand(m.name) || undefined,
+          connection: connection(overrides),
+        })),
+      ),
+      restartTimeout: "60s",
+    };
+  }
+
+  function newStack(): EngineStack {
+    return new EngineStack(host!, { provider: providerShim("quota"), type: TYPE });
+  }
+
+  function progressSince(from: number): string[] {
+    return host!.logs.slice(from).filter((line) => line.startsWith("EtcdQuota: "));
+  }
+
+  /** The state file as the real engine would write it holds no private key text; returns where the stand-in has it. */
+  function assertNoPlaintextKey(stack: EngineStack): string[] {
+    const raw = stack.rawState();
+    const needle = keyLine(sshd!.privateKey);
+    const inStandIn = pathsContaining(raw, needle);
+    assert.deepEqual(
+      inStandIn.filter((at) => !/^resources\[\d+\]\.outputs\.memberSpecs(\[|\.|$)/.test(at)),
+      [],
+      "the key appears only where the SDK's additionalSecretOutputs applies",
+    );
+    assert.ok(!withSdkSecretOutputs(raw).includes(needle), "no private key text in the engine's state");
+    const state = JSON.parse(raw) as { resources: { inputs: Record<string, unknown> }[] };
+    for (const resource of state.resources) {
+      assert.ok("ciphertext" in (resource.inputs.members as object), "the members input is stored as ciphertext");
+    }
+    return inStandIn;
+  }
+
+  const rolls: { format: SupervisedFormat; sudo: boolean }[] = [
+    { format: "systemd-unit", sudo: false },
+    // With sudo the test sshd's shim logs every call, which shows the edits went through SSH.
+    { format: "kubeadm-manifest", sudo: true },
+  ];
+  for (const { format, sudo } of rolls) {
+    it(`rolls the quota through a 3-member ${format} over SSH${sudo ? " with sudo" : ""}, only the quota line changing`, async () => {
+      const cluster = await startCluster(format);
+      const before = new Map(
+        cluster.lab.members.map((m) => [m.name, fs.readFileSync(cluster.configFile(m.name), "utf8")]),
+      );
+      const stack = newStack();
+      const sudoBefore = sshd!.sudoCalls().length;
+      const logStart = host!.logs.length;
+      const started = Date.now();
+      const inputs = inputsFor(cluster, "96MiB", sudo ? { sudo: true } : {});
+      const { op, outputs } = await stack.up("quota", inputs);
+      const tookMs = Date.now() - started;
+      assert.equal(op, "create");
+
+      for (const member of cluster.lab.members) {
+        assert.equal(await liveQuota(member.clientUrl), 96 * MiB, `${member.name} runs the new quota`);
+        const after = fs.readFileSync(cluster.configFile(member.name), "utf8");
+        const diff = changedLines(before.get(member.name)!, after);
+        assert.equal(diff.added.length, 1, `${member.name}: one line changed: ${JSON.stringify(diff)}`);
+        assert.equal(diff.removed.length, 1, `${member.name}: one line changed: ${JSON.stringify(diff)}`);
+        assert.ok(diff.added[0].includes(String(96 * MiB)) && diff.removed[0].includes(String(64 * MiB)));
+        assert.equal(diff.removed[0].replace(String(64 * MiB), String(96 * MiB)), diff.added[0], "only the number");
+      }
+      // The `members` output is the per-member record; the engine re-marks it secret as its input is.
+      const records = (outputs!.members as { value: { liveBytes: number; restarted: boolean; backupPath: string }[] })
+        .value;
+      assert.equal(records.length, 3);
+      for (const record of records) {
+        assert.ok(record.liveBytes === 96 * MiB && record.restarted, JSON.stringify(record));
+        assert.ok(fs.existsSync(record.backupPath), `the backup ${record.backupPath} was written on the host`);
+      }
+
+      const progress = progressSince(logStart);
+      const backLines = progress.filter((line) => /: back with quota 96 MiB in effect after/.test(line));
+      assert.equal(backLines.length, 3, progress.join("\n"));
+      const label = `root@127.0.0.1:${sshd!.port}`;
+      if (format === "systemd-unit") {
+        const restarts = progress.filter((line) => line.includes(` on ${label}`) && /: restart with `/.test(line));
+        assert.equal(restarts.length, 3, `each restart ran over SSH:\n${progress.join("\n")}`);
+      }
+      const sudoCalls = sshd!.sudoCalls().slice(sudoBefore);
+      if (sudo) {
+        assert.ok(sudoCalls.length >= 6, `reads and writes went through sudo over SSH: ${sudoCalls.join("\n")}`);
+        assert.ok(
+          sudoCalls.every((line) => line.startsWith("-n timeout -s KILL")),
+          sudoCalls.join("\n"),
+        );
+      } else {
+        assert.deepEqual(sudoCalls, [], "root logs in without sudo");
+      }
+      assert.ok(!host!.logs.some((line) => line.includes(keyLine(sshd!.privateKey))), "the key is never in the log");
+      const inStandIn = assertNoPlaintextKey(stack);
+
+      // A refresh reads every file over SSH again, and finds nothing to change.
+      const refreshed = await stack.refresh("quota");
+      assert.equal(refreshed.changed, false);
+      assertNoPlaintextKey(stack);
+      console.log(
+        `      ${format}${sudo ? " (sudo)" : ""} over SSH: ${(tookMs / 1000).toFixed(1)} s for 3 members, ` +
+          `${sudoCalls.length} sudo calls; key in the stand-in's state only at ${inStandIn.join(", ") || "nowhere"}`,
+      );
+    });
+  }
+
+  it("refuses a wrong host key at check time, naming the member and the mismatch, and changes no file", async () => {
+    const cluster = await startCluster("systemd-unit");
+    const hashes = () => cluster.lab.members.map((m) => sha256(cluster.configFile(m.name)));
+    const pids = () => cluster.lab.members.map((m) => cluster.pid(m.name));
+    const before = { hashes: hashes(), pids: pids() };
+    const keys = fs.mkdtempSync(join(tmpdir(), "etcd-quota-other-host-"));
+    let otherHostKey: string;
+    try {
+      otherHostKey = generateKey(keys, "other_host").publicKey;
+    } finally {
+      fs.rmSync(keys, { recursive: true, force: true });
+    }
+    const stack = newStack();
+    const inputs = inputsFor(cluster, "96MiB", { hostKey: otherHostKey });
+
+    const preview = await stack.preview("quota", inputs);
+    assert.equal(preview.op, "failed");
+    assert.equal(preview.failures[0]?.property, "members", JSON.stringify(preview.failures));
+    const reasons = preview.failures.map((f) => f.reason).join("\n");
+    assert.match(reasons, /^members\[0\]\./m, "the first member is named");
+    assert.match(
+      reasons,
+      new RegExp(`cannot connect to root@127\\.0\\.0\\.1:${sshd!.port}: the host key does not match`),
+    );
+    assert.match(reasons, /hostKey expects ssh-ed25519 SHA256:/);
+    assert.ok(!reasons.includes(keyLine(sshd!.privateKey)), "the private key is not in the message");
+
+    // `pulumi up` stops at the same check: nothing is created, no file is written, no member restarts.
+    const up = await stack.up("quota", inputs);
+    assert.equal(up.op, "failed");
+    assert.equal(stack.state("quota"), undefined);
+    assert.deepEqual(hashes(), before.hashes, "every file unchanged");
+    assert.deepEqual(pids(), before.pids, "no member restarted");
+    for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 64 * MiB);
+    console.log(`      refused: ${preview.failures[0].reason.slice(0, 160)}...`);
+  });
+
+  it("rolls back a member that does not come back, over SSH, and resumes on the next up", async () => {
+    const cluster = await startCluster("systemd-unit");
+    const leader = await cluster.leader();
+    const first = cluster.lab.members
+      .map((m) => m.name)
+      .filter((name) => name !== leader)
+      .sort()[0];
+    const files = new Map(cluster.lab.members.map((m) => [m.name, sha256(cluster.configFile(m.name))]));
+    const pids = new Map(cluster.lab.members.map((m) => [m.name, cluster.pid(m.name)]));
+    cluster.breakNextStart(first);
+
+    const stack = newStack();
+    const logStart = host!.logs.length;
+    const started = Date.now();
+    await assert.rejects(stack.up("quota", inputsFor(cluster, "96MiB")), (error: unknown) => {
+      assert.ok(error instanceof PartialFailure, String(error));
+      assert.match(error.message, new RegExp(`quota change stopped at ${first}: `));
+      assert.match(error.message, /Members now: /);
+      assert.ok(!error.message.includes(keyLine(sshd!.privateKey)), "the key is not in the error");
+      return true;
+    });
+    const failedAfterMs = Date.now() - started;
+    assert.equal(sha256(cluster.configFile(first)), files.get(first), `${first}'s file is restored byte for byte`);
+    assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 64 * MiB, `${first} runs its old quota again`);
+    for (const member of cluster.lab.members.filter((m) => m.name !== first)) {
+      assert.equal(sha256(cluster.configFile(member.name)), files.get(member.name), `${member.name}'s file untouched`);
+      assert.equal(cluster.pid(member.name), pids.get(member.name), `${member.name} not restarted`);
+    }
+    const label = `root@127.0.0.1:${sshd!.port}`;
+    const restarts = progressSince(logStart).filter((line) => line.includes(` on ${label}`));
+    assert.ok(restarts.length >= 2, `the restart and the one after the rollback ran over SSH:\n${restarts.join("\n")}`);
+    assert.ok(stack.state("quota"), "the partial failure is in the state, so the next up resumes");
+    assertNoPlaintextKey(stack);
+
+    const resumed = await stack.up("quota", inputsFor(cluster, "96MiB"));
+    assert.equal(resumed.op, "update");
+    for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB);
+    assertNoPlaintextKey(stack);
+    console.log(
+      `      rollback of ${first} over SSH reported after ${(failedAfterMs / 1000).toFixed(1)} s; resumed to 96 MiB`,
+    );
+  });
+});
