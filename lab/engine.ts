@@ -89,6 +89,8 @@ export interface EngineStackOptions {
   readonly stack?: string;
   /** Stack config; keys without a namespace get `<project>:`, as `pulumi config set` stores them. */
   readonly config?: Readonly<Record<string, string>>;
+  /** Outputs the resource's `additionalSecretOutputs` names; the engine marks them secret after every step. */
+  readonly additionalSecretOutputs?: readonly string[];
 }
 
 interface Plan extends PreviewResult {
@@ -356,7 +358,7 @@ export class EngineStack {
     const state: ResourceState = {
       id: result.id,
       inputs: result.inputs === undefined ? old.inputs : annotateSecrets(result.inputs, old.inputs),
-      outputs: annotateSecrets(result.outputs, old.outputs),
+      outputs: this.protect(annotateSecrets(result.outputs, old.outputs)),
       initErrors: [],
     };
     const diff = await this.host.diff(state.id, urn, reveal(state.outputs), reveal(old.inputs), reveal(state.inputs));
@@ -364,8 +366,20 @@ export class EngineStack {
   }
 
   private record(name: string, state: ResourceState): ResourceState {
-    this.resources.set(name, state);
-    return state;
+    const protectedState = { ...state, outputs: this.protect(state.outputs) };
+    this.resources.set(name, protectedState);
+    return protectedState;
+  }
+
+  /** The engine's rule for `additionalSecretOutputs`: those outputs are stored secret whatever the inputs were. */
+  private protect(outputs: PropertyMap): PropertyMap {
+    const names = this.options.additionalSecretOutputs ?? [];
+    return Object.fromEntries(
+      Object.entries(outputs).map(([key, value]) => [
+        key,
+        names.includes(key) && !isSecret(value) ? secret(value) : value,
+      ]),
+    );
   }
 
   /** A partial failure's properties become the state, with its reasons as init errors; anything else records nothing. */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MemberRecord } from "../provider/compaction";
-import { providerShim } from "./shim";
+import { providerShim, SECRET_OUTPUTS } from "./shim";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
 export interface TlsArgs {
@@ -111,7 +111,7 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
         liveMembers: undefined,
         alarms: undefined,
       },
-      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["tls", "password"] }),
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: SECRET_OUTPUTS.compaction }),
       "etcd-quota",
       "EtcdCompaction",
     );

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
-import { providerShim } from "./shim";
+import { providerShim, SECRET_OUTPUTS } from "./shim";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {
@@ -111,7 +111,7 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
         plan: undefined,
         memberSpecs: undefined,
       },
-      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["tls", "password", "memberSpecs"] }),
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: SECRET_OUTPUTS.quota }),
       "etcd-quota",
       "EtcdQuota",
     );

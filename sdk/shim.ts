@@ -3,6 +3,12 @@ import type * as pulumi from "@pulumi/pulumi";
 /** The dynamic providers this package ships, by the name the shim asks for. */
 export type ProviderKind = "compaction" | "quota";
 
+/** Outputs that hold credentials, stored encrypted whatever the inputs were (`additionalSecretOutputs`). */
+export const SECRET_OUTPUTS: Readonly<Record<ProviderKind, string[]>> = {
+  compaction: ["tls", "password"],
+  quota: ["tls", "password", "memberSpecs"],
+};
+
 /**
  * The provider object the Pulumi host deserializes for every request. It holds no code of ours: each method loads
  * the installed package's provider and delegates to it. So the state keeps a few hundred bytes instead of the whole
