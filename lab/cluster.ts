@@ -2,10 +2,13 @@ import { spawn } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { Etcd3, IOptions } from "etcd3";
 import { etcdBinary } from "./etcd-binary";
+import type { LabTls } from "./tls";
 
 /** How {@link LabCluster.start} builds a local cluster. */
 export interface LabClusterOptions {
@@ -27,6 +30,38 @@ export interface LabClusterOptions {
   readonly startTimeoutMs?: number;
   /** Receives progress lines. */
   readonly log?: (line: string) => void;
+  /**
+   * Serve https client and peer URLs with this PKI (see `makeLabTls` in lab/tls.ts), with `--client-cert-auth`:
+   * every client must present a certificate from its CA. The lab's own readiness and leader checks use its `client`
+   * certificate. Metrics URLs stay plain http.
+   */
+  readonly tls?: LabTlsFiles;
+  /** Enable auth once the members are ready: see {@link enableAuth}. */
+  readonly auth?: LabAuth;
+}
+
+/** The files of a lab PKI the members and the lab's own checks need; a {@link LabTls} has them all. */
+export type LabTlsFiles = Pick<LabTls, "caFile"> & {
+  readonly server: Pick<LabTls["server"], "certFile" | "keyFile">;
+  readonly client: Pick<LabTls["client"], "certFile" | "keyFile">;
+};
+
+/** A user {@link enableAuth} creates, with one role per prefix it may read and write. */
+export interface LabUser {
+  readonly name: string;
+  readonly password: string;
+  /** Key prefixes the user may read and write (one role `<name>-rw-<n>` each); none: a user without permissions. */
+  readonly readWritePrefixes?: readonly string[];
+  /** Existing roles to grant as well, e.g. `root`. */
+  readonly roles?: readonly string[];
+}
+
+/** What {@link enableAuth} sets up. */
+export interface LabAuth {
+  /** Password of the `root` user (which gets the `root` role, as etcd requires before auth can be enabled). */
+  readonly rootPassword: string;
+  /** More users to create before auth is enabled. */
+  readonly users?: readonly LabUser[];
 }
 
 /** One etcd process of a {@link LabCluster}. */
@@ -47,6 +82,13 @@ export interface LabMember {
   args: string[];
 }
 
+/** The TLS files a cluster's state records, so that {@link LabCluster.attach} can check readiness again. */
+export interface LabClusterTlsState {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
 /** What {@link LabCluster.toJSON} records and {@link LabCluster.attach} reads back. */
 export interface LabClusterState {
   readonly dir: string;
@@ -59,6 +101,8 @@ export interface LabClusterState {
   /** Whether stop() removes `dir` by default (true when the lab created it). */
   readonly ownsDir: boolean;
   readonly members: LabMember[];
+  /** Set when the members serve https: the CA and the client certificate the lab's own checks present. */
+  readonly tls?: LabClusterTlsState;
 }
 
 /** Options for {@link LabCluster.startMember}. */
@@ -96,9 +140,12 @@ export class LabCluster {
   private readonly detached: boolean;
   private readonly ownsDir: boolean;
   private readonly log: (line: string) => void;
+  /** The CA and client certificate for https members; undefined for http. */
+  readonly tls: LabClusterTlsState | undefined;
 
   private constructor(state: LabClusterState, log: (line: string) => void) {
     this.members = state.members.map((m) => ({ ...m, args: [...m.args] }));
+    this.tls = state.tls;
     this.dir = state.dir;
     this.etcd = state.etcd;
     this.version = state.version;
@@ -125,6 +172,10 @@ export class LabCluster {
         for (const member of cluster.members) cluster.spawnMember(member);
         await cluster.waitReady(cluster.members, options.startTimeoutMs ?? DEFAULT_TIMEOUT_MS);
         cluster.log(`ready: ${cluster.endpoints.join(",")}`);
+        if (options.auth) {
+          await enableAuth(cluster.endpoints, options.auth, cluster.clientOptions());
+          cluster.log(`auth enabled (root and ${options.auth.users?.length ?? 0} more user(s))`);
+        }
         return cluster;
       } catch (err) {
         await cluster.stop();
@@ -149,6 +200,22 @@ export class LabCluster {
   /** The client URLs, in member order. */
   get endpoints(): string[] {
     return this.members.map((m) => m.clientUrl);
+  }
+
+  /**
+   * etcd3 client options for these members: hosts and, for https members, the CA and the lab's client certificate
+   * (CN `root`; under auth etcd takes it as user root when no password is given). `extra` is merged over them.
+   */
+  clientOptions(extra: Partial<IOptions> = {}): IOptions {
+    const options: IOptions = { hosts: this.endpoints };
+    if (this.tls) {
+      options.credentials = {
+        rootCertificate: fs.readFileSync(this.tls.caFile),
+        certChain: fs.readFileSync(this.tls.certFile),
+        privateKey: fs.readFileSync(this.tls.keyFile),
+      };
+    }
+    return { ...options, ...extra };
   }
 
   /** The member called `name`; throws for an unknown name. */
@@ -213,8 +280,8 @@ export class LabCluster {
   /** The name of the member the running members report as leader; undefined without one. */
   async leader(): Promise<string | undefined> {
     const running = this.members.filter((m) => this.isRunning(m.name));
-    const statuses = await Promise.all(running.map((m) => gatewayStatus(m.clientUrl)));
-    const index = statuses.findIndex((s) => s !== undefined && s.leader !== "0" && s.leader === s.header?.member_id);
+    const views = await Promise.all(running.map((m) => leaderView(m, this.tls)));
+    const index = views.findIndex((view) => view?.isLeader === true);
     return index < 0 ? undefined : running[index].name;
   }
 
@@ -247,6 +314,7 @@ export class LabCluster {
       detached: this.detached,
       ownsDir: this.ownsDir,
       members: this.members,
+      ...(this.tls ? { tls: this.tls } : {}),
     };
   }
 
@@ -262,12 +330,14 @@ export class LabCluster {
     fs.mkdirSync(dir, { recursive: true });
     if (ownsDir && !options.detached) cleanUpOnExit().dirs.add(dir);
     const ports = await freePorts(count * 3);
-    const url = (port: number) => `http://127.0.0.1:${port}`;
+    const scheme = options.tls ? "https" : "http";
+    const url = (port: number, protocol = scheme) => `${protocol}://127.0.0.1:${port}`;
     const members = Array.from({ length: count }, (_, i) => ({
       name: `m${i + 1}`,
       clientUrl: url(ports[3 * i]),
       peerUrl: url(ports[3 * i + 1]),
-      metricsUrl: url(ports[3 * i + 2]),
+      // Plain http whatever the client URLs: Prometheus scrapes and the supervisor's checks need no certificate.
+      metricsUrl: url(ports[3 * i + 2], "http"),
       dataDir: path.join(dir, `m${i + 1}`),
     }));
     for (const m of members) {
@@ -284,6 +354,7 @@ export class LabCluster {
       // 3.4 defaults to the deprecated capnslog; zap gives every version the same JSON lines.
       "--logger=zap",
       ...(options.quotaBytes === undefined ? [] : [`--quota-backend-bytes=${options.quotaBytes}`]),
+      ...(options.tls ? tlsArgs(options.tls) : []),
     ];
     const state: LabClusterState = {
       dir,
@@ -291,6 +362,15 @@ export class LabCluster {
       version,
       detached: options.detached ?? false,
       ownsDir,
+      ...(options.tls
+        ? {
+            tls: {
+              caFile: options.tls.caFile,
+              certFile: options.tls.client.certFile,
+              keyFile: options.tls.client.keyFile,
+            },
+          }
+        : {}),
       members: members.map((m) => ({
         ...m,
         pid: undefined,
@@ -359,7 +439,7 @@ export class LabCluster {
             `etcd member ${member.name} exited while starting; its log ends with:\n${this.logTail(member.name)}`,
           );
         }
-        if (await hasLeader(member.clientUrl)) pending.delete(member);
+        if ((await leaderView(member, this.tls))?.hasLeader) pending.delete(member);
       }
       if (pending.size === 0) return;
       if (Date.now() >= deadline) {
@@ -471,37 +551,117 @@ interface GatewayStatus {
   readonly header?: { readonly member_id?: string };
 }
 
-/** Status through etcd's JSON gateway: no gRPC client whose circuit breaker would slow the polling down. */
-function gatewayStatus(clientUrl: string): Promise<GatewayStatus | undefined> {
+/** What one HTTP request got: the status code and body, or undefined when nothing answered. */
+type HttpAnswer = { readonly status: number; readonly body: string } | undefined;
+
+/** One request with a 1 s bound; over https it presents the lab's client certificate (Node's fetch cannot). */
+function request(url: string, method: "GET" | "POST", tls?: LabClusterTlsState): Promise<HttpAnswer> {
   return new Promise((resolve) => {
-    const req = http.request(
-      `${clientUrl}/v3/maintenance/status`,
-      { method: "POST", agent: false, timeout: 1000, headers: { "content-type": "application/json" } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => {
-          try {
-            resolve(res.statusCode === 200 ? (JSON.parse(body) as GatewayStatus) : undefined);
-          } catch {
-            resolve(undefined);
-          }
-        });
-        res.on("error", () => resolve(undefined));
-      },
-    );
+    const options: https.RequestOptions = { method, agent: false, timeout: 1000 };
+    if (method === "POST") options.headers = { "content-type": "application/json" };
+    let send: typeof http.request = http.request;
+    if (url.startsWith("https:")) {
+      if (!tls) {
+        resolve(undefined);
+        return;
+      }
+      Object.assign(options, {
+        ca: fs.readFileSync(tls.caFile),
+        cert: fs.readFileSync(tls.certFile),
+        key: fs.readFileSync(tls.keyFile),
+      });
+      send = https.request;
+    }
+    const req = send(url, options, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", () => resolve(undefined));
+    });
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(undefined));
-    req.end("{}");
+    req.end(method === "POST" ? "{}" : undefined);
   });
 }
 
-async function hasLeader(clientUrl: string): Promise<boolean> {
-  const leader = (await gatewayStatus(clientUrl))?.leader;
-  return leader !== undefined && leader !== "0";
+/** Whether a member has a leader and is it, or undefined while it does not serve clients. */
+interface LeaderView {
+  readonly hasLeader: boolean;
+  readonly isLeader: boolean;
+}
+
+/**
+ * Status through etcd's JSON gateway: no gRPC client whose circuit breaker would slow the polling down. etcd 3.4 and
+ * older 3.5 releases answer it without a user under auth; newer ones (3.5.30) refuse it without one
+ * (`user name is empty`). Any answer means the member serves clients, so then the leader comes from its metrics URL
+ * (`etcd_server_has_leader`, `etcd_server_is_leader`), which needs neither a user nor a certificate.
+ */
+async function leaderView(member: LabMember, tls?: LabClusterTlsState): Promise<LeaderView | undefined> {
+  const answer = await request(`${member.clientUrl}/v3/maintenance/status`, "POST", tls);
+  if (answer === undefined) return undefined;
+  if (answer.status === 200) {
+    try {
+      const status = JSON.parse(answer.body) as GatewayStatus;
+      const hasLeader = status.leader !== undefined && status.leader !== "0";
+      return { hasLeader, isLeader: hasLeader && status.leader === status.header?.member_id };
+    } catch {
+      return undefined;
+    }
+  }
+  const metrics = await request(`${member.metricsUrl}/metrics`, "GET");
+  if (metrics?.status !== 200) return undefined;
+  const gauge = (name: string) => new RegExp(`^${name} 1$`, "m").test(metrics.body);
+  return { hasLeader: gauge("etcd_server_has_leader"), isLeader: gauge("etcd_server_is_leader") };
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `--cert-file` and friends for https client and peer URLs, both requiring a certificate from the lab's CA. */
+function tlsArgs(tls: LabTlsFiles): string[] {
+  return [
+    `--cert-file=${tls.server.certFile}`,
+    `--key-file=${tls.server.keyFile}`,
+    `--trusted-ca-file=${tls.caFile}`,
+    "--client-cert-auth",
+    `--peer-cert-file=${tls.server.certFile}`,
+    `--peer-key-file=${tls.server.keyFile}`,
+    `--peer-trusted-ca-file=${tls.caFile}`,
+    "--peer-client-cert-auth",
+  ];
+}
+
+/**
+ * Turns on etcd auth: creates `root` (with the `root` role, which etcd requires first), then each of `auth.users`
+ * with one read-write role per key prefix, then enables auth. `client` adds connection options (TLS) to the
+ * endpoints. Fails when auth is already enabled: etcd then refuses user changes without a root login.
+ */
+export async function enableAuth(
+  endpoints: readonly string[],
+  auth: LabAuth,
+  client: Partial<IOptions> = {},
+): Promise<void> {
+  const etcd = new Etcd3({
+    ...client,
+    hosts: [...endpoints],
+    defaultCallOptions: () => ({ deadline: Date.now() + 10_000 }),
+  });
+  try {
+    const root = await etcd.user("root").create(auth.rootPassword);
+    await root.addRole(await etcd.role("root").create());
+    for (const user of auth.users ?? []) {
+      const created = await etcd.user(user.name).create(user.password);
+      for (const [i, prefix] of (user.readWritePrefixes ?? []).entries()) {
+        const role = await etcd.role(`${user.name}-rw-${i + 1}`).create();
+        await role.grant({ permission: "Readwrite", range: etcd.range({ prefix }) });
+        await created.addRole(role);
+      }
+      for (const role of user.roles ?? []) await created.addRole(role);
+    }
+    await etcd.auth.authEnable({});
+  } finally {
+    etcd.close();
+  }
 }

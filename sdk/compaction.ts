@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MemberRecord } from "../provider/compaction";
-import { providerShim, SECRET_OUTPUTS } from "./shim";
+import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
 export interface TlsArgs {
@@ -100,7 +100,7 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
       providerShim("compaction"),
       name,
       {
-        ...args,
+        ...withSecretCredentials(args),
         clusterId: undefined,
         compactedRevision: undefined,
         reclaimedBytes: undefined,

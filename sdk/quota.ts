@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
-import { providerShim, SECRET_OUTPUTS } from "./shim";
+import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {
@@ -104,7 +104,7 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
       providerShim("quota"),
       name,
       {
-        ...args,
+        ...withSecretCredentials(args),
         members: secretIfCredentials(args.members),
         quotaBytes: undefined,
         alarmsDisarmed: undefined,

@@ -1,4 +1,4 @@
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 
 /** The dynamic providers this package ships, by the name the shim asks for. */
 export type ProviderKind = "compaction" | "quota";
@@ -26,5 +26,17 @@ export function providerShim(kind: ProviderKind): pulumi.dynamic.ResourceProvide
     read: (id, props) => load().read!(id, props),
     update: (id, olds, news) => load().update!(id, olds, news),
     delete: (id, props) => load().delete!(id, props),
+  };
+}
+
+/**
+ * TLS material and passwords are made secret even when a program passes them as plain values: the engine keeps
+ * secrecy per input, and would otherwise store them in clear in the state.
+ */
+export function withSecretCredentials<T extends { readonly tls?: unknown; readonly password?: unknown }>(args: T): T {
+  return {
+    ...args,
+    tls: args.tls === undefined ? undefined : pulumi.secret(args.tls),
+    password: args.password === undefined ? undefined : pulumi.secret(args.password),
   };
 }

@@ -4,7 +4,7 @@ import { EtcdQuotaError, TimeoutError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep } from "../wait";
 import { EtcdAccess } from "./access";
-import { describeEtcdError } from "./member";
+import { describeEtcdError, grpcCredentials } from "./member";
 
 /** How long a run waits for another run's lock unless told otherwise (`lockTimeout`). */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
@@ -43,13 +43,7 @@ export async function acquireClusterLock(
   progress: Progress,
 ): Promise<ClusterLock> {
   const clientOptions: IOptions = { hosts: [...access.endpoints], dialTimeout: 10_000 };
-  if (access.tls) {
-    clientOptions.credentials = {
-      rootCertificate: Buffer.from(access.tls.ca ?? ""),
-      certChain: access.tls.cert ? Buffer.from(access.tls.cert) : undefined,
-      privateKey: access.tls.key ? Buffer.from(access.tls.key) : undefined,
-    };
-  }
+  if (access.tls) clientOptions.credentials = grpcCredentials(access.tls);
   if (access.username !== undefined && access.password !== undefined) {
     clientOptions.auth = { username: access.username, password: access.password };
   }
@@ -85,7 +79,12 @@ export async function acquireClusterLock(
       progress("warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock");
       return { release: async () => undefined };
     }
-    throw new EtcdQuotaError(`could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error)}`);
+    const context = {
+      username: access.username,
+      clientCert: access.tls?.cert !== undefined,
+      ca: access.tls?.ca !== undefined,
+    };
+    throw new EtcdQuotaError(`could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error, context)}`);
   }
   let released = false;
   lease.on("lost", () => {

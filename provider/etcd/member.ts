@@ -3,7 +3,7 @@ import * as https from "https";
 import { noop } from "cockatiel";
 import { AlarmAction, AlarmType, Etcd3, IOptions } from "etcd3";
 import { EtcdQuotaError, MemberUnavailableError } from "../errors";
-import { EtcdAccess } from "./access";
+import { EtcdAccess, TlsInput } from "./access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
 
 /** What one member says about itself (Maintenance.Status), with numbers as numbers. */
@@ -58,27 +58,119 @@ function decimalId(hex: string): string {
   return BigInt(`0x${hex}`).toString(10);
 }
 
-/** Turns gRPC and etcd3 errors into a sentence a person can act on. */
-export function describeEtcdError(error: unknown): string {
+/** What the caller knows that the error does not say: which credentials were offered. */
+export interface EtcdErrorContext {
+  /** The etcd user the call ran as, when one was given. */
+  readonly username?: string;
+  /** Whether a client certificate was offered (`tls.cert`). */
+  readonly clientCert?: boolean;
+  /** Whether a CA was given (`tls.ca`); without one the machine's own CAs are used. */
+  readonly ca?: boolean;
+}
+
+/**
+ * The readable part of a gRPC or Node TLS error message: without the status prefix (`14 UNAVAILABLE: No connection
+ * established. Last error: `), grpc-js's timestamp and resolution note, and OpenSSL's internal error codes and source
+ * locations, so `...:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/...:SSL alert number 116`
+ * becomes `TLS alert "certificate required" (116)`.
+ */
+export function grpcErrorDetail(message: string): string {
+  const alert = /alert ([a-z ]+?):[^\n]*?SSL alert number (\d+)/.exec(message) ?? /alert ([a-z ]+)/.exec(message);
+  if (alert) return `TLS alert "${alert[1].trim()}"${alert[2] ? ` (${alert[2]})` : ""}`;
+  return message
+    .replace(/^\d+ [A-Z_]+: /, "")
+    .replace(/No connection established\. Last error: /, "")
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "")
+    .replace(/\.?\s*Resolution note:[\s\S]*$/, "")
+    .replace(/^(?:Error: )+/, "")
+    .replace(/^etcdserver: /, "")
+    .trim();
+}
+
+// Verification errors Node's TLS raises on this side, about the member's certificate chain.
+const SERVER_NOT_TRUSTED =
+  /unable to verify the first certificate|unable to get (?:local )?issuer certificate|self[- ]signed certificate|certificate signature failure|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_SIGNATURE_FAILURE/;
+// Alerts the member sends when it refuses the client's certificate (or the lack of one): Go sends "bad certificate"
+// (42) for both before Go 1.21, "certificate required" (116) and "unknown ca" (48) after.
+const CLIENT_CERT_REFUSED =
+  /alert (?:bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|certificate revoked|access denied)|SSL alert number (?:42|43|44|45|46|48|49|116)\b/;
+
+/**
+ * Turns gRPC and etcd3 errors into a sentence a person can act on: what went wrong in plain words, the input to fix,
+ * and the short reason etcd or TLS gave, never the whole gRPC dump. `context` says which credentials were offered,
+ * which the error itself cannot (a member that wants a certificate sends the same alert for none and a wrong one).
+ */
+export function describeEtcdError(error: unknown, context: EtcdErrorContext = {}): string {
   const message = error instanceof Error ? error.message : String(error);
   const name = error instanceof Error ? error.constructor.name : "";
+  const detail = grpcErrorDetail(message);
+  const user = context.username === undefined ? "" : ` "${context.username}"`;
+  const forUser = user ? ` for user${user}` : context.clientCert ? " for the user the client certificate names" : "";
   if (name === "EtcdAuthenticationFailedError" || /authentication failed/i.test(message)) {
-    return "authentication failed: check username and password";
+    return `authentication failed: etcd knows no user${user} with that password; check username and password`;
+  }
+  if (/authentication is not enabled/i.test(message)) {
+    return "username and password are set but this cluster does not have auth enabled; leave them out";
   }
   if (name === "EtcdPermissionDeniedError" || /permission denied/i.test(message)) {
-    return "permission denied: maintenance calls need a user with the root role";
+    return (
+      `permission denied${forUser}: maintenance needs a user with the root role (every etcd lets only root ` +
+      "defragment; newer releases, e.g. 3.5.30, also only root read status, compact, move the leader or disarm " +
+      "alarms), and the cluster lock needs write access to /pulumi-etcd-quota/"
+    );
   }
-  if (/user name is empty|auth.*not enabled|invalid auth token/i.test(message)) {
-    return `authentication problem: ${message}`;
+  if (/user name is empty/i.test(message)) {
+    return (
+      "this cluster has auth enabled and the request named no user: set username and password (or present a client " +
+      "certificate whose common name is the user, to members started with --client-cert-auth)"
+    );
   }
-  if (/certificate|SSL|TLS|handshake|self[- ]signed/i.test(message)) {
-    return `TLS handshake failed (${message}); check tls.ca, and tls.cert/tls.key when the member requires client certificates`;
+  if (/invalid auth token|auth: revision in header is old/i.test(message)) {
+    return `etcd refused the auth token (${detail}); it expired or auth changed meanwhile: run again`;
+  }
+  if (/Hostname\/IP does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/.test(message)) {
+    return `TLS: the member's certificate is not issued for this address (${detail}); use a host name or IP its certificate lists`;
+  }
+  if (/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|CERT_NOT_YET_VALID/.test(message)) {
+    return `TLS: the member's certificate is outside its validity period (${detail})`;
+  }
+  if (SERVER_NOT_TRUSTED.test(message)) {
+    return context.ca === false
+      ? `TLS: the member's certificate is not signed by a CA this machine trusts (${detail}); set tls.ca to the CA that signed the members' certificates`
+      : `TLS: the member's certificate is not signed by the CA in tls.ca (${detail}); set tls.ca to the CA that signed the members' certificates`;
+  }
+  if (CLIENT_CERT_REFUSED.test(message)) {
+    return context.clientCert
+      ? `TLS: the member refused the client certificate in tls.cert (${detail}); it must be signed by a CA the member trusts (its --trusted-ca-file), be unexpired and allow client authentication`
+      : `TLS: the member requires a client certificate (it runs with --client-cert-auth) and none was given (${detail}); set tls.cert and tls.key`;
+  }
+  if (
+    /wrong version number|packet length too long|WRONG_VERSION_NUMBER|disconnected before secure TLS connection/.test(
+      message,
+    )
+  ) {
+    return `TLS: the member does not answer TLS on this port (${detail}); use http:// for it, or give its https:// client URL`;
+  }
+  if (/certificate|SSL|TLS|handshake/i.test(message)) {
+    return `TLS handshake failed (${detail}); check tls.ca, and tls.cert/tls.key when the member requires client certificates`;
   }
   if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(message)) return "no answer before the deadline";
   if (/ECONNREFUSED|connection refused|No connection established|UNAVAILABLE/i.test(message)) {
-    return `not reachable (${message.replace(/^\d+ UNAVAILABLE: /, "")}); is etcd running and listening on this URL?`;
+    return `not reachable (${detail}); is etcd running and listening on this URL?`;
   }
   return message;
+}
+
+/**
+ * etcd3's TLS credentials for `tls`. Without `tls.ca` the machine's own CAs are used (grpc-js's default roots); an
+ * empty buffer would instead trust no CA at all.
+ */
+export function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
+  return {
+    rootCertificate: (tls.ca ? Buffer.from(tls.ca) : undefined) as Buffer,
+    certChain: tls.cert ? Buffer.from(tls.cert) : undefined,
+    privateKey: tls.key ? Buffer.from(tls.key) : undefined,
+  };
 }
 
 /**
@@ -101,13 +193,7 @@ export class MemberClient {
       dialTimeout: this.callTimeoutMs,
       faultHandling: { host: () => noop, global: noop },
     };
-    if (access.tls) {
-      clientOptions.credentials = {
-        rootCertificate: Buffer.from(access.tls.ca ?? ""),
-        certChain: access.tls.cert ? Buffer.from(access.tls.cert) : undefined,
-        privateKey: access.tls.key ? Buffer.from(access.tls.key) : undefined,
-      };
-    }
+    if (access.tls) clientOptions.credentials = grpcCredentials(access.tls);
     if (access.username !== undefined && access.password !== undefined) {
       clientOptions.auth = {
         username: access.username,
@@ -116,6 +202,14 @@ export class MemberClient {
       };
     }
     this.client = new Etcd3(clientOptions);
+  }
+
+  private errorContext(): EtcdErrorContext {
+    return {
+      username: this.access.username,
+      clientCert: this.access.tls?.cert !== undefined,
+      ca: this.access.tls?.ca !== undefined,
+    };
   }
 
   private deadline(timeoutMs = this.callTimeoutMs): Date {
@@ -127,7 +221,7 @@ export class MemberClient {
       return await run();
     } catch (error) {
       if (error instanceof EtcdQuotaError) throw error;
-      throw new MemberUnavailableError(this.endpoint, `${what}: ${describeEtcdError(error)}`);
+      throw new MemberUnavailableError(this.endpoint, `${what}: ${describeEtcdError(error, this.errorContext())}`);
     }
   }
 
@@ -183,11 +277,33 @@ export class MemberClient {
     }));
   }
 
-  /** Compacts the keyspace up to `revision`; `physical` waits until the space is really free in the backend. */
+  /**
+   * Compacts the keyspace up to `revision`; `physical` waits until the space is really free in the backend. Checks
+   * first that the user may run maintenance ({@link requireRootRole}): etcd up to 3.5.2x lets any user compact but
+   * only root defragment, and a compaction whose defrags are then refused would leave the run half done.
+   */
   async compact(revision: number, timeoutMs: number): Promise<void> {
+    await this.requireRootRole("nothing was compacted");
     await this.call(`compact to revision ${revision}`, () =>
       this.client.kv.compact({ revision, physical: true }, { deadline: this.deadline(timeoutMs) }),
     );
+  }
+
+  /**
+   * Fails unless the user has etcd's root role (or auth is off, or the client certificate's CN is a root user): asks
+   * for the role list, which etcd answers only for root. Cheap, and changes nothing. Observed on 3.4.23 and 3.5.16:
+   * Status, Alarm (list and disarm), MemberList, MoveLeader and Compact need no user at all, Defragment and Hash need
+   * root; on 3.5.30 Status, Compact, MoveLeader and alarm disarm need root too, Alarm list and MemberList any user.
+   */
+  async requireRootRole(consequence: string): Promise<void> {
+    try {
+      await this.client.auth.roleList({ deadline: this.deadline() });
+    } catch (error) {
+      throw new MemberUnavailableError(
+        this.endpoint,
+        `permission check: ${describeEtcdError(error, this.errorContext())}; ${consequence}`,
+      );
+    }
   }
 
   async put(key: string, value: string): Promise<void> {
