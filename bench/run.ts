@@ -1,0 +1,176 @@
+/**
+ * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: four benchmarks of pulumi-etcd-quota on
+ * real local etcd clusters, each reported as ratios against a baseline measured in the same run. See bench/README.md.
+ */
+import * as os from "os";
+import { parseArgs } from "util";
+import { etcdBinary } from "../lab/etcd-binary";
+import { maintenanceBench } from "./maintenance";
+import { previewRefreshBench } from "./preview-refresh";
+import { rollingQuotaBench } from "./rolling-quota";
+import { scaleBench } from "./scale";
+import {
+  BenchOptions,
+  BenchResult,
+  installSignalHandlers,
+  log,
+  markdownTable,
+  message,
+  runAllCleanups,
+  seconds,
+  SummaryRow,
+  wasInterrupted,
+} from "./support";
+
+const BENCHMARKS: readonly { readonly id: number; readonly title: string; readonly run: typeof maintenanceBench }[] = [
+  { id: 1, title: "maintenance: EtcdCompaction vs the etcdctl runbook", run: maintenanceBench },
+  { id: 2, title: "rolling quota change vs bare restarts", run: rollingQuotaBench },
+  { id: 3, title: "preview --refresh vs etcdctl endpoint status", run: previewRefreshBench },
+  { id: 4, title: "scale: 20 clusters through one provider host", run: scaleBench },
+];
+
+/** The whole run gives up after this long, stopping everything it started. */
+const OVERALL_TIMEOUT_MS = 30 * 60_000;
+
+const USAGE = `usage: npm run bench [-- options]
+  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,4 (default: all four)
+  --quick       smaller fill for benchmark 1 (128 MiB instead of 512 MiB) and fewer runs for benchmark 3
+  --rounds N    rounds of benchmark 1, alternating which side goes first; medians when N > 1 (default 2, --quick 1;
+                each round refills the cluster twice, ~40 s per fill at 512 MiB on 2 cores)
+  --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7)
+  --verbose     echo the provider's progress lines
+  --help`;
+
+function parseOptions(argv: readonly string[]): { options: BenchOptions; only: number[] } | undefined {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      only: { type: "string" },
+      quick: { type: "boolean", default: false },
+      runs: { type: "string" },
+      rounds: { type: "string" },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const only = values.only === undefined ? BENCHMARKS.map((b) => b.id) : values.only.split(",").map(Number);
+  for (const id of only) {
+    if (!BENCHMARKS.some((b) => b.id === id)) throw new Error(`--only: no benchmark ${id} (have 1 to 4)`);
+  }
+  const runs = values.runs === undefined ? (values.quick ? 7 : 21) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error(`--runs: a whole number from 1 to 1000`);
+  const rounds = values.rounds === undefined ? (values.quick ? 1 : 2) : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`--rounds: a whole number from 1 to 20`);
+  return { options: { quick: values.quick, rounds, runs, verbose: values.verbose }, only };
+}
+
+function machine(): { label: string; value: string }[] {
+  const cpus = os.cpus();
+  return [
+    { label: "nproc", value: String(os.availableParallelism()) },
+    { label: "CPU", value: cpus[0]?.model.trim() ?? "unknown" },
+    { label: "memory", value: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB` },
+    { label: "etcd", value: etcdBinary().version },
+    { label: "node", value: process.version },
+    { label: "kernel", value: `${os.type()} ${os.release()}` },
+  ];
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${message(error)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (parsed === undefined) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { options, only } = parsed;
+  installSignalHandlers();
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`\nthe benchmark ran over ${OVERALL_TIMEOUT_MS / 60_000} min; stopping everything\n`);
+    void runAllCleanups(20_000).finally(() => process.exit(124));
+  }, OVERALL_TIMEOUT_MS);
+  watchdog.unref();
+
+  const host = machine();
+  console.log(`pulumi-etcd-quota benchmarks${options.quick ? " (--quick)" : ""}`);
+  console.log(host.map((m) => `${m.label}: ${m.value}`).join("; "));
+  console.log("ratio = ours / baseline, both measured in this run: below 1.00x ours is faster or smaller.\n");
+
+  const started = Date.now();
+  const summary: SummaryRow[] = [];
+  const checks: BenchResult["checks"][number][] = [];
+  let failed = 0;
+  for (const bench of BENCHMARKS.filter((b) => only.includes(b.id))) {
+    if (wasInterrupted()) break;
+    const benchStarted = Date.now();
+    log(`benchmark ${bench.id}: ${bench.title}`);
+    try {
+      const result = await bench.run(options);
+      console.log(`${result.report}\n(benchmark ${bench.id} took ${seconds(Date.now() - benchStarted)})\n`);
+      summary.push(...result.summary);
+      checks.push(...result.checks);
+    } catch (error) {
+      failed++;
+      if (wasInterrupted()) {
+        console.log(`Benchmark ${bench.id} interrupted after ${seconds(Date.now() - benchStarted)}\n`);
+        break;
+      }
+      const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      console.log(
+        `Benchmark ${bench.id} (${bench.title}) FAILED after ${seconds(Date.now() - benchStarted)}:\n${text}\n`,
+      );
+      summary.push({
+        benchmark: String(bench.id),
+        measure: bench.title,
+        ours: "FAILED",
+        baseline: "",
+        ratio: "",
+        note: "",
+      });
+    }
+  }
+  await runAllCleanups();
+  clearTimeout(watchdog);
+
+  console.log("## Summary (markdown, for the README)\n");
+  console.log(
+    markdownTable(
+      ["machine", ""],
+      host.map((m) => [m.label, m.value]),
+    ),
+  );
+  console.log("");
+  console.log(
+    markdownTable(
+      ["benchmark", "measure", "ours", "baseline", "ratio", "note"],
+      summary.map((r) => [r.benchmark, r.measure, r.ours, r.baseline, r.ratio, r.note]),
+    ),
+  );
+  console.log("");
+  for (const check of checks) {
+    console.log(`${check.pass ? "PASS" : "FAIL"}: ${check.claim}${check.detail ? ` (${check.detail})` : ""}`);
+  }
+  const failedChecks = checks.filter((c) => !c.pass).length;
+  console.log(
+    `\n${only.length - failed} of ${only.length} benchmark(s) ran, ${failedChecks} check(s) failed, ` +
+      `in ${seconds(Date.now() - started)}${options.quick ? " (--quick)" : ""}`,
+  );
+  return failed > 0 || failedChecks > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
+    console.error(error);
+    await runAllCleanups();
+    process.exitCode = 1;
+  },
+);
