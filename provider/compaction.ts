@@ -60,6 +60,11 @@ export function defragTimeoutMs(dbSize: number): number {
 /** The one key this project writes: the last revision it compacted to. */
 export const COMPACTION_MARKER_KEY = "/pulumi-etcd-quota/last-compaction";
 
+/** The member's port refuses connections: no etcd process is running there. */
+function isRefused(error: unknown): boolean {
+  return /ECONNREFUSED|connection refused/i.test(error instanceof Error ? error.message : String(error));
+}
+
 function isAlreadyCompacted(error: unknown): boolean {
   return error instanceof Error && /required revision has been compacted/.test(error.message);
 }
@@ -117,11 +122,15 @@ export async function runCompaction(
     { holder: "EtcdCompaction", waitMs: settings.lockTimeoutMs },
     progress,
   );
+  // The step under way, so a failure says where the run stopped (an endpoint alone does not name the member).
+  let step = "compact";
   try {
     await compact(session, initial, settings, ledger, progress);
-    for (const { id } of defragOrder(initial)) {
+    for (const { id, name } of defragOrder(initial)) {
+      step = `defrag ${name}`;
       latest = await defragMember(session, id, settings, ledger, progress);
     }
+    step = "disarm";
     latest = await session.observe();
     if (settings.disarmNoSpace) {
       ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, progress)));
@@ -132,7 +141,7 @@ export async function runCompaction(
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const partial = recordOf(ledger, await session.observe().catch(() => latest));
-    throw new InterruptedError(`maintenance stopped: ${reason}`, partial, error);
+    throw new InterruptedError(`maintenance stopped at ${step}: ${reason}`, partial, error);
   } finally {
     await lock.release();
   }
@@ -233,11 +242,19 @@ async function defragMember(
     await session.client(member.endpoint).defragment(timeoutMs);
   } catch (error) {
     // The server keeps defragmenting after the client gives up; wait until the member answers again before
-    // reporting, so the next run does not find it mid-defrag.
-    await waitFor(() => session.client(member.endpoint).status(), {
-      what: `${member.name} to answer after its defrag`,
-      timeoutMs,
-    }).catch(() => undefined);
+    // reporting, so the next run does not find it mid-defrag. A member that refuses connections has no process
+    // listening, so nothing is defragmenting there: report at once rather than wait the whole defrag bound.
+    await waitFor(
+      async () => {
+        try {
+          return await session.client(member.endpoint).status();
+        } catch (probeError) {
+          if (isRefused(probeError)) return null;
+          throw probeError;
+        }
+      },
+      { what: `${member.name} to answer after its defrag`, timeoutMs },
+    ).catch(() => undefined);
     throw error;
   }
   const after = await session.client(member.endpoint).status();

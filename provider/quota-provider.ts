@@ -100,16 +100,17 @@ async function withSession<T>(
 async function converge(inputs: Props, id: string | undefined): Promise<{ id: string; outs: Props }> {
   const settings = quotaSettings(inputs);
   return withSession(settings, async (session, hosts) => {
+    // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
+    // in trouble, and a member that accepts connections but never answers costs a whole call timeout per question.
+    const resourceId = id ?? `etcd-quota-${(await session.observe()).members[0]?.clusterId ?? "unknown"}`;
     try {
       const record = await runQuotaChange(session, hosts, settings, progress);
-      const clusterId = (await session.observe()).members[0]?.clusterId ?? "unknown";
       const observation = await observeQuota(session, hosts, settings);
-      return { id: id ?? `etcd-quota-${clusterId}`, outs: outputsOf(inputs, record, observation, settings) };
+      return { id: resourceId, outs: outputsOf(inputs, record, observation, settings) };
     } catch (error) {
       if (!(error instanceof InterruptedError)) throw error;
-      const clusterId = (await session.observe().catch(() => undefined))?.members[0]?.clusterId ?? "unknown";
       const properties = outputsOf(inputs, error.done as QuotaRecord, undefined, settings);
-      throw new PartialFailureError(error.message, id ?? `etcd-quota-${clusterId}`, properties);
+      throw new PartialFailureError(error.message, resourceId, properties);
     }
   });
 }
@@ -132,7 +133,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     if (unknown.size > 0) return { inputs: news, failures: [] };
     const refusals = await withSession(settings, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
-      return refusalsOf(observation, planQuota(observation.cluster, observation.facts, settings));
+      return refusalsOf(hosts, settings, observation, planQuota(observation.cluster, observation.facts, settings));
     });
     return {
       inputs: news,

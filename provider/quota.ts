@@ -1,13 +1,22 @@
 import * as path from "path";
-import { ConfigFormat, detectFormat, editorFor } from "./config";
+import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, HostError, InterruptedError, UnsafeClusterError } from "./errors";
-import { assertHealthy, canSpareOne, ClusterObservation, ClusterSession, hasNoSpace } from "./etcd/cluster";
+import {
+  assertHealthy,
+  canSpareOne,
+  ClusterObservation,
+  ClusterSession,
+  hasNoSpace,
+  quorum,
+  votingMembers,
+} from "./etcd/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
+import { shellQuote } from "./hosts/shell";
 import {
   defaultRestartCommand,
   describeQuotaStep,
@@ -63,8 +72,17 @@ export async function observeQuota(
       try {
         const host = await hosts.for(spec);
         const text = await host.readFile(spec.configFile);
+        const shown = formatOfContent(text);
+        if (spec.format !== undefined && shown !== undefined && shown !== spec.format) {
+          fileProblems.push({
+            field: `members[${i}].format`,
+            reason: `is "${spec.format}", but ${spec.configFile} is ${looksOf(shown)} ("${shown}"); the quota would be written where etcd does not read it`,
+          });
+          return;
+        }
         const format = spec.format ?? detectFormat(spec.configFile, text);
-        const reading = editorFor(format).read(text, spec.configFile);
+        const editor = editorFor(format);
+        const reading = editor.read(text, spec.configFile);
         const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
         facts[i] = {
           spec,
@@ -77,6 +95,11 @@ export async function observeQuota(
           dbSize: live?.dbSize,
           isLeader: live?.isLeader ?? false,
         };
+        // The edit, in memory only, so that a file the editor reads but cannot change (a YAML flow mapping, a
+        // manifest list on one line) fails the preview rather than the run, possibly after other members restarted.
+        if (reading.bytes !== settings.quotaBytes && settings.quotaBytes > 0) {
+          editor.write(text, settings.quotaBytes, spec.configFile);
+        }
       } catch (error) {
         fileProblems.push({
           field: `members[${i}].configFile`,
@@ -88,9 +111,56 @@ export async function observeQuota(
   return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
 }
 
+/**
+ * Files the plan would write but the provider may not replace: read-only (also for root: `chattr +i`, a read-only
+ * mount) or in a folder it cannot write. Found before anything changes, so a run never restarts some members and
+ * then stops at a file it cannot edit. `test -w` asks the kernel, as the user the edits would run as.
+ */
+async function unwritableFiles(
+  hosts: HostPool,
+  settings: QuotaSettings,
+  observation: QuotaObservation,
+  plan: QuotaPlan,
+): Promise<{ field: string; reason: string }[]> {
+  const writes = plan.steps.filter((step) => step.action === "write-and-restart");
+  const refusals = await Promise.all(
+    writes.map(async (step) => {
+      const fact = observation.facts.find((f) => f.spec.endpoint === step.endpoint)!;
+      const i = settings.members.indexOf(fact.spec);
+      const field = `members[${i}].configFile`;
+      const file = shellQuote(fact.spec.configFile);
+      const probe = `f=$(readlink -f -- ${file}) || exit 2; [ -w "$f" ] || exit 3; [ -w "$(dirname -- "$f")" ] || exit 4`;
+      try {
+        const host = await hosts.for(fact.spec);
+        const { code } = await host.run(probe, { timeoutMs: 30_000 });
+        if (code === 0) return [];
+        const what = code === 4 ? "its folder is not writable" : "the file is not writable (read-only or immutable)";
+        return [{ field, reason: `${fact.spec.configFile} on ${host.label} cannot be edited: ${what}` }];
+      } catch (error) {
+        return [
+          {
+            field,
+            reason: `cannot tell whether ${fact.spec.configFile} can be edited: ${error instanceof Error ? error.message : String(error)}`,
+          },
+        ];
+      }
+    }),
+  );
+  return refusals.flat();
+}
+
 /** Every refusal, file problems first: they are the ones a person fixes in the program. */
-export function refusalsOf(observation: QuotaObservation, plan: QuotaPlan): { field: string; reason: string }[] {
-  return [...observation.fileProblems, ...plan.refusals];
+export async function refusalsOf(
+  hosts: HostPool,
+  settings: QuotaSettings,
+  observation: QuotaObservation,
+  plan: QuotaPlan,
+): Promise<{ field: string; reason: string }[]> {
+  return [
+    ...observation.fileProblems,
+    ...(await unwritableFiles(hosts, settings, observation, plan)),
+    ...plan.refusals,
+  ];
 }
 
 /** What the change did to one member: the outputs' per-member record. */
@@ -175,15 +245,38 @@ async function waitUntilBack(
   }
 }
 
-async function waitForHealthyCluster(session: ClusterSession, timeoutMs: number): Promise<ClusterObservation> {
-  return waitFor(
-    async () => {
-      const observation = await session.observe();
-      assertHealthy(observation, "go on");
-      return observation;
-    },
-    { what: "every member to answer with a leader elected", timeoutMs },
-  );
+/**
+ * Waits until every member answers with a leader elected, after `fact`'s member came back. When another member
+ * stays down, says which and what that means for quorum: that is why the change stops there.
+ */
+async function waitForHealthyCluster(
+  session: ClusterSession,
+  fact: MemberFacts,
+  timeoutMs: number,
+): Promise<ClusterObservation> {
+  try {
+    return await waitFor(
+      async () => {
+        const observation = await session.observe();
+        assertHealthy(observation, "go on");
+        return observation;
+      },
+      { what: "every member to answer with a leader elected", timeoutMs },
+    );
+  } catch (error) {
+    const now = await session.observe().catch(() => undefined);
+    if (now === undefined || now.unreachable.length === 0) throw error;
+    const down = now.unreachable.map(({ endpoint }) => {
+      const member = now.memberList.find((m) => m.clientUrls.includes(endpoint));
+      return member?.name ? `${member.name} (${endpoint})` : endpoint;
+    });
+    const voters = now.memberList.filter((m) => !m.isLearner).length;
+    throw new UnsafeClusterError(
+      `${fact.name} came back with the new quota, but then ${down.join(", ")} did not answer for ${formatDuration(timeoutMs)}: ` +
+        `${votingMembers(now).length} of ${voters} voting members answer and quorum is ${quorum(voters)}, so ` +
+        `restarting another member now could cost the cluster its quorum. Bring ${down.length === 1 ? "it" : "them"} back, then run again`,
+    );
+  }
 }
 
 /** A run's progress as it goes; becomes the record at the end or on failure. */
@@ -234,7 +327,7 @@ export async function runQuotaChange(
 ): Promise<QuotaRecord> {
   const observation = await observeQuota(session, hosts, settings);
   const plan = planQuota(observation.cluster, observation.facts, settings);
-  const refusals = refusalsOf(observation, plan);
+  const refusals = await refusalsOf(hosts, settings, observation, plan);
   if (refusals.length > 0) {
     throw new UnsafeClusterError(
       `refusing to change the quota: ${refusals.map((r) => `${r.field}: ${r.reason}`).join("; ")}`,
@@ -329,11 +422,18 @@ async function changeMember(
     await restart(host, fact, settings.restartTimeoutMs, progress);
     ledger.restarted.add(fact.spec.endpoint);
     await waitUntilBack(session, fact, startedBefore, settings.quotaBytes, settings.restartTimeoutMs);
-    await waitForHealthyCluster(session, settings.restartTimeoutMs);
   } catch (error) {
-    if (backupPath !== undefined) await rollBack(session, host, fact, backupPath, settings, progress);
+    if (backupPath === undefined) throw error;
+    // A rollback that fails too must not hide why it was needed: both go into the message.
+    await rollBack(session, host, fact, backupPath, settings, progress).catch((rollbackError: unknown) => {
+      const first = error instanceof Error ? error.message : String(error);
+      throw new EtcdQuotaError(`${first}; rolling back: ${(rollbackError as Error).message}`);
+    });
     throw error;
   }
+  // The member is back with the new quota from its new file. A problem elsewhere is no reason to roll it back, and
+  // restarting it again while another member is down would take the cluster below quorum.
+  await waitForHealthyCluster(session, fact, settings.restartTimeoutMs);
   progress(
     `${fact.name}: back with quota ${formatSize(settings.quotaBytes)} in effect after ${formatDuration(Date.now() - started)}`,
   );
@@ -348,13 +448,24 @@ async function rollBack(
   progress: Progress,
 ): Promise<void> {
   progress(`${fact.name}: did not come back as expected; restoring ${fact.spec.configFile} from ${backupPath}`);
-  await host.restore(fact.spec.configFile, backupPath);
-  const startedBefore = await session
-    .client(fact.spec.endpoint)
-    .metrics()
-    .then((m) => m.processStartTime)
-    .catch(() => undefined);
-  await restart(host, fact, settings.restartTimeoutMs, progress);
-  await waitUntilBack(session, fact, startedBefore, undefined, settings.restartTimeoutMs);
+  const why = (error: unknown) => (error instanceof Error ? error.message : String(error));
+  try {
+    await host.restore(fact.spec.configFile, backupPath);
+  } catch (error) {
+    throw new EtcdQuotaError(`could not restore ${fact.spec.configFile} from ${backupPath}: ${why(error)}`);
+  }
+  try {
+    const startedBefore = await session
+      .client(fact.spec.endpoint)
+      .metrics()
+      .then((m) => m.processStartTime)
+      .catch(() => undefined);
+    await restart(host, fact, settings.restartTimeoutMs, progress);
+    await waitUntilBack(session, fact, startedBefore, undefined, settings.restartTimeoutMs);
+  } catch (error) {
+    throw new EtcdQuotaError(
+      `${fact.spec.configFile} was restored from ${backupPath}, but ${fact.name} did not come back after a restart with it either: ${why(error)}`,
+    );
+  }
   progress(`${fact.name}: rolled back and running again`);
 }

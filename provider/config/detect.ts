@@ -34,6 +34,28 @@ const NAMES: readonly (readonly [RegExp, ConfigFormat])[] = [
 
 const ASSIGNMENT = /^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=/;
 
+/** The lines that say something: trimmed, without blank lines and comments. */
+function contentLines(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !/^[#;]/.test(line));
+}
+
+/**
+ * The format the content alone shows (never the name), or undefined when it shows none, e.g. an empty file. Used to
+ * refuse a `format` given by the user that the file contradicts: each editor would otherwise add its setting to a
+ * file of another kind, where etcd never sees it.
+ */
+export function formatOfContent(text: string): ConfigFormat | undefined {
+  return formatFromContent(text, contentLines(text));
+}
+
+/** What a format looks like, for messages. */
+export function looksOf(format: ConfigFormat): string {
+  return LOOKS[format];
+}
+
 function formatFromContent(text: string, lines: readonly string[]): ConfigFormat | undefined {
   if (lines.some((line) => line === "[Service]" || /^ExecStart[ \t]*=/.test(line))) return "systemd-unit";
   const yaml = parseDocument(text);
@@ -57,15 +79,16 @@ function formatFromContent(text: string, lines: readonly string[]): ConfigFormat
  * name, only assignments), where guessing wrong cannot edit the wrong kind of file.
  */
 export function detectFormat(file: string, text: string): ConfigFormat {
-  const lines = text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line !== "" && !/^[#;]/.test(line));
+  const lines = contentLines(text);
   const byContent = formatFromContent(text, lines);
   if (byContent) return byContent;
   const onlyAssignments = lines.every((line) => ASSIGNMENT.test(line));
   const byName = NAMES.find(([pattern]) => pattern.test(file))?.[1];
   if (byName && (lines.length === 0 || (byName === "env-file" && onlyAssignments))) return byName;
+  // A .yml/.yaml file that does not parse: its editor reports the YAML error and its line, which says more than
+  // "cannot tell what kind" (and it edits nothing, since it refuses to read the file).
+  const yamlByName = byName === "etcd-config" || byName === "kubeadm-manifest";
+  if (yamlByName && parseDocument(text).errors.length > 0) return byName;
   const choices = CONFIG_FORMATS.map((format) => `"${format}" (${LOOKS[format]})`).join(", ");
   throw new ConfigFileError(
     file,

@@ -4,7 +4,7 @@ import type { ConfigEditor, ConfigFormat } from "./format";
 import { kubeadmManifest } from "./kubeadm-manifest";
 import { systemdUnit } from "./systemd-unit";
 
-export { detectFormat } from "./detect";
+export { detectFormat, formatOfContent, looksOf } from "./detect";
 export { CONFIG_FORMATS, type ConfigEditor, type ConfigFormat, type QuotaInFile, parseFormat } from "./format";
 export { environmentFiles } from "./systemd-unit";
 

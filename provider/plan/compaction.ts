@@ -113,7 +113,9 @@ export function compactionSettings(
   unknown: ReadonlySet<string> = new Set(),
 ): CompactionSettings {
   const inputs = Object.fromEntries(Object.entries(raw).filter(([key]) => !unknown.has(key)));
-  const retain = inputs.retainRevisions ?? 0;
+  // Only an absent value means the default: null (which is also what JSON makes of 1e400, NaN or Infinity) must not
+  // quietly select the most destructive setting, keeping no history at all.
+  const retain = inputs.retainRevisions === undefined ? 0 : inputs.retainRevisions;
   if (typeof retain !== "number" || !Number.isSafeInteger(retain) || retain < 0) {
     throw new InvalidInputError(
       "retainRevisions",

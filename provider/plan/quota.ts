@@ -66,6 +66,13 @@ function validateMember(value: unknown, field: string): MemberSpec {
         'expected one line of shell, e.g. "systemctl restart etcd"',
       );
     }
+    // A blank command would be taken for "the kubelet restarts it": the file would change and nothing restart it.
+    if (raw.restartCommand.trim() === "") {
+      throw new InvalidInputError(
+        `${field}.restartCommand`,
+        "is blank; leave it unset for the format's default (none for a kubeadm manifest, which the kubelet restarts)",
+      );
+    }
     restartCommand = raw.restartCommand;
   }
   return {
@@ -130,10 +137,21 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
       seen.add(member.endpoint);
     });
   }
-  const access = validateAccess(
-    { ...inputs, endpoints: members.map((m) => m.endpoint) },
-    new Set([...unknown, ...(members.length === 0 ? ["endpoints"] : [])]),
-  );
+  let access: EtcdAccess;
+  try {
+    access = validateAccess(
+      { ...inputs, endpoints: members.map((m) => m.endpoint) },
+      new Set([...unknown, ...(members.length === 0 ? ["endpoints"] : [])]),
+    );
+  } catch (error) {
+    // EtcdQuota has no `endpoints` input: name the member whose endpoint is at fault (tls with http://).
+    if (!(error instanceof InvalidInputError) || error.field !== "endpoints") throw error;
+    const i = Math.max(
+      0,
+      members.findIndex((m) => m.endpoint.startsWith("http:")),
+    );
+    throw new InvalidInputError(`members[${i}].endpoint`, error.problem);
+  }
   return {
     access,
     quotaBytes,

@@ -1,0 +1,546 @@
+import * as assert from "node:assert/strict";
+import { type ChildProcess, exec, spawn } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { promisify } from "util";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "../lab/engine";
+import { LabCluster } from "../lab/cluster";
+import { fill, FillResult, verifyFill } from "../lab/fill";
+import { Writer, WriterReport } from "../lab/writer";
+import { COMPACTION_MARKER_KEY } from "../provider/compaction";
+import { LOCK_KEY } from "../provider/etcd/lock";
+import { providerShim } from "../sdk/shim";
+import { alarmsOf, statusOf, withClient } from "./support/etcd";
+import { SupervisedCluster, unitLaunch } from "./support/supervisor";
+
+/**
+ * Faults, each on a real cluster with a writer running against it, each ending with a healthy cluster and no
+ * acknowledged write lost. Every test prints one line: what the writer saw (acknowledged, failed, longest gap).
+ *
+ * The clusters are shared within each resource's block (every test leaves its cluster healthy, which is asserted), so
+ * the file stays near two minutes.
+ */
+
+const MiB = 1024 ** 2;
+const COMPACTION = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
+const QUOTA = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
+/** provider/etcd/lock.ts: a run that dies leaves its lock for at most this long. */
+const LOCK_TTL_MS = 15_000;
+/** The lock is retried once a second and etcd expires leases on a 500 ms tick: the most a dead run may add. */
+const LOCK_SLACK_MS = 2_500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function sha256(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
+async function liveQuota(clientUrl: string): Promise<number> {
+  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
+}
+
+/** Polls the host's output for a line matching `pattern` from index `from`; returns it and when it was seen. */
+async function waitForLine(
+  host: ProviderHost,
+  from: number,
+  pattern: RegExp,
+  timeoutMs = 60_000,
+): Promise<{ line: string; at: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = host.logs.slice(from).find((l) => pattern.test(l));
+    if (line !== undefined) return { line, at: Date.now() };
+    if (Date.now() > deadline) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+/** Every endpoint answers Status, one member leads, and no alarm is raised. */
+async function assertHealthy(endpoints: readonly string[]): Promise<void> {
+  const statuses = await Promise.all(endpoints.map(statusOf));
+  assert.equal(statuses.filter((s) => s.isLeader).length, 1, "exactly one member leads");
+  assert.deepEqual(await alarmsOf(endpoints), [], "no alarm is raised");
+}
+
+/** Waits until every endpoint answers Status with a leader (a member just restarted by hand). */
+async function waitHealthy(endpoints: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const statuses = await Promise.all(endpoints.map(statusOf));
+      if (statuses.some((s) => s.isLeader)) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`no healthy cluster within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** The one-line summary every fault test prints, and the assertion every fault test makes. */
+function report(what: string, writer: WriterReport, extra = ""): void {
+  console.log(
+    `      ${what}: writer ${writer.acknowledged} acknowledged, ${writer.failed} failed, ` +
+      `longest gap ${writer.longestGapMs} ms, ${writer.lost.length} lost${extra ? `; ${extra}` : ""}`,
+  );
+  assert.deepEqual(writer.lost, [], "every acknowledged write reads back");
+  assert.ok(writer.acknowledged > 0, "the writer got writes through");
+}
+
+describe("Faults on real etcd: each ends with a healthy cluster and no acknowledged write lost", function () {
+  this.timeout(120_000);
+
+  let host: ProviderHost;
+  /** Hosts killed by a test, stopped (listeners removed) at the end. */
+  const deadHosts: ProviderHost[] = [];
+
+  // The real engine sets no deadline on provider calls; the stand-in's default (60 s) is shorter than a run that
+  // meets a member which accepts connections but never answers (each question to it waits out a 10 s call timeout).
+  const startHost = () => ProviderHost.start({ callTimeoutMs: 180_000 });
+
+  before(async () => {
+    host = await startHost();
+  });
+  after(async () => {
+    for (const dead of deadHosts) await dead.stop();
+    await host?.stop();
+  });
+
+  /** SIGKILLs the provider host, as when the machine running `pulumi up` dies, and starts a new one. */
+  async function killHost(): Promise<{ killedPid: number; killedAt: number }> {
+    const killed = host;
+    process.kill(killed.pid, "SIGKILL");
+    const killedAt = Date.now();
+    deadHosts.push(killed);
+    host = await startHost();
+    return { killedPid: killed.pid, killedAt };
+  }
+
+  describe("EtcdCompaction", () => {
+    let cluster: LabCluster;
+    let filled: FillResult;
+
+    before(async () => {
+      cluster = await LabCluster.start({ members: 3 });
+      // 480 keys of 128 KiB: ~60 MiB live, so each defrag takes about a second here (~50 MiB/s): long enough to
+      // land a kill inside it. minFreeBytes 0 below makes every run defragment every member.
+      filled = await fill(cluster.endpoints, { targetBytes: 90 * MiB, keys: 480 });
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    const inputs = (extra: Record<string, unknown> = {}) => ({
+      endpoints: cluster.endpoints,
+      defrag: { minFreeBytes: 0 },
+      ...extra,
+    });
+    const newStack = () => new EngineStack(host, { provider: providerShim("compaction"), type: COMPACTION });
+    const followers = async () => {
+      const leader = await cluster.leader();
+      return cluster.members.map((m) => m.name).filter((name) => name !== leader);
+    };
+
+    it("refuses to start while a member is down, naming it, and compacts nothing", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const victim = (await followers()).sort()[0];
+      const victimUrl = cluster.member(victim).clientUrl;
+      // An old revision that any compaction would make unreadable.
+      const old = await withClient(cluster.endpoints, async (client) => {
+        const revision = Number((await client.put("faults/old").value("v1").exec()).header.revision);
+        await client.put("faults/old").value("v2").exec();
+        return revision;
+      });
+      const marker = await withClient(cluster.endpoints, (client) => client.get(COMPACTION_MARKER_KEY).string());
+      await cluster.stopMember(victim, "SIGKILL");
+
+      const stack = newStack();
+      // check only validates inputs (it reads no cluster), so the preview passes; the refusal comes first thing in up.
+      assert.equal((await stack.preview("space", inputs())).op, "create");
+      await assert.rejects(stack.up("space", inputs()), (error: unknown) => {
+        assert.ok(error instanceof ProviderCallError, String(error));
+        assert.match(error.message, /^refusing to start maintenance: /);
+        assert.ok(error.message.includes(`${victimUrl} did not answer`), error.message);
+        assert.ok(error.message.includes(`member ${victim} (${victimUrl})`), error.message);
+        return true;
+      });
+      assert.equal(stack.state("space"), undefined, "nothing was recorded");
+      await withClient(cluster.endpoints, async (client) => {
+        assert.equal(await client.get("faults/old").revision(old).string(), "v1", "no revision was compacted");
+        assert.equal(await client.get(COMPACTION_MARKER_KEY).string(), marker, "no compaction marker written");
+        assert.equal(await client.get(LOCK_KEY).string(), null, "no lock left behind");
+      });
+
+      await cluster.startMember(victim);
+      await assertHealthy(cluster.endpoints);
+      report(`compaction, ${victim} down before the run`, await writer.stop());
+    });
+
+    it("a member SIGKILLed during its defrag: partial failure naming it; restarted, the next up completes", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const stack = newStack();
+      const from = host.logs.length;
+      let victim = "";
+      const killer = (async () => {
+        const { line } = await waitForLine(host, from, /^EtcdCompaction: defrag m\d: .*allowing up to/);
+        victim = /defrag (m\d):/.exec(line)![1];
+        await cluster.stopMember(victim, "SIGKILL");
+      })();
+      const started = Date.now();
+      await assert.rejects(stack.up("space", inputs()), (error: unknown) => {
+        assert.ok(error instanceof PartialFailure, String(error));
+        return true;
+      });
+      const failedAfterMs = Date.now() - started;
+      await killer;
+      const failure = await stack.up("space", inputs()).then(
+        () => assert.fail("the member is still down: the next up must refuse"),
+        (error: unknown) => error as Error,
+      );
+      assert.match(failure.message, /refusing to start maintenance: .* did not answer/);
+
+      const progress = host.logs.slice(from).filter((l) => l.startsWith("EtcdCompaction: "));
+      assert.ok(
+        !progress.some((l) => new RegExp(`defrag ${victim}: .* -> `).test(l)),
+        `the kill landed inside ${victim}'s defrag:\n${progress.join("\n")}`,
+      );
+      const partial = stack.state("space");
+      assert.ok(partial, "the partial state was recorded");
+      assert.match(String(partial.outputs.maintenance), new RegExp(`stopped part way .*at defrag ${victim}: `));
+      assert.ok(
+        partial.initErrors.some((reason) => reason.includes(`at defrag ${victim}`)),
+        partial.initErrors[0],
+      );
+      const record = (partial.outputs.members as { name: string; defragmented: boolean }[]).find(
+        (m) => m.name === victim,
+      );
+      assert.equal(record?.defragmented, false, `${victim} is recorded as not defragmented`);
+      assert.ok(failedAfterMs < 15_000, `reported ${failedAfterMs} ms after the start, not after a defrag bound`);
+
+      await cluster.startMember(victim);
+      const resumed = await stack.up("space", inputs());
+      assert.equal(resumed.op, "update");
+      const members = resumed.outputs!.members as { name: string; defragmented: boolean }[];
+      assert.ok(
+        members.every((m) => m.defragmented),
+        JSON.stringify(members),
+      );
+      await assertHealthy(cluster.endpoints);
+      assert.deepEqual(await verifyFill(cluster.endpoints, filled.lastValues), [], "every filled key kept its value");
+      report(
+        `compaction, ${victim} SIGKILLed mid-defrag`,
+        await writer.stop(),
+        `partial failure after ${failedAfterMs} ms`,
+      );
+    });
+
+    it("the provider host SIGKILLed during the defrags: a new host's up creates again once the dead run's lock lapses", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const stack = newStack();
+      const oldHost = host;
+      const from = host.logs.length;
+      const running = stack.up("space", inputs()).then(
+        () => assert.fail("the host was killed: the call cannot succeed"),
+        (error: unknown) => error,
+      );
+      await waitForLine(oldHost, from, /^EtcdCompaction: defrag m\d: .*allowing up to/);
+      const { killedPid, killedAt } = await killHost();
+      assert.ok((await running) instanceof ProviderCallError, "the engine sees the call fail");
+      assert.equal(stack.state("space"), undefined, "a create that never answered is not in the state");
+
+      // The engine would run the same program again: same resource, a new host, nothing in the state: a create.
+      const next = new EngineStack(host, { provider: providerShim("compaction"), type: COMPACTION });
+      const started = Date.now();
+      const again = next.up("space", inputs());
+      const waiting = waitForLine(host, 0, /^EtcdCompaction: waiting for the cluster lock/, 30_000).catch(
+        () => undefined,
+      );
+      const locked = await waitForLine(host, 0, /^EtcdCompaction: compact: to revision/, 60_000);
+      const result = await again;
+      assert.equal(result.op, "create");
+      const holder = (await waiting)?.line ?? "";
+      assert.match(holder, new RegExp(`held by EtcdCompaction on .* \\(pid ${killedPid}\\)`), "the dead run's lock");
+      const blockedMs = locked.at - started;
+      const sinceKillMs = locked.at - killedAt;
+      assert.ok(sinceKillMs <= LOCK_TTL_MS + LOCK_SLACK_MS, `the lock lapsed ${sinceKillMs} ms after the kill`);
+      const members = result.outputs!.members as { defragmented: boolean }[];
+      assert.ok(members.length === 3 && members.every((m) => m.defragmented));
+      await assertHealthy(cluster.endpoints);
+      assert.deepEqual(await verifyFill(cluster.endpoints, filled.lastValues), []);
+      report(
+        "compaction, provider host SIGKILLed mid-defrag",
+        await writer.stop(),
+        `next run blocked ${blockedMs} ms by the dead run's lock, free ${sinceKillMs} ms after the kill (TTL ${LOCK_TTL_MS} ms)`,
+      );
+    });
+  });
+
+  describe("EtcdQuota", () => {
+    let cluster: SupervisedCluster;
+
+    before(async () => {
+      cluster = await SupervisedCluster.start({ format: "systemd-unit", members: 3, quotaBytes: 64 * MiB });
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    const names = () => cluster.lab.members.map((m) => m.name);
+    const inputs = (quota: string, restartTimeout = "30s") => ({
+      quota,
+      members: cluster.lab.members.map((m) => ({
+        endpoint: m.clientUrl,
+        configFile: cluster.configFile(m.name),
+        restartCommand: cluster.restartCommand(m.name),
+      })),
+      restartTimeout,
+    });
+    const newStack = () => new EngineStack(host, { provider: providerShim("quota"), type: QUOTA });
+    const hashes = () => new Map(names().map((name) => [name, sha256(cluster.configFile(name))]));
+    const pids = () => new Map(names().map((name) => [name, cluster.pid(name)]));
+    /** The rolling order: followers by name, the leader last. */
+    const order = async () => {
+      const leader = (await cluster.leader())!;
+      return [
+        ...names()
+          .filter((n) => n !== leader)
+          .sort(),
+        leader,
+      ];
+    };
+    /** Restarts a member by its restart command, asynchronously: the supervisor answers from this event loop. */
+    const restartByHand = async (name: string) => {
+      await promisify(exec)(cluster.restartCommand(name));
+      await waitHealthy(cluster.endpoints);
+    };
+    /** Every member's file is one systemd would start, and says the quota the member runs (when it runs). */
+    const assertFilesSound = async () => {
+      for (const member of cluster.lab.members) {
+        const file = cluster.configFile(member.name);
+        const launch = unitLaunch(fs.readFileSync(file, "utf8"), file);
+        const flag = launch.args.find((a) => a.startsWith("--quota-backend-bytes="));
+        assert.ok(flag, `${member.name}'s unit still sets the quota`);
+        if (cluster.pid(member.name) !== undefined) {
+          assert.equal(Number(flag.split("=")[1]), await liveQuota(member.clientUrl), `${member.name} runs its file`);
+        }
+      }
+    };
+
+    it("refuses a change while a member is down, naming it, in the preview and in up; nothing changes", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const [victim] = await order();
+      const victimUrl = cluster.lab.member(victim).clientUrl;
+      const files = hashes();
+      process.kill(cluster.pid(victim)!, "SIGKILL");
+      while (cluster.pid(victim) !== undefined) await sleep(20);
+      const running = pids();
+
+      const stack = newStack();
+      const preview = await stack.preview("quota", inputs("80MiB"));
+      assert.equal(preview.op, "failed");
+      const reasons = preview.failures.map((f) => `${f.property}: ${f.reason}`).join("\n");
+      assert.ok(
+        preview.failures.every((f) => f.property === "members"),
+        reasons,
+      );
+      assert.ok(reasons.includes(`${victimUrl} did not answer`), reasons);
+      assert.ok(reasons.includes(`member ${victim} (${victimUrl})`), reasons);
+      // up runs the same check first and stops there: no create is attempted.
+      const up = await stack.up("quota", inputs("80MiB"));
+      assert.equal(up.op, "failed");
+      assert.deepEqual(up.failures, preview.failures);
+      assert.equal(stack.state("quota"), undefined);
+      assert.deepEqual(hashes(), files, "no file changed");
+      assert.deepEqual(pids(), running, "no member was restarted");
+      assert.deepEqual(
+        fs.readdirSync(path.dirname(cluster.configFile(victim))).filter((f) => f.includes(".bak-")),
+        [],
+      );
+
+      await restartByHand(victim);
+      await assertHealthy(cluster.endpoints);
+      report(`quota, ${victim} down before the run`, await writer.stop());
+    });
+
+    it("another member SIGKILLed while the first restarts: stops naming it and quorum, no file broken; the next up completes", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const [first, victim, leader] = await order();
+      const files = hashes();
+      const leaderPid = cluster.pid(leader);
+      const stack = newStack();
+      const from = host.logs.length;
+      const killer = (async () => {
+        await waitForLine(host, from, new RegExp(`^EtcdQuota: ${first}: restart with`));
+        process.kill(cluster.pid(victim)!, "SIGKILL");
+      })();
+      const started = Date.now();
+      await assert.rejects(stack.up("quota", inputs("80MiB", "12s")), (error: unknown) => {
+        assert.ok(error instanceof PartialFailure, String(error));
+        const victimUrl = cluster.lab.member(victim).clientUrl;
+        assert.match(
+          error.message,
+          new RegExp(`^quota change stopped at ${first}: ${first} came back with the new quota`),
+        );
+        assert.ok(error.message.includes(`but then ${victim} (${victimUrl}) did not answer`), error.message);
+        assert.match(error.message, /2 of 3 voting members answer and quorum is 2/);
+        return true;
+      });
+      const stoppedAfterMs = Date.now() - started;
+      await killer;
+      const progress = host.logs.slice(from).filter((l) => l.startsWith("EtcdQuota: "));
+      assert.ok(
+        !progress.some((l) => /restoring/.test(l)),
+        `${first} came back right: no rollback\n${progress.join("\n")}`,
+      );
+      assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 80 * MiB, `${first} runs the new quota`);
+      assert.equal(files.get(victim), sha256(cluster.configFile(victim)), `${victim}'s file untouched`);
+      assert.equal(files.get(leader), sha256(cluster.configFile(leader)), `${leader}'s file untouched`);
+      assert.equal(cluster.pid(leader), leaderPid, `${leader} was not restarted`);
+      await assertFilesSound();
+      const partial = stack.state("quota");
+      assert.ok(partial && partial.initErrors.length > 0, "the partial failure is in the state");
+
+      await restartByHand(victim);
+      const resumed = await stack.up("quota", inputs("80MiB"));
+      assert.equal(resumed.op, "update");
+      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 80 * MiB);
+      await assertFilesSound();
+      await assertHealthy(cluster.endpoints);
+      report(
+        `quota, ${victim} SIGKILLed while ${first} restarts`,
+        await writer.stop(),
+        `stopped after ${stoppedAfterMs} ms`,
+      );
+    });
+
+    it("a member that starts but never becomes healthy (its DB held by another process): rolled back, partial state reported", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const [first, ...others] = await order();
+      const firstUrl = cluster.lab.member(first).clientUrl;
+      const oldQuota = await liveQuota(firstUrl);
+      const files = hashes();
+      const before = pids();
+      const stack = newStack();
+      const from = host.logs.length;
+      // Something else (a backup tool, a stray etcdutl) holds the member's bbolt lock: a restarted etcd binds its
+      // ports, then waits for the lock for ever ("db file is flocked by another process"): running, never healthy.
+      // The holder outlives the whole run, so the rollback's restart hangs the same way.
+      const db = path.join(cluster.lab.member(first).dataDir, "member", "snap", "db");
+      let holder: ChildProcess | undefined;
+      const release = () => {
+        // flock and its sleep share the lock: end the holder's whole process group, by its id.
+        if (holder?.pid !== undefined && holder.exitCode === null && holder.signalCode === null) {
+          process.kill(-holder.pid, "SIGKILL");
+        }
+      };
+      const fault = (async () => {
+        await waitForLine(host, from, new RegExp(`^EtcdQuota: ${first}: restart with`));
+        // Blocks until the old etcd has exited and released the lock, then keeps it.
+        holder = spawn("flock", ["-x", db, "sleep", "600"], { stdio: "ignore", detached: true });
+      })();
+      let failure: PartialFailure;
+      try {
+        failure = await stack.up("quota", inputs("96MiB", "5s")).then(
+          () => assert.fail("the member never came back: the change cannot succeed"),
+          (error: unknown) => {
+            assert.ok(error instanceof PartialFailure, String(error));
+            return error;
+          },
+        );
+        await fault;
+        // Before the fault goes away: the file is already back as it was, and nothing else was touched.
+        assert.equal(sha256(cluster.configFile(first)), files.get(first), `${first}'s file is restored byte for byte`);
+        for (const name of others) {
+          assert.equal(sha256(cluster.configFile(name)), files.get(name), `${name}'s file untouched`);
+          assert.equal(cluster.pid(name), before.get(name), `${name} not restarted`);
+        }
+      } finally {
+        release();
+      }
+      const backup = /restoring .* from (\S+)$/.exec(
+        host.logs.slice(from).find((l) => l.startsWith(`EtcdQuota: ${first}: did not come back as expected`)) ?? "",
+      )?.[1];
+      assert.ok(backup, "the rollback said where the previous file was kept");
+      assert.match(
+        failure.message,
+        new RegExp(
+          `^quota change stopped at ${first}: gave up waiting for ${first} to come back with quota 96 MiB after 5.0s`,
+        ),
+      );
+      assert.ok(
+        failure.message.includes(
+          `; rolling back: ${cluster.configFile(first)} was restored from ${backup}, but ${first} did not come back after a restart with it either: `,
+        ),
+        failure.message,
+      );
+      assert.ok(failure.message.includes(`Members now: `), failure.message);
+      const partial = stack.state("quota");
+      assert.ok(partial && partial.initErrors.length > 0, "the partial failure is in the state");
+      const records = partial.outputs.members as {
+        endpoint: string;
+        liveBytes: number | null;
+        configuredBytes: number;
+      }[];
+      for (const record of records) {
+        const down = record.endpoint === firstUrl;
+        assert.equal(record.liveBytes, down ? null : oldQuota, `${record.endpoint} runs ${record.liveBytes}`);
+        assert.equal(record.configuredBytes, oldQuota, `${record.endpoint}'s file says ${record.configuredBytes}`);
+      }
+
+      // With the lock free, the member the rollback restarted comes up by itself, from its restored file.
+      await waitHealthy(cluster.endpoints);
+      assert.equal(await liveQuota(firstUrl), oldQuota, `${first} runs its old quota`);
+      await assertFilesSound();
+      await assertHealthy(cluster.endpoints);
+      report(`quota, ${first} hangs at start after its restart and after the rollback's`, await writer.stop());
+    });
+
+    it("the provider host SIGKILLed between members: a new host's up creates again and finishes the change", async () => {
+      const writer = Writer.start(cluster.endpoints);
+      const [first] = await order();
+      const stack = newStack();
+      const oldHost = host;
+      const from = host.logs.length;
+      const running = stack.up("quota", inputs("96MiB")).then(
+        () => assert.fail("the host was killed: the call cannot succeed"),
+        (error: unknown) => error,
+      );
+      await waitForLine(oldHost, from, new RegExp(`^EtcdQuota: ${first}: back with quota 96 MiB in effect`));
+      const { killedPid, killedAt } = await killHost();
+      assert.ok((await running) instanceof ProviderCallError, "the engine sees the call fail");
+      assert.equal(stack.state("quota"), undefined, "a create that never answered is not in the state");
+      assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 96 * MiB);
+      const lastWords = oldHost.logs.filter((l) => l.startsWith("EtcdQuota: ")).at(-1);
+      // The dead run may have got as far as writing the next member's file or starting its restart (a restart
+      // command outlives the host); a person re-running `pulumi up` would find the cluster settled again.
+      await waitHealthy(cluster.endpoints);
+
+      const next = new EngineStack(host, { provider: providerShim("quota"), type: QUOTA });
+      const firstPid = cluster.pid(first);
+      const started = Date.now();
+      const again = next.up("quota", inputs("96MiB"));
+      const waiting = waitForLine(host, 0, /^EtcdQuota: waiting for the cluster lock/, 30_000).catch(() => undefined);
+      const locked = await waitForLine(host, 0, /^EtcdQuota: m\d: (nothing to do|write|restart|move)/, 60_000);
+      const result = await again;
+      assert.equal(result.op, "create");
+      const holder = (await waiting)?.line ?? "";
+      assert.match(holder, new RegExp(`held by EtcdQuota on .* \\(pid ${killedPid}\\)`), "the dead run's lock");
+      const blockedMs = locked.at - started;
+      const sinceKillMs = locked.at - killedAt;
+      assert.ok(sinceKillMs <= LOCK_TTL_MS + LOCK_SLACK_MS, `the lock lapsed ${sinceKillMs} ms after the kill`);
+      assert.equal(cluster.pid(first), firstPid, `${first}, already changed, is not restarted again`);
+      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB);
+      await assertFilesSound();
+      await assertHealthy(cluster.endpoints);
+      report(
+        "quota, provider host SIGKILLed between members",
+        await writer.stop(),
+        `next run blocked ${blockedMs} ms by the dead run's lock, free ${sinceKillMs} ms after the kill ` +
+          `(TTL ${LOCK_TTL_MS} ms); the dead run's last line: ${lastWords}`,
+      );
+    });
+  });
+});
