@@ -80,7 +80,10 @@ export class ClusterSession {
     return {
       members,
       unreachable,
-      uncovered: memberList.filter((m) => !m.isLearner && !reachedIds.has(m.id)),
+      // A member whose advertised client URL is listed but did not answer is down, not missing from the list.
+      uncovered: memberList.filter(
+        (m) => !m.isLearner && !reachedIds.has(m.id) && !m.clientUrls.some((url) => this.clients.has(url)),
+      ),
       memberList,
       alarms,
       leaderId,
@@ -113,7 +116,10 @@ export function quorum(voters: number): number {
  */
 export function healthProblems(observation: ClusterObservation, listName = "endpoints"): string[] {
   const problems: string[] = [];
-  for (const { endpoint, reason } of observation.unreachable) problems.push(`${endpoint} did not answer: ${reason}`);
+  for (const { endpoint, reason } of observation.unreachable) {
+    const member = observation.memberList.find((m) => m.clientUrls.includes(endpoint));
+    problems.push(`${endpoint} did not answer${member ? ` (member ${member.name})` : ""}: ${reason}`);
+  }
   for (const member of observation.uncovered) {
     const urls = member.clientUrls.join(", ") || "no client URL advertised";
     problems.push(`member ${member.name || member.id} (${urls}) is in the cluster but not in ${listName}`);
