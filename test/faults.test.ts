@@ -8,7 +8,6 @@ import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "..
 import { LabCluster } from "../lab/cluster";
 import { fill, FillResult, verifyFill } from "../lab/fill";
 import { Writer, WriterReport } from "../lab/writer";
-import { COMPACTION_MARKER_KEY } from "../provider/compaction";
 import { LOCK_KEY } from "../provider/etcd/lock";
 import { providerShim } from "../sdk/shim";
 import { alarmsOf, statusOf, withClient } from "./support/etcd";
@@ -154,7 +153,6 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
         await client.put("faults/old").value("v2").exec();
         return revision;
       });
-      const marker = await withClient(cluster.endpoints, (client) => client.get(COMPACTION_MARKER_KEY).string());
       await cluster.stopMember(victim, "SIGKILL");
 
       const stack = newStack();
@@ -173,7 +171,6 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.equal(stack.state("space"), undefined, "nothing was recorded");
       await withClient(cluster.endpoints, async (client) => {
         assert.equal(await client.get("faults/old").revision(old).string(), "v1", "no revision was compacted");
-        assert.equal(await client.get(COMPACTION_MARKER_KEY).string(), marker, "no compaction marker written");
         assert.equal(await client.get(LOCK_KEY).string(), null, "no lock left behind");
       });
 
