@@ -3,7 +3,7 @@
  * engine protocol (Read, then Check and Diff against the refreshed state), against `etcdctl endpoint status` for the
  * same members. Median of N runs each, interleaved so that drifts of the machine hit both alike.
  */
-import { SupervisedCluster } from "../test/support/supervisor";
+import { SupervisedCluster } from "../lab/supervisor";
 import { compactionStack, quotaStack, startHost } from "./engine";
 import {
   BenchOptions,

@@ -2,7 +2,7 @@
  * Benchmark 2: a rolling quota change over 3 supervised members (systemd-unit) through EtcdQuota, against the sum of
  * three bare restart-to-healthy times of the same members, with the lab Writer running during both.
  */
-import { SupervisedCluster } from "../test/support/supervisor";
+import { SupervisedCluster } from "../lab/supervisor";
 import { Writer, WriterReport } from "../lab/writer";
 import { quotaStack, startHost } from "./engine";
 import {

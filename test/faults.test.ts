@@ -11,7 +11,7 @@ import { Writer, WriterReport } from "../lab/writer";
 import { LOCK_KEY } from "../provider/etcd/lock";
 import { providerShim } from "../sdk/shim";
 import { alarmsOf, statusOf, withClient } from "./support/etcd";
-import { SupervisedCluster, unitLaunch } from "./support/supervisor";
+import { SupervisedCluster, unitLaunch } from "../lab/supervisor";
 
 /**
  * Faults, each on a real cluster with a writer running against it, each ending with a healthy cluster and no

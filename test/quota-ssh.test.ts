@@ -6,7 +6,7 @@ import { join } from "path";
 import { EngineStack, PartialFailure, ProviderHost, secret } from "../lab/engine";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
-import { SupervisedCluster, SupervisedFormat } from "./support/supervisor";
+import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";

@@ -6,7 +6,7 @@ import { EngineStack, PartialFailure, ProviderHost } from "../lab/engine";
 import { fill } from "../lab/fill";
 import { Writer } from "../lab/writer";
 import { providerShim } from "../sdk/shim";
-import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "./support/supervisor";
+import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "../lab/supervisor";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";

@@ -9,7 +9,7 @@ import {
   manifestLaunch,
   splitWords,
   unitLaunch,
-} from "./support/supervisor";
+} from "../lab/supervisor";
 
 const MiB = 1024 * 1024;
 const Q64 = 64 * MiB;

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
-import { LabCluster, isAlive } from "../../lab/cluster";
+import { LabCluster, isAlive } from "./cluster";
 
 /**
  * A stand-in for systemd and the kubelet: it (re)starts each etcd member from exactly what its config file says, read
