@@ -13,8 +13,9 @@ import type { ClusterObservation } from "../provider/etcd/cluster";
 import { ClusterSession } from "../provider/etcd/cluster";
 import { compactionSettings, describeStep, planCompaction } from "../provider/plan/compaction";
 import { formatSize } from "../provider/size";
-import { providerShim } from "../sdk/shim";
+import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import type { LabCluster } from "./cluster";
+import type { SupervisedCluster } from "./supervisor";
 import { EngineStack, type PropertyMap, ProviderHost } from "./engine";
 import { type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";
 import { fill } from "./fill";
@@ -24,6 +25,9 @@ const MiB = 1024 ** 2;
 const MEMBERS = 3;
 /** Small enough to fill in a few seconds (~7 s here), large enough for the numbers to mean something. */
 const QUOTA_BYTES = 128 * MiB;
+/** What EtcdQuota raises it to. */
+const RAISED_QUOTA_BYTES = 256 * MiB;
+const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
 const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
 const RESOURCE = "space";
 const PROJECT = "etcd-quota-demo";
@@ -36,9 +40,13 @@ interface Demo {
   readonly etcd: EtcdBinary;
   /** The lab module, loaded once etcd is known to be installed (see findEtcd). */
   readonly lab: typeof import("./cluster");
+  /** The supervisor module (it loads the lab), loaded with it. */
+  readonly supervisor: typeof import("./supervisor");
   /** Started with the cluster, awaited when first needed. */
   host?: Promise<ProviderHost>;
   cluster?: LabCluster;
+  /** Restarts members from their systemd units, as systemd would; EtcdQuota edits those units. */
+  supervised?: SupervisedCluster;
   stack?: EngineStack;
   /** The latest status table's observation. */
   observation?: ClusterObservation;
@@ -58,6 +66,10 @@ const STEPS: readonly Step[] = [
   { title: "EtcdCompaction through the Pulumi engine protocol: preview, then up", run: compactWithPulumi },
   { title: "Status after EtcdCompaction", run: showOutcome },
   { title: "Refresh: the cluster matches the stack", run: checkNoDrift },
+  {
+    title: `EtcdQuota: raise the quota to ${formatSize(RAISED_QUOTA_BYTES)}, one member at a time, verified live`,
+    run: raiseQuota,
+  },
 ];
 
 function say(line = ""): void {
@@ -72,9 +84,9 @@ function seconds(ms: number): string {
  * Finds etcd with the lab's own lookup. When it is missing, runs `lab/install-etcd.sh` if that can work here (3.4
  * installs with apt and needs root; the 3.5 builds unpack into .cache/ without it), otherwise says what to install.
  */
-async function findEtcd(): Promise<Pick<Demo, "etcd" | "lab">> {
+async function findEtcd(): Promise<Pick<Demo, "etcd" | "lab" | "supervisor">> {
   try {
-    return { etcd: etcdBinary(), lab: require("./cluster") };
+    return { etcd: etcdBinary(), lab: require("./cluster"), supervisor: require("./supervisor") };
   } catch (error) {
     const version = process.env.ETCD_VERSION ?? "3.4";
     const installArg = /^3\.4(\.|$)/.test(version) ? "3.4" : version;
@@ -96,7 +108,11 @@ async function findEtcd(): Promise<Pick<Demo, "etcd" | "lab">> {
     // etcd-binary remembers that etcd was missing: load it and the lab afresh so that they see the new install.
     delete require.cache[require.resolve("./etcd-binary")];
     delete require.cache[require.resolve("./cluster")];
-    return { etcd: require("./etcd-binary").etcdBinary(), lab: require("./cluster") };
+    return {
+      etcd: require("./etcd-binary").etcdBinary(),
+      lab: require("./cluster"),
+      supervisor: require("./supervisor"),
+    };
   }
 }
 
@@ -149,12 +165,23 @@ async function startCluster(demo: Demo): Promise<void> {
   // The provider host starts meanwhile; step 4 needs it.
   demo.host = ProviderHost.start({ project: PROJECT });
   demo.host.catch(() => undefined); // awaited (and reported) later; never an unhandled rejection
-  demo.cluster = await demo.lab.LabCluster.start({
+  demo.supervised = await demo.supervisor.SupervisedCluster.start({
+    format: "systemd-unit",
     members: MEMBERS,
     quotaBytes: QUOTA_BYTES,
-    log: (line) => say(`  ${line}`),
   });
+  demo.cluster = demo.supervised.lab;
+  say(`  each member runs from its own systemd unit (a stand-in for systemd restarts it from that file):`);
+  announceMembers(demo.supervised);
   say(`  ENDPOINTS=${demo.cluster.endpoints.join(",")}`);
+}
+
+function announceMembers(supervised: SupervisedCluster): void {
+  for (const member of supervised.lab.members) {
+    say(
+      `  ${member.name}: pid ${supervised.pid(member.name)}, client ${member.clientUrl}, unit ${supervised.configFile(member.name)}`,
+    );
+  }
 }
 
 async function fillToNoSpace(demo: Demo): Promise<void> {
@@ -209,13 +236,22 @@ async function compactWithPulumi(demo: Demo): Promise<void> {
 
   say();
   say("  $ pulumi up");
-  const logStart = host.logs.length;
-  let printed = logStart;
+  demo.compaction = await upWithProgress(host, demo.stack, RESOURCE, inputs, "EtcdCompaction: ");
+}
+
+/** `pulumi up` of one resource, printing the provider's progress lines as they come, with the time since the start. */
+async function upWithProgress(
+  host: ProviderHost,
+  stack: EngineStack,
+  resource: string,
+  inputs: PropertyMap,
+  prefix: string,
+): Promise<PropertyMap> {
+  let printed = host.logs.length;
   const started = Date.now();
   const printProgress = () => {
     for (; printed < host.logs.length; printed++) {
       const line = host.logs[printed];
-      const prefix = "EtcdCompaction: ";
       if (line.startsWith(prefix)) {
         say(`    ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${line.slice(prefix.length)}`);
       }
@@ -224,7 +260,7 @@ async function compactWithPulumi(demo: Demo): Promise<void> {
   const ticker = setInterval(printProgress, 50);
   let up: Awaited<ReturnType<EngineStack["up"]>>;
   try {
-    up = await demo.stack.up(RESOURCE, inputs);
+    up = await stack.up(resource, inputs);
   } finally {
     clearInterval(ticker);
     printProgress();
@@ -233,7 +269,50 @@ async function compactWithPulumi(demo: Demo): Promise<void> {
     throw new Error(`up failed: ${up.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
   }
   say(`  up: ${up.op} in ${seconds(Date.now() - started)}`);
-  demo.compaction = up.outputs;
+  return up.outputs;
+}
+
+/** EtcdQuota on the same cluster: each member's unit is edited and the member restarted, one at a time. */
+async function raiseQuota(demo: Demo): Promise<void> {
+  const supervised = demo.supervised!;
+  const host = await demo.host!;
+  const liveQuotas = async () =>
+    (await observe(demo)).members.map((m) => `${m.name} ${formatSize(m.metrics.quotaBytes ?? 0)}`).join(", ");
+  say(`  live quota before: ${await liveQuotas()}`);
+  const stack = new EngineStack(host, {
+    provider: providerShim("quota"),
+    type: QUOTA_TYPE,
+    stack: "demo",
+    additionalSecretOutputs: SECRET_OUTPUTS.quota,
+  });
+  const inputs = {
+    quota: formatSize(RAISED_QUOTA_BYTES).replace(" ", ""),
+    members: supervised.lab.members.map((m) => ({
+      endpoint: m.clientUrl,
+      configFile: supervised.configFile(m.name),
+      restartCommand: supervised.restartCommand(m.name),
+    })),
+    restartTimeout: "60s",
+  };
+  say();
+  say("  $ pulumi preview");
+  const preview = await stack.preview("quota", inputs);
+  if (preview.op === "failed") {
+    throw new Error(`check failed: ${preview.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  }
+  say(`  preview: ${preview.op} ${QUOTA_TYPE} "quota" (quota: ${JSON.stringify(inputs.quota)})`);
+  say();
+  say("  $ pulumi up");
+  const outputs = await upWithProgress(host, stack, "quota", inputs, "EtcdQuota: ");
+  say();
+  say(`  live quota after: ${await liveQuotas()}`);
+  const records = outputs.members as { name: string; configuredBytes: number; liveBytes: number }[];
+  for (const record of records) {
+    say(`  ${record.name}: unit says ${formatSize(record.configuredBytes)}, etcd runs ${formatSize(record.liveBytes)}`);
+  }
+  announceMembers(supervised);
+  const refreshed = await stack.previewRefresh("quota", inputs);
+  say(`  $ pulumi preview --refresh\n  preview --refresh: ${refreshed.op === "same" ? "no changes" : refreshed.op}`);
 }
 
 async function showOutcome(demo: Demo): Promise<void> {
@@ -295,7 +374,7 @@ function stopAll(demo: Partial<Demo>): Promise<void> {
     const problems: string[] = [];
     if (demo.cluster) {
       try {
-        await demo.cluster.stop();
+        await (demo.supervised ?? demo.cluster).stop();
         say(`  removed ${demo.cluster.dir}`);
       } catch (error) {
         problems.push(`stopping the cluster: ${error instanceof Error ? error.message : String(error)}`);
