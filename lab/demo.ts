@@ -171,6 +171,7 @@ async function startCluster(demo: Demo): Promise<void> {
     quotaBytes: QUOTA_BYTES,
   });
   demo.cluster = demo.supervised.lab;
+  say(`  cluster folder: ${demo.cluster.dir}`);
   say(`  each member runs from its own systemd unit (a stand-in for systemd restarts it from that file):`);
   announceMembers(demo.supervised);
   say(`  ENDPOINTS=${demo.cluster.endpoints.join(",")}`);

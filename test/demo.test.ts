@@ -173,7 +173,7 @@ function startedByDemo(output: string): { etcd: number[]; host: number[]; dir: s
   return {
     etcd: [...output.matchAll(/\bm\d: pid (\d+), client /g)].map((m) => Number(m[1])),
     host: [...output.matchAll(/provider host: pid (\d+)/g)].map((m) => Number(m[1])),
-    dir: /member\(s\) in (\S+)/.exec(output)?.[1],
+    dir: /cluster folder: (\S+)/.exec(output)?.[1],
   };
 }
 
@@ -200,8 +200,11 @@ describe("npm run demo", function () {
     assert.match(run.output, /preview --refresh: no changes/);
     assert.match(run.output, /demo finished in [\d.]+ s/);
 
+    assert.match(run.output, /live quota before: m1 128 MiB, m2 128 MiB, m3 128 MiB/);
+    assert.match(run.output, /live quota after: m1 256 MiB, m2 256 MiB, m3 256 MiB/);
+
     const started = startedByDemo(run.output);
-    assert.equal(started.etcd.length, 3, run.output);
+    assert.equal(started.etcd.length, 6, `three members, then the three the quota step restarted: ${run.output}`);
     assert.deepEqual(
       started.etcd.filter((pid) => isEtcd(pid)),
       [],
