@@ -5,6 +5,9 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import { etcdBinary } from "../lab/etcd-binary";
+import { gauge } from "../lab/supervisor";
+
+export { gauge };
 
 export const MiB = 1024 ** 2;
 export const GiB = 1024 ** 3;
@@ -253,18 +256,6 @@ export function log(line: string): void {
 
 // ---------------------------------------------------------------------------------------------------------------
 // etcd probes independent of the provider: /metrics and the JSON gateway, one request each, bounded.
-
-/** A gauge from a member's /metrics; undefined when it does not answer. */
-export async function gauge(clientUrl: string, name: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(1_000) });
-    if (!response.ok) return undefined;
-    const match = new RegExp(`^${name}\\s+(\\S+)$`, "m").exec(await response.text());
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Whether the member answers Status (through etcd's JSON gateway) and reports a leader. */
 export async function answersWithLeader(clientUrl: string): Promise<boolean> {

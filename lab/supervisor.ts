@@ -939,7 +939,7 @@ function tail(file: string, lines = 12): string {
  * A gauge from the member's /metrics (on the client URL). Not Status through the JSON gateway: etcd 3.4 started with
  * --config-file has no gateway unless the file says `enable-grpc-gateway: true`; /metrics is always served.
  */
-async function gauge(clientUrl: string, name: string): Promise<number | undefined> {
+export async function gauge(clientUrl: string, name: string): Promise<number | undefined> {
   try {
     const response = await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(1_000) });
     if (!response.ok) return undefined;

@@ -60,16 +60,20 @@ function liveOutputs(observation: ClusterObservation, inputs: Props): Props {
   };
 }
 
-function outputsOf(inputs: Props, record: CompactionRecord, observation: ClusterObservation): Props {
-  return plain({
+/** The inputs (read and delete see only outputs) and what the run did. */
+function recordOutputs(inputs: Props, record: CompactionRecord): Props {
+  return {
     ...pick(inputs, [...INPUT_KEYS, "__provider"]),
     clusterId: record.clusterId,
     compactedRevision: record.compactedRevision,
     reclaimedBytes: record.reclaimedBytes,
     alarmsDisarmed: record.alarmsDisarmed,
     members: record.members,
-    ...liveOutputs(observation, inputs),
-  });
+  };
+}
+
+function outputsOf(inputs: Props, record: CompactionRecord, observation: ClusterObservation): Props {
+  return plain({ ...recordOutputs(inputs, record), ...liveOutputs(observation, inputs) });
 }
 
 /** Runs maintenance and returns outputs; a run stopped part way becomes a partial failure recording what was done. */
@@ -85,12 +89,7 @@ async function maintain(inputs: Props, id: string | undefined): Promise<{ id: st
     const record = error.done as CompactionRecord;
     const resourceId = id ?? `etcd-compaction-${record.clusterId}`;
     const properties = plain({
-      ...pick(inputs, [...INPUT_KEYS, "__provider"]),
-      clusterId: record.clusterId,
-      compactedRevision: record.compactedRevision,
-      reclaimedBytes: record.reclaimedBytes,
-      alarmsDisarmed: record.alarmsDisarmed,
-      members: record.members,
+      ...recordOutputs(inputs, record),
       maintenance: `needed: the last run stopped part way (${error.message})`,
     });
     throw new PartialFailureError(error.message, resourceId, properties);

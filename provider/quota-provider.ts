@@ -2,7 +2,15 @@ import type * as pulumi from "@pulumi/pulumi";
 import { EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterSession } from "./etcd/cluster";
 import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
-import { HostPool, observeQuota, QuotaObservation, QuotaRecord, refusalsOf, runQuotaChange } from "./quota";
+import {
+  HostPool,
+  memberRecords,
+  observeQuota,
+  QuotaObservation,
+  QuotaRecord,
+  refusalsOf,
+  runQuotaChange,
+} from "./quota";
 import { formatSize, parseSize } from "./size";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
@@ -173,16 +181,9 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,
         alarmsDisarmed: (props.alarmsDisarmed as string[]) ?? [],
-        members: settings.members.map((spec) => {
-          const fact = observation.facts.find((f) => f.spec.endpoint === spec.endpoint);
-          const previous = ((props.members as Props[]) ?? []).find((m) => m.endpoint === spec.endpoint);
+        members: memberRecords(settings, observation, (endpoint) => {
+          const previous = ((props.members as Props[]) ?? []).find((m) => m.endpoint === endpoint);
           return {
-            endpoint: spec.endpoint,
-            name: fact?.name ?? null,
-            configFile: spec.configFile,
-            format: fact?.format ?? spec.format ?? "systemd-unit",
-            configuredBytes: fact?.configuredBytes ?? null,
-            liveBytes: fact?.liveBytes ?? null,
             restarted: Boolean(previous?.restarted),
             backupPath: (previous?.backupPath as string | null) ?? null,
           };

@@ -286,6 +286,26 @@ interface Ledger {
   readonly alarmsDisarmed: string[];
 }
 
+/** What each member's file and process say now, with what the run did to it (`done`): the per-member outputs. */
+export function memberRecords(
+  settings: QuotaSettings,
+  observation: QuotaObservation,
+  done: (endpoint: string) => { readonly restarted: boolean; readonly backupPath: string | null },
+): QuotaMemberRecord[] {
+  return settings.members.map((spec) => {
+    const fact = observation.facts.find((f) => f.spec.endpoint === spec.endpoint);
+    return {
+      endpoint: spec.endpoint,
+      name: fact?.name ?? null,
+      configFile: spec.configFile,
+      format: fact?.format ?? spec.format ?? "systemd-unit",
+      configuredBytes: fact?.configuredBytes ?? null,
+      liveBytes: fact?.liveBytes ?? null,
+      ...done(spec.endpoint),
+    };
+  });
+}
+
 async function recordOf(
   session: ClusterSession,
   hosts: HostPool,
@@ -296,19 +316,10 @@ async function recordOf(
   return {
     quotaBytes: settings.quotaBytes,
     alarmsDisarmed: ledger.alarmsDisarmed,
-    members: settings.members.map((spec) => {
-      const fact = now.facts.find((f) => f.spec.endpoint === spec.endpoint);
-      return {
-        endpoint: spec.endpoint,
-        name: fact?.name ?? null,
-        configFile: spec.configFile,
-        format: fact?.format ?? spec.format ?? "systemd-unit",
-        configuredBytes: fact?.configuredBytes ?? null,
-        liveBytes: fact?.liveBytes ?? null,
-        restarted: ledger.restarted.has(spec.endpoint),
-        backupPath: ledger.backups.get(spec.endpoint) ?? null,
-      };
-    }),
+    members: memberRecords(settings, now, (endpoint) => ({
+      restarted: ledger.restarted.has(endpoint),
+      backupPath: ledger.backups.get(endpoint) ?? null,
+    })),
   };
 }
 

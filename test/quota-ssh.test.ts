@@ -1,5 +1,4 @@
 import * as assert from "node:assert/strict";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -7,26 +6,10 @@ import { EngineStack, PartialFailure, ProviderHost, secret } from "../lab/engine
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
 import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
+import { changedLines, liveQuota, sha256 } from "./support/files";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
-
-/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
-async function liveQuota(clientUrl: string): Promise<number> {
-  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
-}
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-/** Lines of `after` that are not in `before`, and the reverse. */
-function changedLines(before: string, after: string): { removed: string[]; added: string[] } {
-  const a = before.split("\n");
-  const b = after.split("\n");
-  return { removed: a.filter((line) => !b.includes(line)), added: b.filter((line) => !a.includes(line)) };
-}
 
 /** Where in a JSON document a string containing `needle` sits, as `a.b[0].c` paths. */
 function pathsContaining(json: string, needle: string): string[] {
