@@ -5,6 +5,7 @@ import type { ClusterObservation, ObservedMember } from "../provider/etcd/cluste
 import { REPO_ROOT } from "../lab/etcd-binary";
 import { statusTable } from "../lab/status-table";
 import { isAlive } from "../lab/cluster";
+import { cluster } from "./unit/observations";
 
 const MiB = 1024 ** 2;
 
@@ -31,22 +32,7 @@ function observation(overrides: Partial<ClusterObservation> = {}): ClusterObserv
     member({ name: "m1", id: "a1", endpoint: "http://127.0.0.1:2379", isLeader: true }),
     member({ name: "m2", id: "b2", endpoint: "http://127.0.0.1:22379", dbSize: 8 * MiB, dbSizeInUse: 8 * MiB - 4096 }),
   ];
-  return {
-    members,
-    unreachable: [],
-    uncovered: [],
-    memberList: members.map((m) => ({
-      id: m.id,
-      name: m.name,
-      clientUrls: [m.endpoint],
-      peerUrls: [],
-      isLearner: false,
-    })),
-    alarms: [{ memberId: "a1", type: "NOSPACE" }],
-    leaderId: "a1",
-    revision: 942,
-    ...overrides,
-  };
+  return cluster(members, { alarms: [{ memberId: "a1", type: "NOSPACE" }], ...overrides });
 }
 
 describe("statusTable", () => {
