@@ -30,6 +30,9 @@ import {
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
 
+/** How long a rollback asks a member that did not come back for its process start time before restarting it. */
+const ROLLBACK_PROBE_MS = 2_000;
+
 /** One connection per distinct host for the length of one provider call. */
 export class HostPool {
   private readonly hosts = new Map<string, Promise<Host>>();
@@ -466,9 +469,10 @@ async function rollBack(
     throw new EtcdQuotaError(`could not restore ${fact.spec.configFile} from ${backupPath}: ${why(error)}`);
   }
   try {
+    // A member hung at start answers nothing: do not spend a call timeout on it, the restart is what matters.
     const startedBefore = await session
       .client(fact.spec.endpoint)
-      .metrics()
+      .metrics(ROLLBACK_PROBE_MS)
       .then((m) => m.processStartTime)
       .catch(() => undefined);
     await restart(host, fact, settings.restartTimeoutMs, progress);

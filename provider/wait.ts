@@ -19,23 +19,46 @@ export function sleep(ms: number): Promise<void> {
 
 /**
  * Polls `probe` until it returns a value other than undefined, within a bound. The last error the probe threw is
- * kept for the timeout message, because "timed out" alone does not tell an operator what was wrong.
+ * kept for the timeout message, because "timed out" alone does not tell an operator what was wrong. A probe still
+ * unanswered when the bound runs out is abandoned: a member that accepts connections but never answers (etcd waiting
+ * for its database lock) must not stretch the wait by a whole call timeout.
  */
 export async function waitFor<T>(probe: () => Promise<T | undefined>, options: WaitOptions): Promise<T> {
   const started = Date.now();
   let lastProblem = "";
+  const gaveUp = () => {
+    const detail = lastProblem ? ` (last problem: ${lastProblem})` : "";
+    return new TimeoutError(`gave up waiting for ${options.what} after ${formatDuration(options.timeoutMs)}${detail}`);
+  };
   for (;;) {
+    const remainingMs = Math.max(0, options.timeoutMs - (Date.now() - started));
+    let value: T | undefined | typeof CUT_OFF;
     try {
-      const value = await probe();
-      if (value !== undefined) return value;
+      value = await withinMs(probe(), remainingMs);
     } catch (error) {
       if (options.retryErrors === false) throw error;
       lastProblem = error instanceof Error ? error.message : String(error);
     }
-    if (Date.now() - started >= options.timeoutMs) {
-      const detail = lastProblem ? ` (last problem: ${lastProblem})` : "";
-      throw new TimeoutError(`gave up waiting for ${options.what} after ${formatDuration(options.timeoutMs)}${detail}`);
+    if (value === CUT_OFF) {
+      lastProblem = "the last check was still unanswered";
+      throw gaveUp();
     }
+    if (value !== undefined) return value;
+    if (Date.now() - started >= options.timeoutMs) throw gaveUp();
     await sleep(options.intervalMs ?? 500);
+  }
+}
+
+const CUT_OFF = Symbol("cut off");
+
+/** `work`'s outcome, or CUT_OFF once `ms` have passed first; a later rejection of `work` is then ignored. */
+async function withinMs<T>(work: Promise<T>, ms: number): Promise<T | typeof CUT_OFF> {
+  let timer: NodeJS.Timeout | undefined;
+  const cutOff = new Promise<typeof CUT_OFF>((resolve) => (timer = setTimeout(() => resolve(CUT_OFF), ms)));
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, cutOff]);
+  } finally {
+    clearTimeout(timer);
   }
 }

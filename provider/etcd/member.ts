@@ -323,15 +323,15 @@ export class MemberClient {
     );
   }
 
-  async metrics(): Promise<MemberMetrics> {
-    const text = await this.call("metrics", () => this.fetchText("/metrics"));
+  async metrics(timeoutMs = this.callTimeoutMs): Promise<MemberMetrics> {
+    const text = await this.call("metrics", () => this.fetchText("/metrics", timeoutMs));
     return memberMetricsFrom(text);
   }
 
-  private fetchText(path: string): Promise<string> {
+  private fetchText(path: string, timeoutMs: number): Promise<string> {
     const url = new URL(path, this.endpoint);
     const tls = this.access.tls;
-    const options: https.RequestOptions = { timeout: this.callTimeoutMs };
+    const options: https.RequestOptions = { timeout: timeoutMs };
     if (url.protocol === "https:") {
       Object.assign(options, { ca: tls?.ca, cert: tls?.cert, key: tls?.key });
     }
