@@ -37,12 +37,7 @@ export async function previewRefreshBench(options: BenchOptions): Promise<BenchR
     const compactionInputs = { endpoints };
     const quotaInputs = {
       quota: QUOTA,
-      members: cluster.lab.members.map((m) => ({
-        endpoint: m.clientUrl,
-        configFile: cluster.configFile(m.name),
-        format: FORMAT,
-        restartCommand: cluster.restartCommand(m.name),
-      })),
+      members: cluster.quotaMembers(),
     };
     // Both resources exist in the state first (the quota is already what the files say: nothing restarts).
     log("benchmark 3: creating both resources, then one untimed warm-up of each measure");

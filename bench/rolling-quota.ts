@@ -91,12 +91,7 @@ export async function rollingQuotaBench(options: BenchOptions): Promise<BenchRes
     const stack = quotaStack(bench.host);
     const inputs = {
       quota: NEW_QUOTA,
-      members: cluster.lab.members.map((m) => ({
-        endpoint: m.clientUrl,
-        configFile: cluster.configFile(m.name),
-        format: FORMAT,
-        restartCommand: cluster.restartCommand(m.name),
-      })),
+      members: cluster.quotaMembers(),
       restartTimeout: "60s",
     };
     const preview = await timed(() => stack.preview("quota", inputs));

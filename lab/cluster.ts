@@ -625,11 +625,12 @@ function tlsArgs(tls: LabTlsFiles): string[] {
     `--cert-file=${tls.server.certFile}`,
     `--key-file=${tls.server.keyFile}`,
     `--trusted-ca-file=${tls.caFile}`,
-    "--client-cert-auth",
+    // Spelled with a value so every flag is `--key=value`, which the supervisor's config-file writers rely on.
+    "--client-cert-auth=true",
     `--peer-cert-file=${tls.server.certFile}`,
     `--peer-key-file=${tls.server.keyFile}`,
     `--peer-trusted-ca-file=${tls.caFile}`,
-    "--peer-client-cert-auth",
+    "--peer-client-cert-auth=true",
   ];
 }
 

@@ -288,11 +288,7 @@ async function raiseQuota(demo: Demo): Promise<void> {
   });
   const inputs = {
     quota: formatSize(RAISED_QUOTA_BYTES).replace(" ", ""),
-    members: supervised.lab.members.map((m) => ({
-      endpoint: m.clientUrl,
-      configFile: supervised.configFile(m.name),
-      restartCommand: supervised.restartCommand(m.name),
-    })),
+    members: supervised.quotaMembers(),
     restartTimeout: "60s",
   };
   say();

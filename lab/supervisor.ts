@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
-import { LabCluster, isAlive } from "./cluster";
+import { LabCluster, LabTlsFiles, isAlive } from "./cluster";
 
 /**
  * A stand-in for systemd and the kubelet: it (re)starts each etcd member from exactly what its config file says, read
@@ -29,8 +29,18 @@ export interface SupervisedClusterOptions {
   readonly quotaBytes?: number;
   /** etcd version as the lab takes it (default `$ETCD_VERSION`, else 3.4). */
   readonly version?: string;
+  /** Serve https with this PKI and require client certificates, as LabCluster does; written into every format. */
+  readonly tls?: LabTlsFiles;
   /** Receives progress lines (starts, stops, failures). */
   readonly log?: (line: string) => void;
+}
+
+/** One entry of EtcdQuota's `members` input for a supervised member. */
+export interface QuotaMemberInput {
+  readonly endpoint: string;
+  readonly configFile: string;
+  readonly format: SupervisedFormat;
+  readonly restartCommand?: string;
 }
 
 /** What one start of a member ran: the binary, its arguments, its whole environment and its working directory. */
@@ -70,6 +80,8 @@ interface RunningProcess {
 interface SupervisedMember {
   readonly name: string;
   readonly clientUrl: string;
+  /** Plain http, also for https members: readiness and leadership are read from its /metrics. */
+  readonly metricsUrl: string;
   /** `<dir>/<name>`: config files, the control folders, etcd.log and supervisor.log. */
   readonly dir: string;
   readonly configFile: string;
@@ -148,6 +160,7 @@ export class SupervisedCluster {
       return {
         name: m.name,
         clientUrl: m.clientUrl,
+        metricsUrl: m.metricsUrl,
         dir,
         configFile,
         unitFile,
@@ -167,6 +180,7 @@ export class SupervisedCluster {
       members: options.members,
       quotaBytes: options.quotaBytes,
       version: options.version,
+      tls: options.tls,
       log,
     });
     const cluster = new SupervisedCluster(lab, options.format, log);
@@ -236,6 +250,19 @@ export class SupervisedCluster {
     return `/bin/sh ${shellQuote(path.join(member.dir, "restart.sh"))}`;
   }
 
+  /**
+   * Every member as EtcdQuota's `members` input takes it. No restart command for kubeadm-manifest: the kubelet
+   * stand-in restarts a member by itself when its manifest changes.
+   */
+  quotaMembers(): QuotaMemberInput[] {
+    return this.members.map((m) => ({
+      endpoint: m.clientUrl,
+      configFile: m.configFile,
+      format: this.format,
+      ...(this.format === "kubeadm-manifest" ? {} : { restartCommand: this.restartCommand(m.name) }),
+    }));
+  }
+
   /** The pid of the member's etcd, undefined when it is not running. */
   pid(name: string): number | undefined {
     const process = this.member(name).process;
@@ -270,7 +297,7 @@ export class SupervisedCluster {
   /** The member the running members report as leader, if any. */
   async leader(): Promise<string | undefined> {
     const running = this.members.filter((m) => this.pid(m.name) !== undefined);
-    const isLeader = await Promise.all(running.map((m) => gauge(m.clientUrl, "etcd_server_is_leader")));
+    const isLeader = await Promise.all(running.map((m) => gauge(m.metricsUrl, "etcd_server_is_leader")));
     const index = isLeader.findIndex((value) => value === 1);
     return index < 0 ? undefined : running[index].name;
   }
@@ -353,6 +380,8 @@ export class SupervisedCluster {
           "",
           "# Raise alarms when backend size exceeds the given quota. 0 means use the default quota.",
           `quota-backend-bytes: ${quotaBytes ?? 0}`,
+          ...transportSecurity("client", (key) => get(key)),
+          ...transportSecurity("peer", (key) => get(`peer-${key}`)),
         ];
         write(member.configFile, `${lines.join("\n")}\n`);
         write(member.unitFile!, unit(member.name, `${this.lab.etcd} --config-file ${member.configFile}`));
@@ -486,7 +515,7 @@ export class SupervisedCluster {
             `${member.name} exited while starting; its log ends with:\n${tail(this.etcdLog(member.name))}`,
           );
         }
-        if ((await gauge(member.clientUrl, "etcd_server_has_leader")) === 1) pending.delete(member);
+        if ((await gauge(member.metricsUrl, "etcd_server_has_leader")) === 1) pending.delete(member);
       }
       if (pending.size === 0) return;
       if (Date.now() >= deadline) {
@@ -576,6 +605,16 @@ export class SupervisedCluster {
 // Writing the files
 
 /** `binary \` then one flag a line, as kubespray and runbook units write it. */
+/** etcd's config file nests the TLS flags: `--peer-cert-file` is `peer-transport-security: cert-file:`. */
+function transportSecurity(side: "client" | "peer", flag: (key: string) => string): string[] {
+  const keys = ["cert-file", "key-file", "trusted-ca-file", "client-cert-auth"];
+  if (flag("cert-file") === "") return [];
+  return [
+    `${side}-transport-security:`,
+    ...keys.filter((key) => flag(key) !== "").map((key) => `  ${key}: ${flag(key)}`),
+  ];
+}
+
 function continued(binary: string, flags: readonly string[]): string {
   return [binary, ...flags.map((f) => `  ${f}`)].join(" \\\n");
 }
@@ -936,12 +975,13 @@ function tail(file: string, lines = 12): string {
 }
 
 /**
- * A gauge from the member's /metrics (on the client URL). Not Status through the JSON gateway: etcd 3.4 started with
- * --config-file has no gateway unless the file says `enable-grpc-gateway: true`; /metrics is always served.
+ * A gauge from a member's /metrics, on its plain-http client URL or its metrics URL. Not Status through the JSON
+ * gateway: etcd 3.4 started with --config-file has no gateway unless the file says `enable-grpc-gateway: true`;
+ * /metrics is always served.
  */
-export async function gauge(clientUrl: string, name: string): Promise<number | undefined> {
+export async function gauge(url: string, name: string): Promise<number | undefined> {
   try {
-    const response = await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(1_000) });
+    const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(1_000) });
     if (!response.ok) return undefined;
     const match = new RegExp(`^${name}\\s+(\\S+)$`, "m").exec(await response.text());
     return match ? Number(match[1]) : undefined;

@@ -1,4 +1,4 @@
-import { Etcd3 } from "etcd3";
+import { Etcd3, IOptions } from "etcd3";
 
 /** What a {@link Writer} saw. */
 export interface WriterReport {
@@ -21,6 +21,8 @@ export interface WriterOptions {
   readonly callTimeoutMs?: number;
   /** Stop by itself after this long even if nobody calls stop (default 5 min). */
   readonly maxMs?: number;
+  /** More etcd3 options for every client, e.g. the `credentials` of https members (LabCluster's clientOptions). */
+  readonly connection?: Omit<IOptions, "hosts">;
 }
 
 /**
@@ -56,7 +58,7 @@ export class Writer {
     for (let i = 0; !this.stopped && Date.now() < until; i++) {
       const key = `${prefix}${String(i).padStart(7, "0")}`;
       const value = `${i}@${Date.now()}`;
-      const client = new Etcd3({ hosts: [...this.endpoints], dialTimeout: timeout });
+      const client = new Etcd3({ ...this.options.connection, hosts: [...this.endpoints], dialTimeout: timeout });
       try {
         await client
           .put(key)
@@ -81,7 +83,7 @@ export class Writer {
   async stop(): Promise<WriterReport> {
     this.stopped = true;
     await this.done;
-    const client = new Etcd3({ hosts: [...this.endpoints] });
+    const client = new Etcd3({ ...this.options.connection, hosts: [...this.endpoints] });
     const lost: string[] = [];
     try {
       for (const [key, value] of this.acked) {

@@ -1,6 +1,5 @@
 import * as assert from "node:assert/strict";
 import { type ChildProcess, exec, spawn } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
@@ -11,6 +10,7 @@ import { Writer, WriterReport } from "../lab/writer";
 import { LOCK_KEY } from "../provider/etcd/lock";
 import { providerShim } from "../sdk/shim";
 import { alarmsOf, statusOf, withClient } from "./support/etcd";
+import { liveQuota, sha256 } from "./support/files";
 import { SupervisedCluster, unitLaunch } from "../lab/supervisor";
 
 /**
@@ -30,16 +30,6 @@ const LOCK_TTL_MS = 15_000;
 const LOCK_SLACK_MS = 2_500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
-async function liveQuota(clientUrl: string): Promise<number> {
-  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
-}
 
 /** Polls the host's output for a line matching `pattern` from index `from`; returns it and when it was seen. */
 async function waitForLine(
@@ -291,11 +281,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
     const names = () => cluster.lab.members.map((m) => m.name);
     const inputs = (quota: string, restartTimeout = "30s") => ({
       quota,
-      members: cluster.lab.members.map((m) => ({
-        endpoint: m.clientUrl,
-        configFile: cluster.configFile(m.name),
-        restartCommand: cluster.restartCommand(m.name),
-      })),
+      members: cluster.quotaMembers(),
       restartTimeout,
     });
     const newStack = () => new EngineStack(host, { provider: providerShim("quota"), type: QUOTA });

@@ -1,6 +1,5 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,6 +7,7 @@ import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "..
 import { LabCluster } from "../lab/cluster";
 import { providerShim } from "../sdk/shim";
 import { withClient } from "./support/etcd";
+import { liveQuota, sha256 } from "./support/files";
 
 /**
  * A corpus of bad inputs for both resources, each sent through the engine stand-in's preview (Check) against a real
@@ -69,17 +69,11 @@ function snapshot(dir: string): Map<string, string> {
       else if (stat.isDirectory()) {
         result.set(full, `dir ${mode}`);
         walk(full);
-      } else result.set(full, `file ${mode} ${createHash("sha256").update(fs.readFileSync(full)).digest("hex")}`);
+      } else result.set(full, `file ${mode} ${sha256(full)}`);
     }
   };
   walk(dir);
   return result;
-}
-
-/** `etcd_server_quota_backend_bytes` of one member, read independently of the provider. */
-async function liveQuota(clientUrl: string): Promise<number> {
-  const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  return Number(/^etcd_server_quota_backend_bytes\s+(\S+)$/m.exec(text)?.[1]);
 }
 
 const isRoot = process.getuid?.() === 0;

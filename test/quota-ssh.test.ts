@@ -78,15 +78,7 @@ describe("EtcdQuota through SSH against the test sshd", function () {
   function inputsFor(cluster: SupervisedCluster, quota: string, overrides: Record<string, unknown> = {}) {
     return {
       quota,
-      members: secret(
-        cluster.lab.members.map((m) => ({
-          endpoint: m.clientUrl,
-          configFile: cluster.configFile(m.name),
-          format: cluster.format,
-          restartCommand: cluster.restartCommand(m.name) || undefined,
-          connection: connection(overrides),
-        })),
-      ),
+      members: secret(cluster.quotaMembers().map((m) => ({ ...m, connection: connection(overrides) }))),
       restartTimeout: "60s",
     };
   }

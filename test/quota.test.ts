@@ -40,12 +40,7 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
   function inputsFor(cluster: SupervisedCluster, quota: string | number, extra: Record<string, unknown> = {}) {
     return {
       quota,
-      members: cluster.lab.members.map((m) => ({
-        endpoint: m.clientUrl,
-        configFile: cluster.configFile(m.name),
-        format: cluster.format,
-        restartCommand: cluster.restartCommand(m.name) || undefined,
-      })),
+      members: cluster.quotaMembers(),
       restartTimeout: "60s",
       ...extra,
     };

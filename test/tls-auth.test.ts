@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { createHash, randomBytes } from "crypto";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -14,8 +14,11 @@ import {
   serializeProvider,
   UpResult,
 } from "../lab/engine";
+import { SUPERVISED_FORMATS, SupervisedCluster } from "../lab/supervisor";
 import { LabTls, makeLabTls } from "../lab/tls";
+import { Writer } from "../lab/writer";
 import { providerShim } from "../sdk/shim";
+import { changedLines, liveQuota, sha256 } from "./support/files";
 
 const MiB = 1024 ** 2;
 const COMPACTION = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -88,10 +91,6 @@ async function fillToNoSpace(cluster: LabCluster): Promise<number> {
     await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
   });
   return puts;
-}
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
 /** An EtcdQuota member file the way `etcd --config-file` reads it, saying what the member runs. */
@@ -310,6 +309,68 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         return true;
       });
     });
+  });
+
+  describe("a rolling EtcdQuota change over TLS, with a writer", () => {
+    let tls: LabTls;
+    const clusters: SupervisedCluster[] = [];
+
+    before(() => {
+      tls = makeLabTls();
+    });
+    afterEach(async () => {
+      for (const cluster of clusters.splice(0)) await cluster.stop();
+    });
+    after(() => tls?.remove());
+
+    for (const format of SUPERVISED_FORMATS) {
+      it(`raises the quota of 3 https members (--client-cert-auth) in a ${format}, keeping their TLS settings`, async () => {
+        const cluster = await SupervisedCluster.start({ format, quotaBytes: 32 * MiB, tls });
+        clusters.push(cluster);
+        const names = cluster.lab.members.map((m) => m.name);
+        const before = new Map(names.map((name) => [name, fs.readFileSync(cluster.configFile(name), "utf8")]));
+        const pids = names.map((name) => cluster.pid(name));
+        const inputs = {
+          quota: "48MiB",
+          members: cluster.quotaMembers(),
+          tls: { ca: tls.ca, cert: tls.client.cert, key: tls.client.key },
+          restartTimeout: "60s",
+        };
+        const stack = newStack("quota");
+        const preview = await stack.preview("quota", inputs);
+        assert.deepEqual(preview.failures, []);
+
+        const writer = Writer.start(cluster.endpoints, {
+          connection: { credentials: cluster.lab.clientOptions().credentials },
+        });
+        const { op, outputs } = await stack.up("quota", inputs);
+        const report = await writer.stop();
+        assert.equal(op, "create");
+
+        const records = outputs!.members as { name: string; liveBytes: number; restarted: boolean }[];
+        assert.ok(
+          records.every((r) => r.liveBytes === 48 * MiB && r.restarted),
+          `verified live over https with the client certificate: ${JSON.stringify(records)}`,
+        );
+        for (const [i, member] of cluster.lab.members.entries()) {
+          assert.notEqual(cluster.pid(member.name), pids[i], `${member.name} restarted`);
+          assert.equal(await liveQuota(member.metricsUrl), 48 * MiB, `${member.name} runs the new quota`);
+          const diff = changedLines(before.get(member.name)!, fs.readFileSync(cluster.configFile(member.name), "utf8"));
+          assert.ok(
+            diff.added.length === diff.removed.length && diff.added.every((line) => line.includes(String(48 * MiB))),
+            `only the quota changed, the TLS settings stayed: ${JSON.stringify(diff)}`,
+          );
+        }
+        assert.ok(cluster.endpoints.every((e) => e.startsWith("https://")));
+        assert.deepEqual(report.lost, [], "every acknowledged write reads back over TLS");
+        assert.ok(report.acknowledged > 0, "the writer got through over TLS");
+        assert.ok(await cluster.leader(), "the cluster has a leader afterwards");
+        console.log(
+          `      ${format} over TLS: writer ${report.acknowledged} acknowledged, ${report.failed} failed, ` +
+            `longest gap ${report.longestGapMs} ms`,
+        );
+      });
+    }
   });
 
   describe("auth (root and limited users), 3 members", () => {
