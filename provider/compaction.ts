@@ -57,8 +57,8 @@ export function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
 }
 
-/** The one key this project writes: the last revision it compacted to. */
-export const COMPACTION_MARKER_KEY = "/pulumi-etcd-quota/last-compaction";
+/** Outlives the scratch lease's grant-to-revoke quarter second by far; only a run that dies in between needs it. */
+const SCRATCH_LEASE_TTL_SECONDS = 10;
 
 /** The member's port refuses connections: no etcd process is running there. */
 function isRefused(error: unknown): boolean {
@@ -125,7 +125,10 @@ export async function runCompaction(
   // The step under way, so a failure says where the run stopped (an endpoint alone does not name the member).
   let step = "compact";
   try {
-    await compact(session, initial, settings, ledger, progress);
+    // With only the current revision kept, the compaction can take the lock's name out of the database too, so the
+    // defrags copy nothing of this run; the lease goes on holding the lock.
+    const unnamedAt = settings.retainRevisions <= 1 ? await lock.unname() : undefined;
+    await compact(session, initial, Math.max(initial.revision, unnamedAt ?? 0), settings, ledger, progress);
     for (const { id, name } of defragOrder(initial)) {
       step = `defrag ${name}`;
       latest = await defragMember(session, id, settings, ledger, progress);
@@ -153,19 +156,20 @@ export async function runCompaction(
 async function compact(
   session: ClusterSession,
   observation: ClusterObservation,
+  revision: number,
   settings: CompactionSettings,
   ledger: Ledger,
   progress: Progress,
 ): Promise<void> {
-  const target = compactionTarget(observation.revision, settings.retainRevisions);
+  const target = compactionTarget(revision, settings.retainRevisions);
   if (target === undefined) {
-    progress(`compact: nothing to do (revision ${observation.revision}, keeping ${settings.retainRevisions})`);
+    progress(`compact: nothing to do (revision ${revision}, keeping ${settings.retainRevisions})`);
     return;
   }
   const leader = observation.members.find((m) => m.isLeader) ?? observation.members[0];
   const largest = Math.max(...observation.members.map((m) => m.dbSize));
   const started = Date.now();
-  progress(`compact: to revision ${target} of ${observation.revision} through ${leader.name}`);
+  progress(`compact: to revision ${target} of ${revision} through ${leader.name}`);
   try {
     await session.client(leader.endpoint).compact(target, defragTimeoutMs(largest));
   } catch (error) {
@@ -176,11 +180,12 @@ async function compact(
   if (!hasNoSpace(observation)) {
     // bbolt releases the pages a commit freed only at a write that begins after every reader of that commit is
     // gone, and etcd keeps one reader open until its next commit: so it takes two commits, one backend batch
-    // interval (100 ms) apart, before defrag decisions can see what the compaction freed.
-    const marker = session.client(leader.endpoint);
-    await marker.put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target, step: 1 }));
+    // interval (100 ms) apart, before defrag decisions can see what the compaction freed. A lease granted and
+    // revoked makes those two commits and, unlike a key, is not in the database the defrags then copy.
+    const client = session.client(leader.endpoint);
+    const lease = await client.grantLease(SCRATCH_LEASE_TTL_SECONDS);
     await sleep(250);
-    await marker.put(COMPACTION_MARKER_KEY, JSON.stringify({ revision: target, step: 2 }));
+    await client.revokeLease(lease);
   }
   await waitForFreedPages(session, defragTimeoutMs(largest));
   progress(`compact: done in ${formatDuration(Date.now() - started)}`);

@@ -237,7 +237,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
         (error: unknown) => error,
       );
       await waitForLine(oldHost, from, /^EtcdCompaction: defrag m\d: .*allowing up to/);
-      const { killedPid, killedAt } = await killHost();
+      const { killedAt } = await killHost();
       assert.ok((await running) instanceof ProviderCallError, "the engine sees the call fail");
       assert.equal(stack.state("space"), undefined, "a create that never answered is not in the state");
 
@@ -252,7 +252,8 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       const result = await again;
       assert.equal(result.op, "create");
       const holder = (await waiting)?.line ?? "";
-      assert.match(holder, new RegExp(`held by EtcdCompaction on .* \\(pid ${killedPid}\\)`), "the dead run's lock");
+      // Killed mid-defrag, the dead run had already taken its name out of etcd (so its defrags copied nothing of it).
+      assert.match(holder, /held by a run that does not name itself right now \(EtcdCompaction takes its name out/);
       const blockedMs = locked.at - started;
       const sinceKillMs = locked.at - killedAt;
       assert.ok(sinceKillMs <= LOCK_TTL_MS + LOCK_SLACK_MS, `the lock lapsed ${sinceKillMs} ms after the kill`);

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
 import { fill } from "../lab/fill";
 import { validateAccess } from "../provider/etcd/access";
-import { acquireClusterLock, LOCK_KEY } from "../provider/etcd/lock";
+import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
 import { TimeoutError } from "../provider/errors";
 import { withClient } from "./support/etcd";
 
@@ -37,6 +37,51 @@ describe("cluster lock", function () {
     await second.release();
     const left = await withClient(cluster.endpoints, (client) => client.get(LOCK_KEY).string());
     assert.equal(left, null, "a released lock leaves no key");
+  });
+
+  it("is a lease, not a key: once unnamed it holds on with nothing in the key space, and the waiter says so", async () => {
+    const access = validateAccess({ endpoints: cluster.endpoints });
+    const first = await acquireClusterLock(access, { holder: "EtcdCompaction", waitMs: 1000 }, () => undefined);
+    try {
+      const unnamedAt = await first.unname();
+      assert.ok(unnamedAt !== undefined && unnamedAt > 0, `the delete's revision: ${unnamedAt}`);
+      await withClient(cluster.endpoints, async (client) => {
+        assert.deepEqual(await client.getAll().prefix("/pulumi-etcd-quota/").keys(), [], "no key of the lock's");
+        const lease = await client.leaseClient.leaseTimeToLive({ ID: LOCK_LEASE_ID });
+        assert.ok(Number(lease.TTL) > 0, `the lock's lease is alive: ${JSON.stringify(lease)}`);
+      });
+      assert.equal(await first.unname(), undefined, "nothing more to unname");
+      const progress: string[] = [];
+      await assert.rejects(
+        acquireClusterLock(access, { holder: "EtcdQuota", waitMs: 1500 }, (line) => progress.push(line)),
+        (error: unknown) =>
+          error instanceof TimeoutError &&
+          error.message.startsWith(
+            "the cluster is locked by a run that does not name itself right now (EtcdCompaction",
+          ),
+      );
+      assert.match(progress[0], /waiting for the cluster lock, held by a run that does not name itself/);
+    } finally {
+      await first.release();
+    }
+    await withClient(cluster.endpoints, async (client) => {
+      const lease = await client.leaseClient.leaseTimeToLive({ ID: LOCK_LEASE_ID });
+      assert.equal(Number(lease.TTL), -1, "a released lock's lease is gone");
+    });
+  });
+
+  it("keeps its lease alive past the TTL while held", async () => {
+    const access = validateAccess({ endpoints: cluster.endpoints });
+    const lock = await acquireClusterLock(access, { holder: "long", waitMs: 1000, ttlSeconds: 2 }, () => undefined);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 4500));
+      await assert.rejects(
+        acquireClusterLock(access, { holder: "other", waitMs: 100 }, () => undefined),
+        /the cluster is locked by long on /,
+      );
+    } finally {
+      await lock.release();
+    }
   });
 
   it("expires by itself when the run holding it dies", async () => {

@@ -9,7 +9,14 @@ import { describeEtcdError, grpcCredentials } from "./member";
 /** How long a run waits for another run's lock unless told otherwise (`lockTimeout`). */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
 
-/** The key two runs agree on; its value names the holder. */
+/**
+ * The lock is this lease ("PEQLOCK"): etcd grants a lease ID only while no lease has it, so whoever is granted it
+ * holds the lock, and a run that dies leaves it to expire. A lease is not in the key space, so holding the lock
+ * leaves nothing in the database that the defrags it protects copy.
+ */
+export const LOCK_LEASE_ID = "22594213611782987";
+
+/** The holder's name, bound to the lock's lease so it goes with it; only the waiting runs' messages read it. */
 export const LOCK_KEY = "/pulumi-etcd-quota/lock";
 
 export interface LockOptions {
@@ -23,17 +30,27 @@ export interface LockOptions {
 
 /** A held lock; `release` is safe to call more than once. */
 export interface ClusterLock {
+  /**
+   * Deletes the holder's name and keeps the lock. Returns the revision of the delete (undefined when there was no
+   * name to delete), so that a compaction to that revision takes the name out of the history too.
+   */
+  unname(): Promise<number | undefined>;
   release(): Promise<void>;
 }
 
 const DEFAULT_TTL_SECONDS = 15;
 const NO_SPACE = /database space exceeded/;
+const LEASE_EXISTS = /lease already exists/;
+const CALL_TIMEOUT_MS = 5_000;
+/** Said of a holder whose name is not in etcd: it has just taken the lock, or it is an EtcdCompaction at work. */
+const UNNAMED_HOLDER =
+  "a run that does not name itself right now (EtcdCompaction takes its name out of etcd while it compacts and defragments, so that its defrags leave nothing of it behind)";
 
 /**
  * Takes the cluster-wide lock so two `pulumi up` runs (or two stacks) never maintain or restart the same cluster at
- * once. The key is bound to a lease that this process keeps alive, so a run that dies leaves no stuck lock: the
- * lease expires within `ttlSeconds`. The client spans every endpoint, so the keep-alive survives the restart of any
- * one member during a rolling change.
+ * once. The lease is kept alive by this process, so a run that dies leaves no stuck lock: it expires within
+ * `ttlSeconds`. The client spans every endpoint, so the keep-alive survives the restart of any one member during a
+ * rolling change.
  *
  * Under NOSPACE etcd refuses leases and puts, so no lock can be written: the run goes on without one and says so.
  */
@@ -48,36 +65,39 @@ export async function acquireClusterLock(
     clientOptions.auth = { username: access.username, password: access.password };
   }
   const client = new Etcd3(clientOptions);
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const me = `${options.holder} on ${os.hostname()} (pid ${process.pid}) since ${new Date().toISOString()}`;
   const deadline = Date.now() + options.waitMs;
-  const lease = client.lease(options.ttlSeconds ?? DEFAULT_TTL_SECONDS, { autoKeepAlive: true });
+  const callOptions = () => ({ deadline: Date.now() + CALL_TIMEOUT_MS });
+  let granted = false;
   try {
-    await lease.grant();
     let announced = false;
     for (;;) {
-      const result = await client
-        .if(LOCK_KEY, "Create", "==", 0)
-        .then(lease.put(LOCK_KEY).value(me))
-        .else(client.get(LOCK_KEY))
-        .commit();
-      if (result.succeeded) break;
-      const holder = result.responses[0]?.response_range?.kvs[0]?.value.toString() ?? "another run";
+      try {
+        await client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: LOCK_LEASE_ID }, callOptions());
+        granted = true;
+        break;
+      } catch (error) {
+        if (!LEASE_EXISTS.test(String(error))) throw error;
+      }
+      const holder = (await client.get(LOCK_KEY).options(callOptions()).string()) ?? UNNAMED_HOLDER;
       if (Date.now() >= deadline) {
         throw new TimeoutError(
-          `the cluster is locked by ${holder}; gave up after ${formatDuration(options.waitMs)}. If that run died, its lock expires by itself within ${options.ttlSeconds ?? DEFAULT_TTL_SECONDS}s`,
+          `the cluster is locked by ${holder}; gave up after ${formatDuration(options.waitMs)}. If that run died, its lock expires by itself within ${ttlSeconds}s`,
         );
       }
       if (!announced) progress(`waiting for the cluster lock, held by ${holder}`);
       announced = true;
       await sleep(1000);
     }
+    await client.put(LOCK_KEY).value(me).lease(LOCK_LEASE_ID).options(callOptions()).exec();
   } catch (error) {
-    await lease.revoke().catch(() => undefined);
+    if (granted) await client.leaseClient.leaseRevoke({ ID: LOCK_LEASE_ID }, callOptions()).catch(() => undefined);
     client.close();
     if (error instanceof EtcdQuotaError) throw error;
     if (NO_SPACE.test(String(error))) {
       progress("warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock");
-      return { release: async () => undefined };
+      return { unname: async () => undefined, release: async () => undefined };
     }
     const context = {
       username: access.username,
@@ -86,16 +106,92 @@ export async function acquireClusterLock(
     };
     throw new EtcdQuotaError(`could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error, context)}`);
   }
+  const keeper = new LeaseKeeper(client, ttlSeconds, () =>
+    progress("warning: the cluster lock's lease was lost; another run may now start"),
+  );
   let released = false;
-  lease.on("lost", () => {
-    if (!released) progress("warning: the cluster lock's lease was lost; another run may now start");
-  });
   return {
+    async unname() {
+      // Only our own name: after a lost lease the key may be the next holder's.
+      const result = await client
+        .if(LOCK_KEY, "Value", "==", me)
+        .then(client.delete().key(LOCK_KEY))
+        .options(callOptions())
+        .commit();
+      return result.succeeded ? Number(result.header.revision) : undefined;
+    },
     async release() {
       if (released) return;
       released = true;
-      await lease.revoke().catch(() => undefined);
+      // A lease that lapsed may have been granted to the next run since: revoking it would end that run's lock.
+      if (keeper.stop()) {
+        await client.leaseClient.leaseRevoke({ ID: LOCK_LEASE_ID }, callOptions()).catch(() => undefined);
+      }
       client.close();
     },
   };
+}
+
+/**
+ * Renews the lock's lease every third of its TTL, on a fresh keep-alive stream each time so that a renewal goes to
+ * whichever member answers (one of them may be restarting). etcd3's own keep-alive cannot be used: it only keeps
+ * leases it granted itself, with an ID etcd chose.
+ */
+class LeaseKeeper {
+  private readonly timer: NodeJS.Timeout;
+  private renewedAt = Date.now();
+  private lost = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly ttlSeconds: number,
+    private readonly onLost: () => void,
+  ) {
+    this.timer = setInterval(() => void this.renew(), (ttlSeconds * 1000) / 3);
+    // A run that ends without releasing (an error path that forgot) must not be kept alive by the timer.
+    this.timer.unref();
+  }
+
+  /** Stops renewing; says whether the lease is still ours. */
+  stop(): boolean {
+    clearInterval(this.timer);
+    return !this.lost && Date.now() - this.renewedAt < this.ttlSeconds * 1000;
+  }
+
+  private async renew(): Promise<void> {
+    if (this.lost) return;
+    try {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
+          const timeout = setTimeout(() => reject(new Error("no keep-alive answer")), CALL_TIMEOUT_MS);
+          stream.on("data", (response: { TTL: string }) => {
+            clearTimeout(timeout);
+            resolve(response);
+          });
+          stream.on("error", (error: Error) => {
+            clearTimeout(timeout);
+            reject(error);
+          });
+          stream.write({ ID: LOCK_LEASE_ID });
+        });
+        if (Number(answer.TTL) > 0) {
+          this.renewedAt = Date.now();
+          return;
+        }
+        this.markLost();
+      } finally {
+        stream.end();
+      }
+    } catch {
+      if (Date.now() - this.renewedAt >= this.ttlSeconds * 1000) this.markLost();
+    }
+  }
+
+  private markLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    clearInterval(this.timer);
+    this.onLost();
+  }
 }

@@ -306,9 +306,20 @@ export class MemberClient {
     }
   }
 
-  async put(key: string, value: string): Promise<void> {
-    await this.call(`put ${key}`, () =>
-      this.client.put(key).value(value).options({ deadline: this.deadline() }).exec(),
+  /**
+   * Grants a lease bound to no key: a backend write that leaves no revision behind. A run that dies before
+   * {@link revokeLease} leaves it to expire after `ttlSeconds`.
+   */
+  async grantLease(ttlSeconds: number): Promise<string> {
+    const response = await this.call("lease grant", () =>
+      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, { deadline: this.deadline() }),
+    );
+    return response.ID;
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    await this.call("lease revoke", () =>
+      this.client.leaseClient.leaseRevoke({ ID: id }, { deadline: this.deadline() }),
     );
   }
 
