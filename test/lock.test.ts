@@ -84,6 +84,33 @@ describe("cluster lock", function () {
     }
   });
 
+  it("keeps its lease while every member restarts in turn, as during a rolling quota change", async () => {
+    const access = validateAccess({ endpoints: cluster.endpoints });
+    const progress: string[] = [];
+    const lock = await acquireClusterLock(access, { holder: "rolling", waitMs: 1000, ttlSeconds: 3 }, (line) =>
+      progress.push(line),
+    );
+    try {
+      const started = Date.now();
+      for (const member of cluster.members) {
+        await cluster.stopMember(member.name);
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        await cluster.startMember(member.name);
+      }
+      assert.ok(
+        Date.now() - started > 2 * 3000,
+        `the restarts took twice the lease TTL or more: ${Date.now() - started} ms`,
+      );
+      await assert.rejects(
+        acquireClusterLock(access, { holder: "other", waitMs: 100 }, () => undefined),
+        /the cluster is locked by rolling on /,
+      );
+      assert.deepEqual(progress, [], "no warning of a lost lease");
+    } finally {
+      await lock.release();
+    }
+  });
+
   it("expires by itself when the run holding it dies", async () => {
     // A child process takes the lock and is killed without releasing it.
     const { spawn } = await import("child_process");

@@ -42,6 +42,9 @@ const DEFAULT_TTL_SECONDS = 15;
 const NO_SPACE = /database space exceeded/;
 const LEASE_EXISTS = /lease already exists/;
 const CALL_TIMEOUT_MS = 5_000;
+/** A keep-alive answers in milliseconds; one that has not within this is retried (on another member, likely). */
+const KEEPALIVE_ATTEMPT_MS = 1_000;
+const KEEPALIVE_RETRY_MS = 100;
 /** Said of a holder whose name is not in etcd: it has just taken the lock, or it is an EtcdCompaction at work. */
 const UNNAMED_HOLDER =
   "a run that does not name itself right now (EtcdCompaction takes its name out of etcd while it compacts and defragments, so that its defrags leave nothing of it behind)";
@@ -133,13 +136,18 @@ export async function acquireClusterLock(
 }
 
 /**
- * Renews the lock's lease every third of its TTL, on a fresh keep-alive stream each time so that a renewal goes to
- * whichever member answers (one of them may be restarting). etcd3's own keep-alive cannot be used: it only keeps
- * leases it granted itself, with an ID etcd chose.
+ * Renews the lock's lease every third of its TTL. Each attempt opens a fresh keep-alive stream, which etcd3 sends to
+ * a member picked at random, and a failed attempt is retried at once: during a rolling change one member is down and
+ * the one restarted last may still be refusing, so two attempts in three can fail, and three failed ticks in a row
+ * would let the lease lapse. etcd3's own keep-alive cannot be used: it only keeps leases it granted, with an ID etcd
+ * chose.
  */
 class LeaseKeeper {
   private readonly timer: NodeJS.Timeout;
+  private readonly intervalMs: number;
   private renewedAt = Date.now();
+  private renewing = false;
+  private stopped = false;
   private lost = false;
 
   constructor(
@@ -147,44 +155,59 @@ class LeaseKeeper {
     private readonly ttlSeconds: number,
     private readonly onLost: () => void,
   ) {
-    this.timer = setInterval(() => void this.renew(), (ttlSeconds * 1000) / 3);
+    this.intervalMs = (ttlSeconds * 1000) / 3;
+    this.timer = setInterval(() => void this.renew(), this.intervalMs);
     // A run that ends without releasing (an error path that forgot) must not be kept alive by the timer.
     this.timer.unref();
   }
 
   /** Stops renewing; says whether the lease is still ours. */
   stop(): boolean {
+    this.stopped = true;
     clearInterval(this.timer);
     return !this.lost && Date.now() - this.renewedAt < this.ttlSeconds * 1000;
   }
 
   private async renew(): Promise<void> {
-    if (this.lost) return;
+    if (this.renewing) return;
+    this.renewing = true;
     try {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
-      try {
-        const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
-          const timeout = setTimeout(() => reject(new Error("no keep-alive answer")), CALL_TIMEOUT_MS);
-          stream.on("data", (response: { TTL: string }) => {
-            clearTimeout(timeout);
-            resolve(response);
-          });
-          stream.on("error", (error: Error) => {
-            clearTimeout(timeout);
-            reject(error);
-          });
-          stream.write({ ID: LOCK_LEASE_ID });
-        });
-        if (Number(answer.TTL) > 0) {
-          this.renewedAt = Date.now();
+      const until = Date.now() + this.intervalMs;
+      while (!this.stopped && !this.lost) {
+        try {
+          if ((await this.keepAliveOnce()) > 0) this.renewedAt = Date.now();
+          else this.markLost();
           return;
+        } catch {
+          if (Date.now() - this.renewedAt >= this.ttlSeconds * 1000) this.markLost();
+          if (Date.now() >= until) return;
+          await sleep(KEEPALIVE_RETRY_MS);
         }
-        this.markLost();
-      } finally {
-        stream.end();
       }
-    } catch {
-      if (Date.now() - this.renewedAt >= this.ttlSeconds * 1000) this.markLost();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /** One keep-alive; resolves with the TTL etcd gives the lease now (0 or less: the lease is gone). */
+  private async keepAliveOnce(): Promise<number> {
+    const stream = await this.client.leaseClient.leaseKeepAlive();
+    try {
+      const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
+        const timeout = setTimeout(() => reject(new Error("no keep-alive answer")), KEEPALIVE_ATTEMPT_MS);
+        stream.on("data", (response: { TTL: string }) => {
+          clearTimeout(timeout);
+          resolve(response);
+        });
+        stream.on("error", (error: Error) => {
+          clearTimeout(timeout);
+          reject(error);
+        });
+        stream.write({ ID: LOCK_LEASE_ID });
+      });
+      return Number(answer.TTL);
+    } finally {
+      stream.end();
     }
   }
 
