@@ -104,6 +104,19 @@ function writeMemberFiles(cluster: LabCluster, dir: string, quotaBytes: number):
   );
 }
 
+/**
+ * EtcdQuota's `members` for the files {@link writeMemberFiles} wrote. The restart command fails: these tests never
+ * change the quota, so a run that tried to restart a member would fail loudly.
+ */
+function etcdConfigMembers(members: LabCluster["members"], files: Map<string, string>) {
+  return members.map((m) => ({
+    endpoint: m.clientUrl,
+    configFile: files.get(m.name)!,
+    format: "etcd-config",
+    restartCommand: "exit 1",
+  }));
+}
+
 /** The message of a failed `up`: the rejection, or the check failures when the engine stopped at check. */
 async function failureOf(run: Promise<UpResult>): Promise<{ message: string; atCheck: boolean; error?: unknown }> {
   try {
@@ -204,13 +217,12 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
 
     it("EtcdQuota: check, a converged up and refresh work over TLS, and check reads the member list", async () => {
       const files = writeMemberFiles(cluster, dir, quotaBytes);
-      const member = (m: LabCluster["members"][number]) => ({
-        endpoint: m.clientUrl,
-        configFile: files.get(m.name)!,
-        format: "etcd-config",
-        restartCommand: "exit 1",
-      });
-      const inputs = { quota: "32MiB", members: cluster.members.map(member), tls: clientTls(), restartTimeout: "30s" };
+      const inputs = {
+        quota: "32MiB",
+        members: etcdConfigMembers(cluster.members, files),
+        tls: clientTls(),
+        restartTimeout: "30s",
+      };
       const stack = newStack("quota");
       const preview = await stack.preview("quota", inputs);
       assert.deepEqual(preview.failures, []);
@@ -230,7 +242,10 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       assert.deepEqual(change.failures, []);
       assert.equal(change.op, "update");
       // Check asks the cluster for its member list over TLS: a member left out is refused.
-      const partial = await stack.preview("quota", { ...inputs, members: cluster.members.slice(0, 2).map(member) });
+      const partial = await stack.preview("quota", {
+        ...inputs,
+        members: etcdConfigMembers(cluster.members.slice(0, 2), files),
+      });
       assert.equal(partial.op, "failed");
       assert.match(partial.failures.map((f) => f.reason).join("\n"), /m3 .* is in the cluster but not in members/);
     });
@@ -240,11 +255,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       const files = writeMemberFiles(cluster, dir, quotaBytes);
       const quotaInputs = {
         quota: "32MiB",
-        members: cluster.members.map((m) => ({
-          endpoint: m.clientUrl,
-          configFile: files.get(m.name)!,
-          format: "etcd-config",
-        })),
+        members: etcdConfigMembers(cluster.members, files),
         tls: wrongCa,
       };
       const check = await newStack("quota").preview("quota", quotaInputs);
@@ -279,11 +290,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       const caOnly = { ca: tls.ca };
       const check = await newStack("quota").preview("quota", {
         quota: "32MiB",
-        members: cluster.members.map((m) => ({
-          endpoint: m.clientUrl,
-          configFile: files.get(m.name)!,
-          format: "etcd-config",
-        })),
+        members: etcdConfigMembers(cluster.members, files),
         tls: caOnly,
       });
       assert.equal(check.op, "failed");
@@ -526,12 +533,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       const pids = () => cluster.members.map((m) => m.pid);
       const inputs = (quota: string, credentials: { username: string; password: string }) => ({
         quota,
-        members: cluster.members.map((m) => ({
-          endpoint: m.clientUrl,
-          configFile: files.get(m.name)!,
-          format: "etcd-config",
-          restartCommand: "exit 1",
-        })),
+        members: etcdConfigMembers(cluster.members, files),
         restartTimeout: "30s",
         ...credentials,
       });
