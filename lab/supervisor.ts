@@ -302,6 +302,16 @@ export class SupervisedCluster {
     return index < 0 ? undefined : running[index].name;
   }
 
+  /**
+   * The members in the order EtcdQuota restarts them, as the tests expect it independently of the provider: the
+   * followers by name, then the leader.
+   */
+  async rollingOrder(): Promise<string[]> {
+    const leader = await this.leader();
+    const followers = this.members.map((m) => m.name).filter((name) => name !== leader);
+    return [...followers.sort(), ...(leader === undefined ? [] : [leader])];
+  }
+
   /** Stops every member by pid (followers first, leader last) and removes the lab's folder; safe to call twice. */
   async stop(): Promise<void> {
     this.stopped = true;

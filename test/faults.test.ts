@@ -288,16 +288,6 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
     const newStack = () => new EngineStack(host, { provider: providerShim("quota"), type: QUOTA });
     const hashes = () => new Map(names().map((name) => [name, sha256(cluster.configFile(name))]));
     const pids = () => new Map(names().map((name) => [name, cluster.pid(name)]));
-    /** The rolling order: followers by name, the leader last. */
-    const order = async () => {
-      const leader = (await cluster.leader())!;
-      return [
-        ...names()
-          .filter((n) => n !== leader)
-          .sort(),
-        leader,
-      ];
-    };
     /** Restarts a member by its restart command, asynchronously: the supervisor answers from this event loop. */
     const restartByHand = async (name: string) => {
       await promisify(exec)(cluster.restartCommand(name));
@@ -318,7 +308,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
 
     it("refuses a change while a member is down, naming it, in the preview and in up; nothing changes", async () => {
       const writer = Writer.start(cluster.endpoints);
-      const [victim] = await order();
+      const [victim] = await cluster.rollingOrder();
       const victimUrl = cluster.lab.member(victim).clientUrl;
       const files = hashes();
       process.kill(cluster.pid(victim)!, "SIGKILL");
@@ -354,7 +344,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
 
     it("another member SIGKILLed while the first restarts: stops naming it and quorum, no file broken; the next up completes", async () => {
       const writer = Writer.start(cluster.endpoints);
-      const [first, victim, leader] = await order();
+      const [first, victim, leader] = await cluster.rollingOrder();
       const files = hashes();
       const leaderPid = cluster.pid(leader);
       const stack = newStack();
@@ -405,7 +395,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
 
     it("a member that starts but never becomes healthy (its DB held by another process): rolled back, partial state reported", async () => {
       const writer = Writer.start(cluster.endpoints);
-      const [first, ...others] = await order();
+      const [first, ...others] = await cluster.rollingOrder();
       const firstUrl = cluster.lab.member(first).clientUrl;
       const oldQuota = await liveQuota(firstUrl);
       const files = hashes();
@@ -489,7 +479,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
 
     it("the provider host SIGKILLed between members: a new host's up creates again and finishes the change", async () => {
       const writer = Writer.start(cluster.endpoints);
-      const [first] = await order();
+      const [first] = await cluster.rollingOrder();
       const stack = newStack();
       const oldHost = host;
       const from = host.logs.length;

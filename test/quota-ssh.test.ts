@@ -214,11 +214,7 @@ describe("EtcdQuota through SSH against the test sshd", function () {
 
   it("rolls back a member that does not come back, over SSH, and resumes on the next up", async () => {
     const cluster = await startCluster("systemd-unit");
-    const leader = await cluster.leader();
-    const first = cluster.lab.members
-      .map((m) => m.name)
-      .filter((name) => name !== leader)
-      .sort()[0];
+    const [first] = await cluster.rollingOrder();
     const files = new Map(cluster.lab.members.map((m) => [m.name, sha256(cluster.configFile(m.name))]));
     const pids = new Map(cluster.lab.members.map((m) => [m.name, cluster.pid(m.name)]));
     cluster.breakNextStart(first);
