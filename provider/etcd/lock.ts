@@ -1,10 +1,10 @@
 import * as os from "os";
-import { Etcd3, IOptions } from "etcd3";
+import { Etcd3 } from "etcd3";
 import { EtcdQuotaError, TimeoutError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep } from "../wait";
 import { EtcdAccess } from "./access";
-import { describeEtcdError, grpcCredentials } from "./member";
+import { clientOptionsFor, describeEtcdError, errorContextOf } from "./member";
 
 /** How long a run waits for another run's lock unless told otherwise (`lockTimeout`). */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
@@ -62,12 +62,7 @@ export async function acquireClusterLock(
   options: LockOptions,
   progress: Progress,
 ): Promise<ClusterLock> {
-  const clientOptions: IOptions = { hosts: [...access.endpoints], dialTimeout: 10_000 };
-  if (access.tls) clientOptions.credentials = grpcCredentials(access.tls);
-  if (access.username !== undefined && access.password !== undefined) {
-    clientOptions.auth = { username: access.username, password: access.password };
-  }
-  const client = new Etcd3(clientOptions);
+  const client = new Etcd3({ ...clientOptionsFor(access.endpoints, access), dialTimeout: 10_000 });
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const me = `${options.holder} on ${os.hostname()} (pid ${process.pid}) since ${new Date().toISOString()}`;
   const deadline = Date.now() + options.waitMs;
@@ -102,12 +97,9 @@ export async function acquireClusterLock(
       progress("warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock");
       return { unname: async () => undefined, release: async () => undefined };
     }
-    const context = {
-      username: access.username,
-      clientCert: access.tls?.cert !== undefined,
-      ca: access.tls?.ca !== undefined,
-    };
-    throw new EtcdQuotaError(`could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error, context)}`);
+    throw new EtcdQuotaError(
+      `could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error, errorContextOf(access))}`,
+    );
   }
   const keeper = new LeaseKeeper(client, ttlSeconds, () =>
     progress("warning: the cluster lock's lease was lost; another run may now start"),

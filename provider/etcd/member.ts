@@ -178,6 +178,25 @@ export function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credential
  * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
  * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
  */
+/** What {@link describeEtcdError} should know of how a client connected with `access`. */
+export function errorContextOf(access: Omit<EtcdAccess, "endpoints">): EtcdErrorContext {
+  return { username: access.username, clientCert: access.tls?.cert !== undefined, ca: access.tls?.ca !== undefined };
+}
+
+/** etcd3 options for `hosts` with `access`'s TLS and user; `loginCallOptions` bounds the login call. */
+export function clientOptionsFor(
+  hosts: readonly string[],
+  access: Omit<EtcdAccess, "endpoints">,
+  loginCallOptions?: () => { deadline: Date },
+): IOptions {
+  const options: IOptions = { hosts: [...hosts] };
+  if (access.tls) options.credentials = grpcCredentials(access.tls);
+  if (access.username !== undefined && access.password !== undefined) {
+    options.auth = { username: access.username, password: access.password, callOptions: loginCallOptions };
+  }
+  return options;
+}
+
 export class MemberClient {
   private readonly client: Etcd3;
   private readonly callTimeoutMs: number;
@@ -188,28 +207,11 @@ export class MemberClient {
     options: MemberClientOptions = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const clientOptions: IOptions = {
-      hosts: [endpoint],
+    this.client = new Etcd3({
+      ...clientOptionsFor([endpoint], access, () => ({ deadline: this.deadline() })),
       dialTimeout: this.callTimeoutMs,
       faultHandling: { host: () => noop, global: noop },
-    };
-    if (access.tls) clientOptions.credentials = grpcCredentials(access.tls);
-    if (access.username !== undefined && access.password !== undefined) {
-      clientOptions.auth = {
-        username: access.username,
-        password: access.password,
-        callOptions: () => ({ deadline: this.deadline() }),
-      };
-    }
-    this.client = new Etcd3(clientOptions);
-  }
-
-  private errorContext(): EtcdErrorContext {
-    return {
-      username: this.access.username,
-      clientCert: this.access.tls?.cert !== undefined,
-      ca: this.access.tls?.ca !== undefined,
-    };
+    });
   }
 
   private deadline(timeoutMs = this.callTimeoutMs): Date {
@@ -221,7 +223,10 @@ export class MemberClient {
       return await run();
     } catch (error) {
       if (error instanceof EtcdQuotaError) throw error;
-      throw new MemberUnavailableError(this.endpoint, `${what}: ${describeEtcdError(error, this.errorContext())}`);
+      throw new MemberUnavailableError(
+        this.endpoint,
+        `${what}: ${describeEtcdError(error, errorContextOf(this.access))}`,
+      );
     }
   }
 
@@ -301,7 +306,7 @@ export class MemberClient {
     } catch (error) {
       throw new MemberUnavailableError(
         this.endpoint,
-        `permission check: ${describeEtcdError(error, this.errorContext())}; ${consequence}`,
+        `permission check: ${describeEtcdError(error, errorContextOf(this.access))}; ${consequence}`,
       );
     }
   }
