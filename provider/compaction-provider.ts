@@ -1,7 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, runCompaction } from "./compaction";
-import { EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { assertHealthy, ClusterObservation, ClusterSession } from "./etcd/cluster";
+import { InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { ClusterObservation, ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { compactionSettings, describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
@@ -141,8 +141,11 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
     try {
       const observation = await session.observe();
       if (observation.members.length === 0) {
-        assertHealthy(observation, "read the cluster");
-        throw new EtcdQuotaError("no member answered");
+        // Shown as drift (`maintenance: "needed: no member answered (...)" => "up-to-date"`), so a preview says it and
+        // an `up` fails on it, while a destroy goes through.
+        const maintenance = `needed: ${noMemberAnswered(observation)}`;
+        progress(`warning: ${maintenance.replace(/^needed: /, "")}; keeping the last known state`);
+        return { id, props: plain({ ...props, maintenance }), inputs: plain({ ...inputs, maintenance }) };
       }
       const live = liveOutputs(observation, inputs);
       return {

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { ClusterSession } from "./etcd/cluster";
+import { InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
 import {
   HostPool,
@@ -174,9 +174,9 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     return withSession(settings, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
       if (observation.cluster.members.length === 0) {
-        throw new EtcdQuotaError(
-          `no member answered: ${observation.cluster.unreachable.map((u) => u.reason).join("; ")}`,
-        );
+        // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
+        progress(`warning: ${noMemberAnswered(observation.cluster)}; keeping the last known state`);
+        return { id, props, inputs: plain(inputs) };
       }
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,

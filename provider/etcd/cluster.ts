@@ -96,6 +96,15 @@ export class ClusterSession {
   }
 }
 
+/**
+ * Why a refresh could not read the cluster, naming every endpoint: `no member answered (http://a:2379: ...; ...)`.
+ * A refresh must still succeed then, or a stack whose cluster is gone could not be destroyed (every `pulumi
+ * destroy` refreshes first under `refresh: always`); the providers keep the last known state and say this instead.
+ */
+export function noMemberAnswered(observation: ClusterObservation): string {
+  return `no member answered (${observation.unreachable.map((u) => `${u.endpoint}: ${u.reason}`).join("; ")})`;
+}
+
 export function hasNoSpace(observation: ClusterObservation): boolean {
   return observation.alarms.some((a) => a.type === "NOSPACE");
 }

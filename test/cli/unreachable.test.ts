@@ -1,0 +1,67 @@
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { PulumiProject } from "../../lab/pulumi-cli";
+import { SupervisedCluster } from "../../lab/supervisor";
+import { sha256 } from "../support/files";
+import { memberConfig } from "./support";
+
+const MiB = 1024 ** 2;
+
+/** Both resources, as the README's program declares them, from stack config. */
+const PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
+
+const config = new pulumi.Config();
+const members = config.requireObject<QuotaMemberArgs[]>("members");
+const quota = new EtcdQuota("quota", { quota: config.require("quota"), members });
+new EtcdCompaction("space", { endpoints: members.map((m) => m.endpoint) }, { dependsOn: [quota] });
+`;
+
+describe("a cluster that no longer answers, through the real pulumi CLI (refresh: always)", function () {
+  this.timeout(600_000);
+  let cluster: SupervisedCluster | undefined;
+  let project: PulumiProject | undefined;
+
+  afterEach(async () => {
+    project?.remove();
+    await cluster?.stop();
+  });
+
+  it("preview and up say they cannot reach it; destroy, and an up that drops the resources, succeed and change no file", async () => {
+    cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
+    project = await PulumiProject.create({ name: "gone", program: PROGRAM });
+    const config = { quota: "128MiB", ...memberConfig(cluster.quotaMembers()) };
+    await project.initStack("destroyed", config);
+    await project.initStack("dropped", config);
+    await project.run(["up", "--yes", "--stack", "destroyed"]);
+    await project.run(["up", "--yes", "--stack", "dropped"]);
+
+    const names = ["m1", "m2", "m3"];
+    const files = names.map((name) => cluster!.configFile(name));
+    const before = files.map(sha256);
+    for (const name of names) await cluster.stopMember(name);
+    const endpoints = cluster.endpoints;
+
+    const preview = await project.run(["preview", "--refresh", "--diff", "--stack", "destroyed"], { check: false });
+    const up = await project.run(["up", "--yes", "--stack", "destroyed"], { check: false });
+    for (const result of [preview, up]) {
+      assert.notEqual(result.code, 0, result.stdout);
+      assert.match(result.stdout, /no member answered/);
+      for (const endpoint of endpoints)
+        assert.ok(result.stdout.includes(endpoint), `${endpoint} in:\n${result.stdout}`);
+    }
+
+    const destroy = await project.run(["destroy", "--yes", "--stack", "destroyed"], { check: false });
+    assert.equal(destroy.code, 0, destroy.stdout + destroy.stderr);
+    assert.match(destroy.stdout, /warning: no member answered/);
+    assert.deepEqual((await project.exportState("destroyed")).deployment.resources ?? [], []);
+
+    fs.writeFileSync(path.join(project.dir, "index.ts"), "export {};\n");
+    const dropped = await project.run(["up", "--yes", "--stack", "dropped"], { check: false });
+    assert.equal(dropped.code, 0, dropped.stdout + dropped.stderr);
+    assert.match(dropped.stdout, /- {2}pulumi-nodejs:dynamic\/etcd-quota:EtcdQuota quota deleted/);
+    assert.deepEqual(files.map(sha256), before);
+  });
+});
