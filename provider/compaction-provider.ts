@@ -26,6 +26,13 @@ const INPUT_KEYS = [
  */
 export const UP_TO_DATE = "up-to-date";
 
+/**
+ * The `maintenance` of a run that stopped part way. A refresh keeps it until a run finishes: the engine forgets a
+ * partial failure at every refresh (a Read returns no init errors), so under `refresh: always` only drift makes the
+ * next `up` resume, and a cluster that now looks fine would otherwise be left half done.
+ */
+const STOPPED_PART_WAY = "needed: the last run stopped part way";
+
 type Props = Record<string, unknown>;
 
 function progress(line: string): void {
@@ -90,7 +97,7 @@ async function maintain(inputs: Props, id: string | undefined): Promise<{ id: st
     const resourceId = id ?? `etcd-compaction-${record.clusterId}`;
     const properties = plain({
       ...recordOutputs(inputs, record),
-      maintenance: `needed: the last run stopped part way (${error.message})`,
+      maintenance: `${STOPPED_PART_WAY} (${error.message})`,
     });
     throw new PartialFailureError(error.message, resourceId, properties);
   } finally {
@@ -148,10 +155,12 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
         return { id, props: plain({ ...props, maintenance }), inputs: plain({ ...inputs, maintenance }) };
       }
       const live = liveOutputs(observation, inputs);
+      const unfinished = String(props.maintenance).startsWith(STOPPED_PART_WAY);
+      const maintenance = unfinished ? props.maintenance : live.maintenance;
       return {
         id,
-        props: plain({ ...props, ...live }),
-        inputs: plain({ ...inputs, maintenance: live.maintenance }),
+        props: plain({ ...props, ...live, maintenance }),
+        inputs: plain({ ...inputs, maintenance }),
       };
     } finally {
       session.close();
