@@ -1,7 +1,9 @@
 /**
- * `npm run demo`: the etcd space runbook, end to end, on a local cluster. Fills a 3-member cluster until etcd
- * refuses writes (NOSPACE), then lets EtcdCompaction fix it through the Pulumi engine protocol, and shows that
- * nothing drifts afterwards. Every process it starts is stopped by pid before it exits, Ctrl-C included.
+ * `npm run demo`: the etcd space runbook, end to end, on a local cluster, through the real `pulumi` CLI. Fills a
+ * 3-member cluster until etcd refuses writes (NOSPACE), then `pulumi up` of a program declaring EtcdCompaction fixes
+ * it, `pulumi preview --refresh` shows that nothing drifts, and EtcdQuota raises the quota one member at a time. The
+ * program is a Pulumi project of its own in a temporary folder, with this package installed from its `npm pack`
+ * tarball, as a user installs it. Every process it starts is stopped by pid before it exits, Ctrl-C included.
  *
  * The demo is a list of steps (see STEPS); a new one is a small async function appended there.
  */
@@ -11,13 +13,11 @@ import * as path from "path";
 import { promisify } from "util";
 import type { ClusterObservation } from "../provider/etcd/cluster";
 import { ClusterSession } from "../provider/etcd/cluster";
-import { compactionSettings, describeStep, planCompaction } from "../provider/plan/compaction";
 import { formatSize } from "../provider/size";
-import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import type { LabCluster } from "./cluster";
 import type { SupervisedCluster } from "./supervisor";
-import { EngineStack, type PropertyMap, ProviderHost } from "./engine";
 import { type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";
+import { pulumiBinDir, PulumiProject } from "./pulumi-cli";
 import { fill } from "./fill";
 import { statusTable } from "./status-table";
 
@@ -27,11 +27,27 @@ const MEMBERS = 3;
 const QUOTA_BYTES = 128 * MiB;
 /** What EtcdQuota raises it to. */
 const RAISED_QUOTA_BYTES = 256 * MiB;
-const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
-const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
-const RESOURCE = "space";
-const PROJECT = "etcd-quota-demo";
+const PROJECT = "etcd-space-demo";
+const STACK = "demo";
 const ETCDCTL_TIMEOUT_MS = 20_000;
+
+/** The demo's Pulumi program: EtcdCompaction always, EtcdQuota once the stack config declares a quota. */
+const PROGRAM = `import * as pulumi from "@pulumi/pulumi";
+import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
+
+const config = new pulumi.Config();
+const endpoints = config.requireObject<string[]>("endpoints");
+const declared = config.get("quota");
+const quota = declared
+  ? new EtcdQuota("quota", { quota: declared, members: config.requireObject<QuotaMemberArgs[]>("members") })
+  : undefined;
+const space = new EtcdCompaction("space", { endpoints }, { dependsOn: quota ? [quota] : [] });
+
+export const maintenance = space.maintenance;
+export const reclaimedBytes = space.reclaimedBytes;
+export const alarmsDisarmed = space.alarmsDisarmed;
+export const quotaBytes = quota ? quota.quotaBytes : "no quota declared";
+`;
 
 const run = promisify(execFile);
 
@@ -42,16 +58,15 @@ interface Demo {
   readonly lab: typeof import("./cluster");
   /** The supervisor module (it loads the lab), loaded with it. */
   readonly supervisor: typeof import("./supervisor");
-  /** Started with the cluster, awaited when first needed. */
-  host?: Promise<ProviderHost>;
+  /** The program's project folder, made while the cluster starts; awaited when first needed. */
+  project?: Promise<PulumiProject>;
   cluster?: LabCluster;
   /** Restarts members from their systemd units, as systemd would; EtcdQuota edits those units. */
   supervised?: SupervisedCluster;
-  stack?: EngineStack;
   /** The latest status table's observation. */
   observation?: ClusterObservation;
-  /** EtcdCompaction's outputs after `up`. */
-  compaction?: PropertyMap;
+  /** The stack's outputs after the first `up`. */
+  compaction?: Record<string, unknown>;
 }
 
 interface Step {
@@ -63,9 +78,9 @@ const STEPS: readonly Step[] = [
   { title: `Start a local ${MEMBERS}-member etcd cluster with a ${formatSize(QUOTA_BYTES)} quota`, run: startCluster },
   { title: "Fill it until etcd refuses writes (NOSPACE), as in the runbook", run: fillToNoSpace },
   { title: "Status: DB size against the quota, reclaimable space, alarms", run: showStatus },
-  { title: "EtcdCompaction through the Pulumi engine protocol: preview, then up", run: compactWithPulumi },
+  { title: "EtcdCompaction through the pulumi CLI: preview, then up", run: compactWithPulumi },
   { title: "Status after EtcdCompaction", run: showOutcome },
-  { title: "Refresh: the cluster matches the stack", run: checkNoDrift },
+  { title: "pulumi preview --refresh: the cluster matches the stack", run: checkNoDrift },
   {
     title: `EtcdQuota: raise the quota to ${formatSize(RAISED_QUOTA_BYTES)}, one member at a time, verified live`,
     run: raiseQuota,
@@ -162,9 +177,9 @@ function printTable(observation: ClusterObservation): void {
 
 async function startCluster(demo: Demo): Promise<void> {
   say(`  etcd ${demo.etcd.version} (${demo.etcd.etcd})`);
-  // The provider host starts meanwhile; step 4 needs it.
-  demo.host = ProviderHost.start({ project: PROJECT });
-  demo.host.catch(() => undefined); // awaited (and reported) later; never an unhandled rejection
+  // The program's folder and its npm install are made meanwhile; step 4 needs them.
+  demo.project = PulumiProject.create({ name: PROJECT, program: PROGRAM });
+  demo.project.catch(() => undefined); // awaited (and reported) later; never an unhandled rejection
   demo.supervised = await demo.supervisor.SupervisedCluster.start({
     format: "systemd-unit",
     members: MEMBERS,
@@ -214,102 +229,72 @@ async function showStatus(demo: Demo): Promise<void> {
 }
 
 async function compactWithPulumi(demo: Demo): Promise<void> {
-  const host = await demo.host!;
-  say(`  provider host: pid ${host.pid}, port ${host.port}`);
-  demo.stack = new EngineStack(host, { provider: providerShim("compaction"), type: COMPACTION_TYPE, stack: "demo" });
-  const inputs = { endpoints: cluster(demo).endpoints };
-
-  say();
-  say("  $ pulumi preview");
-  const preview = await demo.stack.preview(RESOURCE, inputs);
-  if (preview.op === "failed") {
-    throw new Error(`check failed: ${preview.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-  }
-  say(`  preview: ${preview.op}`);
-  say(`    + ${COMPACTION_TYPE} "${RESOURCE}"`);
-  for (const [key, value] of Object.entries(preview.inputs)) {
-    if (key !== "__provider") say(`        ${key}: ${JSON.stringify(value)}`);
-  }
-  // The same planner the provider runs, on the cluster as the status table saw it.
-  const plan = planCompaction(demo.observation ?? (await observe(demo)), compactionSettings(inputs));
-  say(`    plan:`);
-  plan.forEach((step, i) => say(`      ${i + 1}. ${describeStep(step)}`));
-
-  say();
-  say("  $ pulumi up");
-  demo.compaction = await upWithProgress(host, demo.stack, RESOURCE, inputs, "EtcdCompaction: ");
+  const project = await demo.project!;
+  say(`  program: ${path.join(project.dir, "index.ts")} (pulumi-etcd-quota installed from its npm pack tarball)`);
+  say(`  state: a file:// backend beside it; pulumi ${await pulumiVersion(project)} from ${pulumiBinDir()}`);
+  await project.initStack(STACK, endpointConfig(cluster(demo).endpoints));
+  await pulumi(project, ["preview"]);
+  const started = Date.now();
+  await pulumi(project, ["up", "--yes"]);
+  say(`  up finished in ${seconds(Date.now() - started)}`);
+  demo.compaction = await project.outputs(STACK);
 }
 
-/** `pulumi up` of one resource, printing the provider's progress lines as they come, with the time since the start. */
-async function upWithProgress(
-  host: ProviderHost,
-  stack: EngineStack,
-  resource: string,
-  inputs: PropertyMap,
-  prefix: string,
-): Promise<PropertyMap> {
-  let printed = host.logs.length;
-  const started = Date.now();
-  const printProgress = () => {
-    for (; printed < host.logs.length; printed++) {
-      const line = host.logs[printed];
-      if (line.startsWith(prefix)) {
-        say(`    ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${line.slice(prefix.length)}`);
-      }
-    }
+async function pulumiVersion(project: PulumiProject): Promise<string> {
+  return (await project.run(["version"])).stdout.trim();
+}
+
+/** Stack config for a list, one `--path key[i]` each, as a user sets one. */
+function endpointConfig(endpoints: readonly string[]): Record<string, string> {
+  return Object.fromEntries(endpoints.map((endpoint, i) => [`endpoints[${i}]`, endpoint]));
+}
+
+/** Runs `pulumi ARGS` on the demo stack, showing the CLI's own output as it comes. */
+async function pulumi(project: PulumiProject, args: readonly string[], check = true): Promise<number | null> {
+  say();
+  say(`  $ pulumi ${args.join(" ")}`);
+  let pending = "";
+  const show = (text: string) => {
+    const lines = (pending + text).split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) say(`  │ ${line}`);
   };
-  const ticker = setInterval(printProgress, 50);
-  let up: Awaited<ReturnType<EngineStack["up"]>>;
-  try {
-    up = await stack.up(resource, inputs);
-  } finally {
-    clearInterval(ticker);
-    printProgress();
+  const result = await project.run([...args, "--stack", STACK], { check: false, onOutput: show });
+  if (pending) say(`  │ ${pending}`);
+  if (check && result.code !== 0) {
+    throw new Error(`pulumi ${args.join(" ")} exited with ${result.code ?? result.signal}: ${result.stderr.trim()}`);
   }
-  if (up.op === "failed" || up.outputs === undefined) {
-    throw new Error(`up failed: ${up.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-  }
-  say(`  up: ${up.op} in ${seconds(Date.now() - started)}`);
-  return up.outputs;
+  return result.code;
 }
 
 /** EtcdQuota on the same cluster: each member's unit is edited and the member restarted, one at a time. */
 async function raiseQuota(demo: Demo): Promise<void> {
   const supervised = demo.supervised!;
-  const host = await demo.host!;
+  const project = await demo.project!;
   const liveQuotas = async () =>
     (await observe(demo)).members.map((m) => `${m.name} ${formatSize(m.metrics.quotaBytes ?? 0)}`).join(", ");
   say(`  live quota before: ${await liveQuotas()}`);
-  const stack = new EngineStack(host, {
-    provider: providerShim("quota"),
-    type: QUOTA_TYPE,
-    stack: "demo",
-    additionalSecretOutputs: SECRET_OUTPUTS.quota,
+  const quota = formatSize(RAISED_QUOTA_BYTES).replace(" ", "");
+  say();
+  say(`  $ pulumi config set quota ${quota}   # and members[i].endpoint / configFile / restartCommand`);
+  const members = supervised.quotaMembers();
+  await project.setConfig(STACK, {
+    quota,
+    ...Object.fromEntries(
+      members.flatMap((member, i) =>
+        Object.entries(member)
+          .filter(([, value]) => value !== undefined)
+          .map(([field, value]) => [`members[${i}].${field}`, String(value)]),
+      ),
+    ),
   });
-  const inputs = {
-    quota: formatSize(RAISED_QUOTA_BYTES).replace(" ", ""),
-    members: supervised.quotaMembers(),
-    restartTimeout: "60s",
-  };
-  say();
-  say("  $ pulumi preview");
-  const preview = await stack.preview("quota", inputs);
-  if (preview.op === "failed") {
-    throw new Error(`check failed: ${preview.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-  }
-  say(`  preview: ${preview.op} ${QUOTA_TYPE} "quota" (quota: ${JSON.stringify(inputs.quota)})`);
-  say();
-  say("  $ pulumi up");
-  const outputs = await upWithProgress(host, stack, "quota", inputs, "EtcdQuota: ");
+  await pulumi(project, ["up", "--yes"]);
   say();
   say(`  live quota after: ${await liveQuotas()}`);
-  const records = outputs.members as { name: string; configuredBytes: number; liveBytes: number }[];
-  for (const record of records) {
-    say(`  ${record.name}: unit says ${formatSize(record.configuredBytes)}, etcd runs ${formatSize(record.liveBytes)}`);
-  }
   announceMembers(supervised);
-  const refreshed = await stack.previewRefresh("quota", inputs);
-  say(`  $ pulumi preview --refresh\n  preview --refresh: ${refreshed.op === "same" ? "no changes" : refreshed.op}`);
+  const code = await pulumi(project, ["preview", "--refresh", "--expect-no-changes"], false);
+  say(`  preview --refresh: ${code === 0 ? "no changes" : "changes found"}`);
+  if (code !== 0) throw new Error("pulumi preview --refresh found changes right after up");
 }
 
 async function showOutcome(demo: Demo): Promise<void> {
@@ -349,23 +334,15 @@ function byAlarm(disarmed: readonly string[]): string {
 }
 
 async function checkNoDrift(demo: Demo): Promise<void> {
-  const stack = demo.stack!;
-  const inputs = { endpoints: cluster(demo).endpoints };
-  say("  $ pulumi refresh");
-  const refresh = await stack.refresh(RESOURCE);
-  say(`  refresh: ${refresh.changed ? "changed" : "no changes"} (maintenance: ${refresh.outputs?.maintenance})`);
-  say("  $ pulumi preview --refresh");
-  const preview = await stack.previewRefresh(RESOURCE, inputs);
-  if (preview.op !== "same") {
-    throw new Error(`preview --refresh: ${preview.op} (${preview.diffs.join(", ")}); expected no changes`);
-  }
-  say("  preview --refresh: no changes");
+  const code = await pulumi(await demo.project!, ["preview", "--refresh", "--expect-no-changes"], false);
+  say(`  preview --refresh: ${code === 0 ? "no changes" : "changes found"}`);
+  if (code !== 0) throw new Error("pulumi preview --refresh found changes right after up");
 }
 
 /** Stops what was started, each by its pid; safe to call twice (Ctrl-C during the normal clean-up). */
 function stopAll(demo: Partial<Demo>): Promise<void> {
   stopping ??= (async () => {
-    if (!demo.cluster && !demo.host) return;
+    if (!demo.cluster && !demo.project) return;
     say();
     say("== Stop everything");
     const problems: string[] = [];
@@ -377,10 +354,10 @@ function stopAll(demo: Partial<Demo>): Promise<void> {
         problems.push(`stopping the cluster: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    const host = await demo.host?.catch(() => undefined);
-    if (host) {
-      await host.stop();
-      say(`  stopped the provider host (pid ${host.pid})`);
+    const project = await demo.project?.catch(() => undefined);
+    if (project) {
+      project.remove();
+      say(`  removed the program folder and its state`);
     }
     if (problems.length > 0) throw new Error(problems.join("; "));
   })();
@@ -418,6 +395,8 @@ async function main(): Promise<number> {
   try {
     assertBuilt();
     Object.assign(demo, await findEtcd());
+    say("pulumi CLI: lab/install-pulumi.sh (uses the one on PATH, or builds the pinned one once: about 10 minutes)");
+    say(`pulumi CLI: ${pulumiBinDir()}`);
     for (const [i, step] of STEPS.entries()) {
       say();
       say(`== ${i + 1}. ${step.title}`);
