@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, runCompaction } from "./compaction";
-import { InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterObservation, ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { compactionSettings, describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
 import { containsUnknown, pick, plain, sameValue } from "./values";
@@ -113,7 +113,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
       compactionSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
-      return { inputs: news, failures: [{ property: error.field.split(/[.[]/)[0], reason: error.message }] };
+      return { inputs: news, failures: [checkFailure(error.field, error.problem)] };
     }
     return { inputs: { ...news, maintenance: UP_TO_DATE }, failures: [] };
   },

@@ -19,6 +19,15 @@ export class InvalidInputError extends EtcdQuotaError {
   }
 }
 
+/**
+ * A `check` failure as the engine shows it. The reason names the field (`members[1].configFile: ...`) and the
+ * property stays empty: for a failure naming a property, the Pulumi CLI prints that property's whole value in Go's
+ * notation (`property members value {&{{[{map[...]}]}}} has a problem: ...`), several lines of noise for `members`.
+ */
+export function checkFailure(field: string, reason: string): { property: string; reason: string } {
+  return { property: "", reason: `${field}: ${reason}` };
+}
+
 /** The cluster is not in a state where it is safe to proceed (member down, CORRUPT alarm, quorum at risk). */
 export class UnsafeClusterError extends EtcdQuotaError {}
 

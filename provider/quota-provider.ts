@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
 import {
@@ -136,7 +136,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
       settings = quotaSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
-      return { inputs: news, failures: [{ property: error.field.split(/[.[]/)[0], reason: error.message }] };
+      return { inputs: news, failures: [checkFailure(error.field, error.problem)] };
     }
     if (unknown.size > 0) return { inputs: news, failures: [] };
     const refusals = await withSession(settings, async (session, hosts) => {
@@ -145,7 +145,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     });
     return {
       inputs: news,
-      failures: refusals.map((r) => ({ property: r.field.split(/[.[]/)[0], reason: `${r.field}: ${r.reason}` })),
+      failures: refusals.map((r) => checkFailure(r.field, r.reason)),
     };
   },
 

@@ -122,7 +122,7 @@ async function failureOf(run: Promise<UpResult>): Promise<{ message: string; atC
   try {
     const result = await run;
     assert.equal(result.op, "failed", `expected the run to fail, got ${result.op}`);
-    return { message: result.failures.map((f) => `${f.property}: ${f.reason}`).join("\n"), atCheck: true };
+    return { message: result.failures.map((f) => f.reason).join("\n"), atCheck: true };
   } catch (error) {
     return { message: error instanceof Error ? error.message : String(error), atCheck: false, error };
   }

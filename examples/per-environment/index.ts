@@ -5,6 +5,8 @@ import { EtcdCompaction, EtcdCompactionArgs, EtcdQuota, TlsArgs } from "pulumi-e
 interface MemberConfig {
   /** The machine to log in to over SSH. */
   readonly host: string;
+  /** Its SSH port; default 22. */
+  readonly port?: number;
   /** The member's client URL. */
   readonly endpoint: string;
   /** The machine's SSH host key, `ssh-ed25519 AAAA...` (`ssh-keyscan -t ed25519 <host>`). */
@@ -28,6 +30,7 @@ const quota = new EtcdQuota("quota", {
     format: "systemd-unit",
     connection: {
       host: member.host,
+      port: member.port,
       user: config.get("sshUser") ?? "root",
       privateKey,
       hostKey: member.hostKey,
