@@ -3,6 +3,14 @@
  * preview, up, refresh and destroy, and keeps per-resource state the way the Pulumi engine does. Each rule below is
  * taken from the engine's step generator, steps and provider plugin (pulumi/pulumi pkg/resource/deploy and
  * sdk/go/common/resource/plugin), not from documentation.
+ *
+ * What users do with `pulumi` is proven through the real CLI (lab/pulumi-cli.ts, test/cli/). This stand-in stays for
+ * what the CLI cannot do at a test's pace or precision: one provider call at a time in a few milliseconds (the
+ * hostile-input corpus runs ~130 previews; the CLI takes seconds each), the host's log lines in the test's own
+ * process to time a fault to the millisecond, and the provider host killed alone between two calls. It does not
+ * model `pulumi up`'s preview pass (Check and Read run once here, twice under the CLI), Ctrl-C, or pending
+ * operations. Where it models a rule the real CLI also shows, a real-CLI test checks the same rule (a failed update
+ * keeps the old inputs: test/cli/resume.test.ts and test/engine.test.ts).
  */
 import { createHmac, randomBytes } from "crypto";
 import { isDeepStrictEqual } from "util";
@@ -296,8 +304,9 @@ export class EngineStack {
       );
       return this.record(name, { id: old.id, inputs, outputs: annotateSecrets(outputs, inputs), initErrors: [] });
     } catch (error) {
-      // The engine keeps the old id on a partial update and ignores the one in the error.
-      throw this.recordPartial(name, error, () => old.id, inputs);
+      // The engine keeps the old id and the OLD inputs on a partial update, with the outputs the error carries
+      // (step.go's UpdateStep; test/cli/resume.test.ts sees the same through the real CLI).
+      throw this.recordPartial(name, error, () => old.id, old.inputs);
     }
   }
 

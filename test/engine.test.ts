@@ -187,6 +187,9 @@ describe("EngineStack driving the dynamic-provider host", () => {
     assert.strictEqual(partial.outputs.committed, false);
     assert.strictEqual(partial.outputs.__provider, partial.inputs.__provider);
     assert.deepStrictEqual(partial.initErrors, failed.reasons);
+    // The real engine keeps the old inputs after a failed update (test/cli/resume.test.ts sees it through the CLI).
+    assert.strictEqual(partial.inputs.failAfter, undefined, "the old inputs are kept");
+    assert.strictEqual(partial.inputs.step, 1);
 
     // Diff sees no change, but the init errors make the engine update anyway.
     const preview = await stack.preview("a", { label: "a", start: 5, step: 3, dir });

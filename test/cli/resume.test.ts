@@ -97,6 +97,12 @@ describe("a run that stops part way, then the next plain pulumi up finishes it (
     assert.match(failed.stdout, new RegExp(`quota change stopped at ${victim}`));
     const victimUrl = cluster.lab.member(victim).clientUrl;
     assert.equal(await liveQuota(victimUrl), 128 * MiB, `${victim} was rolled back`);
+    // The engine's rule for a failed update, which the stand-in (lab/engine.ts) models: the old inputs stay, with the
+    // outputs the provider reported, and the failure as init errors.
+    const stored = await project.resource("dev", "EtcdQuota");
+    assert.equal(stored?.inputs?.quota, "128MiB", "the old inputs are kept");
+    assert.equal(stored?.outputs?.quotaBytes, 256 * MiB, "the outputs are the partial record");
+    assert.match(stored?.initErrors?.[0] ?? "", new RegExp(`quota change stopped at ${victim}`));
 
     await project.run(["up", "--yes", "--stack", "dev"]);
     for (const name of ["m1", "m2", "m3"]) {
