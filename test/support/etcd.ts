@@ -1,3 +1,4 @@
+import * as assert from "node:assert/strict";
 import { AlarmAction, AlarmType, Etcd3 } from "etcd3";
 
 /**
@@ -54,4 +55,30 @@ export function raiseCorrupt(endpoint: string): Promise<void> {
     const memberId = (await client.maintenance.status()).header.member_id;
     await client.maintenance.alarm({ action: AlarmAction.Activate, memberID: memberId, alarm: AlarmType.Corrupt });
   });
+}
+
+/** Every endpoint answers Status, one member leads, and no alarm is raised. */
+export async function assertHealthy(endpoints: readonly string[]): Promise<void> {
+  const statuses = await Promise.all(endpoints.map(statusOf));
+  assert.equal(statuses.filter((s) => s.isLeader).length, 1, "exactly one member leads");
+  assert.deepEqual(await alarmsOf(endpoints), [], "no alarm is raised");
+}
+
+/** Waits until every endpoint answers Status with a leader (a member just restarted by hand). */
+export async function waitHealthy(endpoints: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const statuses = await Promise.all(endpoints.map(statusOf));
+      if (statuses.some((s) => s.isLeader)) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`no healthy cluster within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
