@@ -66,7 +66,7 @@ let installed: Promise<string> | undefined;
  * the current build) with the pinned @pulumi/pulumi, TypeScript and Node's types. Made once per process; projects
  * take a hard-linked copy, so each has its own node_modules, as a user's program does, at the cost of one install.
  */
-export function packageInstall(): Promise<string> {
+function packageInstall(): Promise<string> {
   installed ??= (async () => {
     const dir = tempDir("etcd-quota-package-");
     const pack = JSON.parse(
