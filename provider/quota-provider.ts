@@ -70,17 +70,36 @@ function exactSize(bytes: number): string | number {
   }
 }
 
+/** etcd's quota when nothing sets one. */
+const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
+
 /**
- * The quota a refresh reports: the declared one while every member runs it and every file says it, otherwise the
- * first value that differs, so a preview shows `quota: "6GiB" => "8GiB"` after someone changed a member by hand.
+ * The quota a refresh reports: the declared one while every member runs it and every file says it, the one other
+ * value when all agree on it (a preview then shows `quota: "6GiB" => "8GiB"` after someone changed every member by
+ * hand), and `mixed: ...` naming each member's values when they disagree. A single value would hide the others: after
+ * a change that stopped part way, the members already changed report the newly declared quota, and the diff would
+ * find nothing to do while the rest still run the old one.
  */
 function liveQuota(declared: unknown, record: QuotaRecord): unknown {
-  const drifted =
-    record.members.find((m) => m.liveBytes !== null && m.liveBytes !== record.quotaBytes)?.liveBytes ??
-    record.members.find((m) => m.configuredBytes !== record.quotaBytes)?.configuredBytes;
-  if (drifted === undefined) return declared;
-  // A file without the setting runs etcd's default.
-  return exactSize(drifted ?? 2 * 1024 ** 3);
+  const members = record.members.map((m) => ({
+    name: m.name ?? m.endpoint,
+    // A file without the setting runs etcd's default.
+    file: m.configuredBytes ?? ETCD_DEFAULT_QUOTA_BYTES,
+    live: m.liveBytes,
+  }));
+  const values = new Set(members.flatMap((m) => (m.live === null ? [m.file] : [m.file, m.live])));
+  if (values.size === 1) {
+    const [only] = values;
+    return only === record.quotaBytes ? declared : exactSize(only);
+  }
+  const shown = (bytes: number) => String(exactSize(bytes));
+  return `mixed: ${members
+    .map((m) =>
+      m.live === null || m.live === m.file
+        ? `${m.name} ${shown(m.file)}`
+        : `${m.name} runs ${shown(m.live)}, its file says ${shown(m.file)}`,
+    )
+    .join("; ")}`;
 }
 
 function sameQuota(a: unknown, b: unknown): boolean {

@@ -127,7 +127,11 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
     assert.equal(drift.op, "update");
     assert.ok(drift.diffs.includes("quota"), drift.diffs.join(", "));
     const refreshed = await stack.refresh("quota");
-    assert.equal(refreshed.inputs?.quota, "80MiB", "the refreshed input says what the member runs");
+    assert.equal(
+      refreshed.inputs?.quota,
+      "mixed: m1 64MiB; m2 80MiB; m3 64MiB",
+      "the refreshed input names each member",
+    );
 
     await stack.up("quota", inputs);
     assert.equal(await liveQuota(cluster.lab.member("m2").clientUrl), 64 * MiB);

@@ -130,7 +130,7 @@ describe("examples/per-environment as two stacks through the real pulumi CLI", f
     assert.equal(await liveQuota(prod, "m2"), 6 * GiB);
 
     const preview = await project.run(["preview", "--refresh", "--diff", "--stack", "prod"]);
-    assert.match(preview.stdout, /~ quota\s*: "6GiB" => "8GiB"/);
+    assert.match(preview.stdout, /~ quota\s*: "mixed: m1 8GiB; m2 6GiB; m3 8GiB" => "8GiB"/);
     const devPreview = await project.run(["preview", "--refresh", "--expect-no-changes", "--stack", "dev"], {
       check: false,
     });
