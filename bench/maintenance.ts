@@ -35,7 +35,7 @@ interface Sizes {
 }
 
 /** Status `dbSize` and `dbSizeInUse` of each member, asked of that member alone, straight through etcd3. */
-async function sizesOf(endpoints: readonly string[]): Promise<Sizes[]> {
+export async function sizesOf(endpoints: readonly string[]): Promise<Sizes[]> {
   return Promise.all(
     endpoints.map(async (endpoint) => {
       const client = new Etcd3({ hosts: [endpoint], defaultCallOptions: () => ({ deadline: Date.now() + 10_000 }) });
@@ -61,7 +61,7 @@ interface RunbookStep {
 }
 
 /** The two ways of typing the runbook: as the runbook writes it, and with the compaction waited for. */
-type Variant = "runbook" | "physical";
+export type Variant = "runbook" | "physical";
 
 const VARIANT_LABEL: Record<Variant, string> = {
   runbook: "etcdctl runbook",
@@ -69,7 +69,7 @@ const VARIANT_LABEL: Record<Variant, string> = {
 };
 
 /** The runbook, step by step, as an operator types it. Returns each step's wall time (etcdctl start-up included). */
-async function etcdctlRunbook(endpoints: readonly string[], variant: Variant): Promise<RunbookStep[]> {
+export async function etcdctlRunbook(endpoints: readonly string[], variant: Variant): Promise<RunbookStep[]> {
   const steps: RunbookStep[] = [];
   const status = await etcdctl(endpoints, ["endpoint", "status", "-w", "json"]);
   steps.push({ step: "endpoint status -w json (DB sizes, revision)", ms: status.ms });

@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: four benchmarks of pulumi-etcd-quota on
+ * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: five benchmarks of pulumi-etcd-quota on
  * real local etcd clusters, each reported as ratios against a baseline measured in the same run. See bench/README.md.
  */
 import * as os from "os";
 import { parseArgs } from "util";
 import { etcdBinary } from "../lab/etcd-binary";
+import { cliBench } from "./cli";
 import { maintenanceBench } from "./maintenance";
 import { previewRefreshBench } from "./preview-refresh";
 import { rollingQuotaBench } from "./rolling-quota";
@@ -27,17 +28,18 @@ const BENCHMARKS: readonly { readonly id: number; readonly title: string; readon
   { id: 2, title: "rolling quota change vs bare restarts", run: rollingQuotaBench },
   { id: 3, title: "preview --refresh vs etcdctl endpoint status", run: previewRefreshBench },
   { id: 4, title: "scale: 20 clusters through one provider host", run: scaleBench },
+  { id: 5, title: "through the real pulumi CLI: up, preview --refresh, the preview pass of up", run: cliBench },
 ];
 
 /** The whole run gives up after this long, stopping everything it started. */
 const OVERALL_TIMEOUT_MS = 30 * 60_000;
 
 const USAGE = `usage: npm run bench [-- options]
-  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,4 (default: all four)
+  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,5 (default: all five)
   --quick       smaller fill for benchmark 1 (128 MiB instead of 512 MiB) and fewer runs for benchmark 3
   --rounds N    rounds of benchmark 1, alternating which side goes first; medians when N > 1 (default 2, --quick 1;
                 each round refills the cluster twice, ~40 s per fill at 512 MiB on 2 cores)
-  --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7)
+  --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7); benchmark 5 runs a third as many
   --verbose     echo the provider's progress lines
   --help`;
 
@@ -56,7 +58,8 @@ function parseOptions(argv: readonly string[]): { options: BenchOptions; only: n
   if (values.help) return undefined;
   const only = values.only === undefined ? BENCHMARKS.map((b) => b.id) : values.only.split(",").map(Number);
   for (const id of only) {
-    if (!BENCHMARKS.some((b) => b.id === id)) throw new Error(`--only: no benchmark ${id} (have 1 to 4)`);
+    if (!BENCHMARKS.some((b) => b.id === id))
+      throw new Error(`--only: no benchmark ${id} (have 1 to ${BENCHMARKS.length})`);
   }
   const runs = values.runs === undefined ? (values.quick ? 7 : 21) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error(`--runs: a whole number from 1 to 1000`);
