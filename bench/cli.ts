@@ -9,7 +9,7 @@
  *   the same unchanged stack.
  */
 import { fill } from "../lab/fill";
-import { PulumiProject } from "../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../lab/pulumi-cli";
 import { SupervisedCluster } from "../lab/supervisor";
 import { etcdctlRunbook, sizesOf } from "./maintenance";
 import {
@@ -54,16 +54,6 @@ class Noop extends pulumi.dynamic.Resource {
 new Noop("noop");
 `;
 
-function memberConfig(cluster: SupervisedCluster): Record<string, string> {
-  return Object.fromEntries(
-    cluster.quotaMembers().flatMap((member, i) =>
-      Object.entries(member)
-        .filter(([, value]) => value !== undefined)
-        .map(([field, value]) => [`members[${i}].${field}`, String(value)]),
-    ),
-  );
-}
-
 export async function cliBench(options: BenchOptions): Promise<BenchResult> {
   const quotaBytes = (options.quick ? 128 : 512) * MiB;
   const rounds = options.rounds;
@@ -91,14 +81,14 @@ export async function cliBench(options: BenchOptions): Promise<BenchResult> {
       log(`benchmark 5: round ${r + 1}: fill to NOSPACE, pulumi up`);
       await fill(endpoints, { untilNoSpace: true, timeoutMs: 300_000 });
       const stack = `round${r + 1}`;
-      await project.initStack(stack, memberConfig(cluster));
+      await project.initStack(stack, listConfig("members", cluster.quotaMembers()));
       const up = await pulumi(project, ["up", "--yes", "--stack", stack]);
       const oursAfter = sum((await sizesOf(endpoints)).map((s) => s.dbSize));
       maintenance.push({ runbook, ours: up.ms, oursAfter, runbookAfter });
     }
 
     log("benchmark 5: a steady stack with both resources (the declared quota is the one running)");
-    await project.initStack("steady", { ...memberConfig(cluster), quota: String(quotaBytes) });
+    await project.initStack("steady", { ...listConfig("members", cluster.quotaMembers()), quota: String(quotaBytes) });
     await project.run(["up", "--yes", "--stack", "steady"]);
     await noop.initStack("steady");
     await noop.run(["up", "--yes", "--stack", "steady"]);

@@ -17,7 +17,7 @@ import { formatSize } from "../provider/size";
 import type { LabCluster } from "./cluster";
 import type { SupervisedCluster } from "./supervisor";
 import { type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";
-import { pulumiBinDir, PulumiProject } from "./pulumi-cli";
+import { listConfig, pulumiBinDir, PulumiProject } from "./pulumi-cli";
 import { fill } from "./fill";
 import { statusTable } from "./status-table";
 
@@ -232,7 +232,7 @@ async function compactWithPulumi(demo: Demo): Promise<void> {
   const project = await demo.project!;
   say(`  program: ${path.join(project.dir, "index.ts")} (pulumi-etcd-quota installed from its npm pack tarball)`);
   say(`  state: a file:// backend beside it; pulumi ${await pulumiVersion(project)} from ${pulumiBinDir()}`);
-  await project.initStack(STACK, endpointConfig(cluster(demo).endpoints));
+  await project.initStack(STACK, listConfig("endpoints", cluster(demo).endpoints));
   await pulumi(project, ["preview"]);
   const started = Date.now();
   await pulumi(project, ["up", "--yes"]);
@@ -242,11 +242,6 @@ async function compactWithPulumi(demo: Demo): Promise<void> {
 
 async function pulumiVersion(project: PulumiProject): Promise<string> {
   return (await project.run(["version"])).stdout.trim();
-}
-
-/** Stack config for a list, one `--path key[i]` each, as a user sets one. */
-function endpointConfig(endpoints: readonly string[]): Record<string, string> {
-  return Object.fromEntries(endpoints.map((endpoint, i) => [`endpoints[${i}]`, endpoint]));
 }
 
 /** Runs `pulumi ARGS` on the demo stack, showing the CLI's own output as it comes. */
@@ -277,17 +272,7 @@ async function raiseQuota(demo: Demo): Promise<void> {
   const quota = formatSize(RAISED_QUOTA_BYTES).replace(" ", "");
   say();
   say(`  $ pulumi config set quota ${quota}   # and members[i].endpoint / configFile / restartCommand`);
-  const members = supervised.quotaMembers();
-  await project.setConfig(STACK, {
-    quota,
-    ...Object.fromEntries(
-      members.flatMap((member, i) =>
-        Object.entries(member)
-          .filter(([, value]) => value !== undefined)
-          .map(([field, value]) => [`members[${i}].${field}`, String(value)]),
-      ),
-    ),
-  });
+  await project.setConfig(STACK, { quota, ...listConfig("members", supervised.quotaMembers()) });
   await pulumi(project, ["up", "--yes"]);
   say();
   say(`  live quota after: ${await liveQuotas()}`);

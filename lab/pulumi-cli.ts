@@ -134,6 +134,22 @@ export interface RunOptions {
 /** A stack config value: plain text, or a value stored encrypted (`pulumi config set --secret`). */
 export type ConfigValue = string | { readonly secret: string };
 
+/**
+ * A list as stack config, the way a user sets one: `key[i]` per string, `key[i].field` per field of an object
+ * (fields left undefined are not set). Give it to {@link PulumiProject.setConfig}, which sets every key with `--path`.
+ */
+export function listConfig(key: string, items: readonly (string | object)[]): Record<string, string> {
+  return Object.fromEntries(
+    items.flatMap((item, i) =>
+      typeof item === "string"
+        ? [[`${key}[${i}]`, item]]
+        : Object.entries(item)
+            .filter(([, value]) => value !== undefined)
+            .map(([field, value]) => [`${key}[${i}].${field}`, String(value)]),
+    ),
+  );
+}
+
 export interface ProjectOptions {
   /** The project name in Pulumi.yaml. */
   readonly name: string;

@@ -1,12 +1,11 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiProject } from "../../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster, unitLaunch } from "../../lab/supervisor";
 import { Writer } from "../../lab/writer";
 import { assertHealthy, waitHealthy } from "../support/etcd";
 import { liveQuota } from "../support/files";
-import { memberConfig } from "./support";
 
 const MiB = 1024 ** 2;
 const NAMES = ["m1", "m2", "m3"];
@@ -51,7 +50,7 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
     const supervised = cluster;
     project = await PulumiProject.create({ name: "interrupt", program: PROGRAM });
-    await project.initStack("dev", { quota: "128MiB", ...memberConfig(supervised.quotaMembers()) });
+    await project.initStack("dev", { quota: "128MiB", ...listConfig("members", supervised.quotaMembers()) });
     await project.run(["up", "--yes", "--stack", "dev"]);
     writer = Writer.start(supervised.endpoints);
 

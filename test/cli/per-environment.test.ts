@@ -5,12 +5,11 @@ import * as path from "path";
 import { promisify } from "util";
 import { parse as parseYaml } from "yaml";
 import { REPO_ROOT } from "../../lab/etcd-binary";
-import { type ConfigValue, PulumiProject } from "../../lab/pulumi-cli";
+import { type ConfigValue, listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { type LabTls, makeLabTls } from "../../lab/tls";
 import { gauge } from "../../lab/supervisor";
 import { startSshd, type TestSshd } from "../support/sshd";
-import { memberConfig } from "./support";
 
 const GiB = 1024 ** 3;
 const EXAMPLE = path.join(REPO_ROOT, "examples", "per-environment");
@@ -67,7 +66,7 @@ function stackConfig(
   }));
   return {
     ...config,
-    ...memberConfig(members),
+    ...listConfig("members", members),
     // The test sshd logs in as root only.
     sshUser: "root",
     sshPrivateKey: { secret: privateKey },

@@ -1,11 +1,10 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../../lab/cluster";
 import { fill, verifyFill } from "../../lab/fill";
-import { PulumiProject } from "../../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { statusOf } from "../support/etcd";
 import { liveQuota } from "../support/files";
-import { endpointConfig, memberConfig } from "./support";
 
 const MiB = 1024 ** 2;
 
@@ -34,7 +33,7 @@ describe("a run that stops part way, then the next plain pulumi up finishes it (
         export const maintenance = space.maintenance;
       `,
     });
-    await project.initStack("dev", endpointConfig(lab.endpoints));
+    await project.initStack("dev", listConfig("endpoints", lab.endpoints));
 
     let victim: string | undefined;
     const kill = /EtcdCompaction: defrag (m\d): .*allowing up to/;
@@ -86,7 +85,7 @@ describe("a run that stops part way, then the next plain pulumi up finishes it (
         export const quotaBytes = quota.quotaBytes;
       `,
     });
-    await project.initStack("dev", { quota: "128MiB", ...memberConfig(cluster.quotaMembers()) });
+    await project.initStack("dev", { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) });
     await project.run(["up", "--yes", "--stack", "dev"]);
 
     const [, victim] = await cluster.rollingOrder();

@@ -1,9 +1,8 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../../lab/cluster";
 import { fill } from "../../lab/fill";
-import { PulumiProject } from "../../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { alarmsOf, withClient } from "../support/etcd";
-import { endpointConfig } from "./support";
 
 const MiB = 1024 ** 2;
 
@@ -32,7 +31,7 @@ describe("the runbook through the real pulumi CLI", function () {
     const endpoints = cluster.endpoints;
     assert.ok((await fill(endpoints, { untilNoSpace: true })).noSpace);
     project = await PulumiProject.create({ name: "runbook", program: PROGRAM });
-    await project.initStack("dev", endpointConfig(endpoints));
+    await project.initStack("dev", listConfig("endpoints", endpoints));
 
     await project.run(["up", "--yes", "--stack", "dev"]);
     assert.deepEqual(await alarmsOf(endpoints), []);

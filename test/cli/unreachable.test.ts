@@ -1,10 +1,9 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiProject } from "../../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { sha256 } from "../support/files";
-import { memberConfig } from "./support";
 
 const MiB = 1024 ** 2;
 
@@ -32,7 +31,7 @@ describe("a cluster that no longer answers, through the real pulumi CLI (refresh
   it("preview and up say they cannot reach it; destroy, and an up that drops the resources, succeed and change no file", async () => {
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
     project = await PulumiProject.create({ name: "gone", program: PROGRAM });
-    const config = { quota: "128MiB", ...memberConfig(cluster.quotaMembers()) };
+    const config = { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) };
     await project.initStack("destroyed", config);
     await project.initStack("dropped", config);
     await project.run(["up", "--yes", "--stack", "destroyed"]);

@@ -1,10 +1,9 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiProject } from "../../lab/pulumi-cli";
+import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { liveQuota } from "../support/files";
-import { memberConfig } from "./support";
 
 const MiB = 1024 ** 2;
 const NEWER = "0.1.1-upgrade-test";
@@ -56,7 +55,7 @@ describe("upgrading the package under a stack written by 0.1.0, through the real
   it("refresh, up and destroy run the newer code installed today with 0.1.0's __provider in the state", async () => {
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
     project = await PulumiProject.create({ name: "upgrade", program: PROGRAM });
-    await project.initStack("dev", { quota: "128MiB", ...memberConfig(cluster.quotaMembers()) });
+    await project.initStack("dev", { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) });
     await project.run(["up", "--yes", "--stack", "dev"]);
 
     const state = await project.exportState("dev");
