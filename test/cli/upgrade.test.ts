@@ -56,7 +56,11 @@ describe("upgrading the package under a stack written by 0.1.0, through the real
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
     project = await PulumiProject.create({ name: "upgrade", program: PROGRAM });
     await project.initStack("dev", { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) });
+    const pids = () => ["m1", "m2", "m3"].map((name) => cluster!.pid(name));
+    const running = pids();
     await project.run(["up", "--yes", "--stack", "dev"]);
+    // Adopting a cluster (no import for dynamic resources): creating EtcdQuota with the quota it runs restarts nothing.
+    assert.deepEqual(pids(), running, "no member was restarted by the create");
 
     const state = await project.exportState("dev");
     let replaced = 0;
