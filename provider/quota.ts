@@ -421,6 +421,9 @@ async function changeMember(
   }
   const host = await hosts.for(fact.spec);
   const file = fact.spec.configFile;
+  // Before the write: a kubelet restarts the member as soon as its manifest changes, and asking after the write can
+  // meet the member going down ("socket hang up").
+  const startedBefore = (await session.client(fact.spec.endpoint).metrics()).processStartTime;
   let backupPath: string | undefined;
   if (step.action === "write-and-restart") {
     const text = await host.readFile(file);
@@ -430,7 +433,6 @@ async function changeMember(
     ledger.backups.set(fact.spec.endpoint, backupPath);
     progress(`${fact.name}: wrote ${file} (previous kept at ${backupPath})`);
   }
-  const startedBefore = (await session.client(fact.spec.endpoint).metrics()).processStartTime;
   const started = Date.now();
   try {
     await restart(host, fact, settings.restartTimeoutMs, progress);
