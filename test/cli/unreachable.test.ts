@@ -2,21 +2,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
+import { BOTH_RESOURCES } from "./programs";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;
-
-/** Both resources, as the README's program declares them, from stack config. */
-const PROGRAM = `
-import * as pulumi from "@pulumi/pulumi";
-import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
-
-const config = new pulumi.Config();
-const members = config.requireObject<QuotaMemberArgs[]>("members");
-const quota = new EtcdQuota("quota", { quota: config.require("quota"), members });
-new EtcdCompaction("space", { endpoints: members.map((m) => m.endpoint) }, { dependsOn: [quota] });
-`;
 
 describe("a cluster that no longer answers, through the real pulumi CLI (refresh: always)", function () {
   this.timeout(600_000);
@@ -30,7 +20,7 @@ describe("a cluster that no longer answers, through the real pulumi CLI (refresh
 
   it("preview and up say they cannot reach it; destroy, and an up that drops the resources, succeed and change no file", async () => {
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
-    project = await PulumiProject.create({ name: "gone", program: PROGRAM });
+    project = await PulumiProject.create({ name: "gone", program: BOTH_RESOURCES });
     const config = { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) };
     await project.initStack("destroyed", config);
     await project.initStack("dropped", config);

@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
+import { BOTH_RESOURCES } from "./programs";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { liveQuota } from "../support/files";
 
@@ -17,16 +18,6 @@ const STATE_WRITTEN_BY_0_1_0 = {
   EtcdCompaction: fs.readFileSync(path.join(__dirname, "fixtures", "provider-0.1.0-compaction.txt"), "utf8"),
   EtcdQuota: fs.readFileSync(path.join(__dirname, "fixtures", "provider-0.1.0-quota.txt"), "utf8"),
 };
-
-const PROGRAM = `
-import * as pulumi from "@pulumi/pulumi";
-import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
-
-const config = new pulumi.Config();
-const members = config.requireObject<QuotaMemberArgs[]>("members");
-const quota = new EtcdQuota("quota", { quota: config.require("quota"), members });
-new EtcdCompaction("space", { endpoints: members.map((m) => m.endpoint) }, { dependsOn: [quota] });
-`;
 
 /** Installs a newer build over the program's copy of the package, as `npm install pulumi-etcd-quota@next` would. */
 function installNewerBuild(project: PulumiProject): void {
@@ -54,7 +45,7 @@ describe("upgrading the package under a stack written by 0.1.0, through the real
 
   it("refresh, up and destroy run the newer code installed today with 0.1.0's __provider in the state", async () => {
     cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 128 * MiB });
-    project = await PulumiProject.create({ name: "upgrade", program: PROGRAM });
+    project = await PulumiProject.create({ name: "upgrade", program: BOTH_RESOURCES });
     await project.initStack("dev", { quota: "128MiB", ...listConfig("members", cluster.quotaMembers()) });
     const pids = () => ["m1", "m2", "m3"].map((name) => cluster!.pid(name));
     const running = pids();
