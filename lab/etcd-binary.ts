@@ -1,5 +1,6 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 /** Where the lab finds an etcd release. */
@@ -19,13 +20,24 @@ const SYSTEM_BIN = "/usr/bin";
 
 const reported = new Map<string, string | undefined>();
 
+/** Where lab/install-etcd.sh puts the releases it builds from Go modules, outside the repository. */
+const BUILT_ROOT = path.join(
+  process.env.PULUMI_ETCD_QUOTA_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-etcd-quota"),
+  "etcd",
+);
+
 /**
- * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin,
- * any other version the copy that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`.
- * Throws an Error that says how to install it when it is missing.
+ * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin, a 3.5
+ * the copy that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`, a 3.6 the one it builds into
+ * `~/.cache/pulumi-etcd-quota/etcd/<version>/`. Throws an Error that says how to install it when it is missing.
  */
 export function etcdBinary(version: string = process.env.ETCD_VERSION ?? "3.4"): EtcdBinary {
-  const candidates = [SYSTEM_BIN, path.join(REPO_ROOT, ".cache", "etcd", version, "usr", "bin")];
+  const candidates = [
+    SYSTEM_BIN,
+    path.join(REPO_ROOT, ".cache", "etcd", version, "usr", "bin"),
+    path.join(BUILT_ROOT, version, "usr", "bin"),
+  ];
   for (const dir of candidates) {
     const etcd = path.join(dir, "etcd");
     const etcdctl = path.join(dir, "etcdctl");

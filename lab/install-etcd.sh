@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the etcd the lab runs: `bash lab/install-etcd.sh [VERSION]`, VERSION one of 3.4 (default), 3.5.16, 3.5.30.
+# Installs the etcd the lab runs: `bash lab/install-etcd.sh [VERSION]`, VERSION one of 3.4 (default), 3.5.16, 3.5.30,
+# or any 3.6.x release (e.g. 3.6.16).
 #
 # 3.4 is the distribution's own package in /usr/bin. 3.5.x is taken from a newer Debian suite and unpacked into
 # <repo>/.cache/etcd/<version>/ with a private apt state, so the system's apt configuration and installed packages
 # stay untouched. The Debian mirror is the one this machine already uses (the deb822 file in /etc/apt/sources.list.d,
-# or $ETCD_LAB_DEBIAN_MIRROR). Running it again once the version is in place does nothing.
+# or $ETCD_LAB_DEBIAN_MIRROR). 3.6.x is built from the Go module proxy (etcd, etcdctl and etcdutl of that release,
+# about 1.5 minutes on 2 cores) into ${XDG_CACHE_HOME:-~/.cache}/pulumi-etcd-quota/etcd/<version>/usr/bin, outside the
+# repository, so later runs and CI reuse it. Running it again once the version is in place does nothing.
 set -euo pipefail
 
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -127,9 +130,44 @@ install_cached_35() {
   say "installed etcd $have in $dest (etcd, etcdctl, etcdutl in usr/bin)"
 }
 
+# etcd 3.6 puts the server's main package at the root of go.etcd.io/etcd/server/v3; a wrapper module pins all three
+# commands to the release, and Go's own caches (GOMODCACHE, GOCACHE) make a second version quick.
+install_built_36() {
+  local dest="${PULUMI_ETCD_QUOTA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-etcd-quota}/etcd/$version"
+  local have
+  have="$(binary_version "$dest/usr/bin/etcd")"
+  if [[ "$have" == "$version" && -x "$dest/usr/bin/etcdctl" && -x "$dest/usr/bin/etcdutl" ]]; then
+    say "etcd $version is already in $dest; nothing to do"
+    return
+  fi
+  command -v go >/dev/null || die "etcd $version is built from Go modules: install Go >= 1.24"
+  mkdir -p "$(dirname "$dest")"
+  work="$(mktemp -d "$(dirname "$dest")/.build.XXXXXX")"
+  local log="$(dirname "$dest")/build-$version.log"
+  printf 'module pulumi-etcd-quota/etcd\n\ngo 1.24\n' >"$work/go.mod"
+  say "building etcd, etcdctl and etcdutl $version from Go modules (about 1.5 minutes the first time); log: $log"
+  (
+    cd "$work"
+    export GOFLAGS=-mod=mod
+    go get "go.etcd.io/etcd/server/v3@v$version" "go.etcd.io/etcd/etcdctl/v3@v$version" \
+      "go.etcd.io/etcd/etcdutl/v3@v$version"
+    mkdir -p root/usr/bin
+    go build -trimpath -o root/usr/bin/etcd go.etcd.io/etcd/server/v3
+    go build -trimpath -o root/usr/bin/etcdctl go.etcd.io/etcd/etcdctl/v3
+    go build -trimpath -o root/usr/bin/etcdutl go.etcd.io/etcd/etcdutl/v3
+  ) >"$log" 2>&1 || die "the build failed: $(tail -n 5 "$log")"
+  have="$(binary_version "$work/root/usr/bin/etcd")"
+  [[ "$have" == "$version" ]] || die "the built etcd reports version '${have:-none}', expected $version"
+  # Swap in the complete tree at once so an interrupted run never leaves a half-built version behind.
+  rm -rf "$dest"
+  mv "$work/root" "$dest"
+  say "installed etcd $have in $dest (etcd, etcdctl, etcdutl in usr/bin)"
+}
+
 case "$version" in
   3.4) install_system_34 ;;
   3.5.16) install_cached_35 trixie ;;
   3.5.30) install_cached_35 sid ;;
-  *) die "unsupported version '$version'; use 3.4, 3.5.16 or 3.5.30" ;;
+  3.6.[0-9]*) install_built_36 ;;
+  *) die "unsupported version '$version'; use 3.4, 3.5.16, 3.5.30 or a 3.6.x release" ;;
 esac
