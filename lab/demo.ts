@@ -277,9 +277,7 @@ async function raiseQuota(demo: Demo): Promise<void> {
   say();
   say(`  live quota after: ${await liveQuotas()}`);
   announceMembers(supervised);
-  const code = await pulumi(project, ["preview", "--refresh", "--expect-no-changes"], false);
-  say(`  preview --refresh: ${code === 0 ? "no changes" : "changes found"}`);
-  if (code !== 0) throw new Error("pulumi preview --refresh found changes right after up");
+  await expectNoDrift(project);
 }
 
 async function showOutcome(demo: Demo): Promise<void> {
@@ -319,7 +317,12 @@ function byAlarm(disarmed: readonly string[]): string {
 }
 
 async function checkNoDrift(demo: Demo): Promise<void> {
-  const code = await pulumi(await demo.project!, ["preview", "--refresh", "--expect-no-changes"], false);
+  await expectNoDrift(await demo.project!);
+}
+
+/** `pulumi preview --refresh --expect-no-changes`, right after an `up`: it must find nothing. */
+async function expectNoDrift(project: PulumiProject): Promise<void> {
+  const code = await pulumi(project, ["preview", "--refresh", "--expect-no-changes"], false);
   say(`  preview --refresh: ${code === 0 ? "no changes" : "changes found"}`);
   if (code !== 0) throw new Error("pulumi preview --refresh found changes right after up");
 }
