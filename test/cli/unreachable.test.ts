@@ -35,9 +35,12 @@ describe("a cluster that no longer answers, through the real pulumi CLI (refresh
 
     const preview = await project.run(["preview", "--refresh", "--diff", "--stack", "destroyed"], { check: false });
     const up = await project.run(["up", "--yes", "--stack", "destroyed"], { check: false });
+    assert.match(preview.stdout + preview.stderr, /EtcdQuota resource 'quota' has a problem: members/);
     for (const result of [preview, up]) {
       assert.notEqual(result.code, 0, result.stdout);
       assert.match(result.stdout, /no member answered/);
+      // Check failures name the field in the reason: with a property named, the CLI would print its whole value.
+      assert.doesNotMatch(result.stdout + result.stderr, /property members value/);
       for (const endpoint of endpoints)
         assert.ok(result.stdout.includes(endpoint), `${endpoint} in:\n${result.stdout}`);
     }
