@@ -241,7 +241,11 @@ async function defragMember(
     member = observation.members.find((m) => m.id === memberId)!;
   }
   const timeoutMs = defragTimeoutMs(member.dbSize);
-  progress(`defrag ${member.name}: ${decision.reason}; allowing up to ${formatDuration(timeoutMs)}`);
+  // etcd blocks a member's reads and writes while it defragments; with StopGRPCServiceOnDefrag its clients can know.
+  const clients = member.metrics.stopsGrpcOnDefrag
+    ? "; its gRPC health says NOT_SERVING meanwhile (StopGRPCServiceOnDefrag)"
+    : "";
+  progress(`defrag ${member.name}: ${decision.reason}; allowing up to ${formatDuration(timeoutMs)}${clients}`);
   const started = Date.now();
   try {
     await session.client(member.endpoint).defragment(timeoutMs);

@@ -41,6 +41,9 @@ export class MemberUnavailableError extends EtcdQuotaError {
   }
 }
 
+/** A member reports two different quotas: its Status's `dbSizeQuota` (etcd 3.6+) and its quota metric. */
+export class QuotaReportsDisagreeError extends MemberUnavailableError {}
+
 /** A bounded wait ran out. */
 export class TimeoutError extends EtcdQuotaError {}
 

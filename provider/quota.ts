@@ -1,7 +1,7 @@
 import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
-import { EtcdQuotaError, HostError, InterruptedError, UnsafeClusterError } from "./errors";
+import { EtcdQuotaError, HostError, InterruptedError, QuotaReportsDisagreeError, UnsafeClusterError } from "./errors";
 import {
   assertHealthy,
   canSpareOne,
@@ -225,8 +225,7 @@ async function waitUntilBack(
   try {
     return await waitFor(
       async () => {
-        const metrics = await client.metrics();
-        await client.status();
+        const { metrics } = await client.statusAndMetrics();
         if (startedBefore !== undefined && (metrics.processStartTime ?? 0) <= startedBefore) return undefined;
         seen = metrics.quotaBytes;
         return expectedQuota === undefined || metrics.quotaBytes === expectedQuota
@@ -236,6 +235,7 @@ async function waitUntilBack(
       {
         what: `${fact.name} to come back${expectedQuota === undefined ? "" : ` with quota ${formatSize(expectedQuota)}`}`,
         timeoutMs,
+        retryErrors: (error) => !(error instanceof QuotaReportsDisagreeError),
       },
     );
   } catch (error) {

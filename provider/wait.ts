@@ -9,8 +9,11 @@ export interface WaitOptions {
   readonly what: string;
   readonly timeoutMs: number;
   readonly intervalMs?: number;
-  /** Whether an error from the probe means "not yet" (the default) rather than "give up now". */
-  readonly retryErrors?: boolean;
+  /**
+   * Whether an error from the probe means "not yet" (the default: a member coming back refuses, resets or hangs up
+   * connections for a while) rather than "give up now"; a function decides per error.
+   */
+  readonly retryErrors?: boolean | ((error: unknown) => boolean);
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -36,7 +39,8 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, options: W
     try {
       value = await withinMs(probe(), remainingMs);
     } catch (error) {
-      if (options.retryErrors === false) throw error;
+      const retry = options.retryErrors ?? true;
+      if (typeof retry === "function" ? !retry(error) : !retry) throw error;
       lastProblem = error instanceof Error ? error.message : String(error);
     }
     if (value === CUT_OFF) {

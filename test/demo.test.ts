@@ -20,8 +20,15 @@ function member(overrides: Partial<ObservedMember> & Pick<ObservedMember, "name"
     raftTerm: 2,
     raftIndex: 978,
     errors: [],
+    dbSizeQuota: undefined,
     isLeader: false,
-    metrics: { quotaBytes: 128 * MiB, dbTotalBytes: undefined, dbInUseBytes: undefined, processStartTime: undefined },
+    metrics: {
+      quotaBytes: 128 * MiB,
+      dbTotalBytes: undefined,
+      dbInUseBytes: undefined,
+      processStartTime: undefined,
+      stopsGrpcOnDefrag: undefined,
+    },
     ...overrides,
   };
 }

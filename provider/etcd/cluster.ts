@@ -1,4 +1,4 @@
-import { UnsafeClusterError } from "../errors";
+import { QuotaReportsDisagreeError, UnsafeClusterError } from "../errors";
 import { formatSize } from "../size";
 import { EtcdAccess } from "./access";
 import { Alarm, ClusterMember, MemberClient, MemberStatus } from "./member";
@@ -52,9 +52,10 @@ export class ClusterSession {
     const answers = await Promise.all(
       [...this.clients.values()].map(async (client) => {
         try {
-          const [status, metrics] = await Promise.all([client.status(), client.metrics()]);
+          const { status, metrics } = await client.statusAndMetrics();
           return { client, status, metrics };
         } catch (error) {
+          if (error instanceof QuotaReportsDisagreeError) throw error;
           return { client, reason: error instanceof Error ? error.message : String(error) };
         }
       }),

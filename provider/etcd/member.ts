@@ -1,10 +1,21 @@
 import * as http from "http";
 import * as https from "https";
+import type { CallOptions, ServiceClientConstructor } from "@grpc/grpc-js";
 import { noop } from "cockatiel";
-import { AlarmAction, AlarmType, Etcd3, IOptions } from "etcd3";
-import { EtcdQuotaError, MemberUnavailableError } from "../errors";
+import {
+  AlarmAction,
+  AlarmType,
+  castGrpcError,
+  Etcd3,
+  EtcdInvalidAuthTokenError,
+  IOptions,
+  IStatusResponse,
+} from "etcd3";
+import { EtcdQuotaError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
+import { formatSize } from "../size";
 import { EtcdAccess, TlsInput } from "./access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
+import { dbSizeQuotaOf } from "./status-wire";
 
 /** What one member says about itself (Maintenance.Status), with numbers as numbers. */
 export interface MemberStatus {
@@ -25,6 +36,8 @@ export interface MemberStatus {
   readonly raftIndex: number;
   /** Problems the member reports about itself, e.g. `etcdserver: mvcc: database space exceeded`. */
   readonly errors: readonly string[];
+  /** The quota the member runs with, as its Status says (etcd 3.6+); undefined where only the metric tells. */
+  readonly dbSizeQuota: number | undefined;
 }
 
 /** An alarm as raised on a member: `NOSPACE`, `CORRUPT`, or whatever a newer etcd adds. */
@@ -197,8 +210,44 @@ export function clientOptionsFor(
   return options;
 }
 
+/** etcd3's client with a Status call that also reads `dbSizeQuota`, which etcd3's bundled proto does not know. */
+class StatusQuotaEtcd3 extends Etcd3 {
+  async statusWithQuota(options: CallOptions): Promise<IStatusResponse & { dbSizeQuota: number | undefined }> {
+    try {
+      return await this.rawStatus(options);
+    } catch (error) {
+      if (!(error instanceof EtcdInvalidAuthTokenError)) throw error;
+      // A restarted member forgets the tokens it issued; etcd3's own call logs in again, then the raw call works.
+      await this.maintenance.status(options);
+      return this.rawStatus(options);
+    }
+  }
+
+  private rawStatus(options: CallOptions): Promise<IStatusResponse & { dbSizeQuota: number | undefined }> {
+    return this.pool.withConnection(
+      "Maintenance",
+      ({ client, metadata }) =>
+        new Promise((resolve, reject) => {
+          const method = (client.constructor as ServiceClientConstructor).service.Status;
+          client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            (bytes: Buffer) => ({
+              ...(method.responseDeserialize(bytes) as IStatusResponse),
+              dbSizeQuota: dbSizeQuotaOf(bytes),
+            }),
+            {},
+            metadata,
+            options,
+            (error, response) => (error ? reject(castGrpcError(error)) : resolve(response!)),
+          );
+        }),
+    );
+  }
+}
+
 export class MemberClient {
-  private readonly client: Etcd3;
+  private readonly client: StatusQuotaEtcd3;
   private readonly callTimeoutMs: number;
 
   constructor(
@@ -207,7 +256,7 @@ export class MemberClient {
     options: MemberClientOptions = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    this.client = new Etcd3({
+    this.client = new StatusQuotaEtcd3({
       ...clientOptionsFor([endpoint], access, () => ({ deadline: this.deadline() })),
       dialTimeout: this.callTimeoutMs,
       faultHandling: { host: () => noop, global: noop },
@@ -231,7 +280,7 @@ export class MemberClient {
   }
 
   async status(): Promise<MemberStatus> {
-    const status = await this.call("status", () => this.client.maintenance.status({ deadline: this.deadline() }));
+    const status = await this.call("status", () => this.client.statusWithQuota({ deadline: this.deadline() }));
     return {
       endpoint: this.endpoint,
       id: hexId(status.header.member_id),
@@ -245,7 +294,28 @@ export class MemberClient {
       raftTerm: Number(status.raftTerm),
       raftIndex: Number(status.raftIndex),
       errors: status.errors ?? [],
+      dbSizeQuota: status.dbSizeQuota,
     };
+  }
+
+  /**
+   * Status and metrics read together, the quota in the metrics being the one in effect: Status's `dbSizeQuota`
+   * where the member reports it (3.6+), else the metric. When both report a quota and they differ, nothing the
+   * project computes from either could be trusted, so it throws {@link QuotaReportsDisagreeError}.
+   */
+  async statusAndMetrics(): Promise<{ status: MemberStatus; metrics: MemberMetrics }> {
+    const [status, metrics] = await Promise.all([this.status(), this.metrics()]);
+    const fromStatus = status.dbSizeQuota;
+    if (fromStatus === undefined) return { status, metrics };
+    if (metrics.quotaBytes !== undefined && metrics.quotaBytes !== fromStatus) {
+      throw new QuotaReportsDisagreeError(
+        this.endpoint,
+        `its Status reports the quota ${formatSize(fromStatus)} but its metric etcd_server_quota_backend_bytes says ` +
+          `${formatSize(metrics.quotaBytes)}; one of them is wrong (a proxy in front of the metrics, or an etcd bug), ` +
+          "so nothing was changed",
+      );
+    }
+    return { status, metrics: { ...metrics, quotaBytes: fromStatus } };
   }
 
   /** The cluster's alarms as this member knows them. */

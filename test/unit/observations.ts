@@ -17,9 +17,16 @@ export function member(name: string, overrides: Partial<ObservedMember> = {}): O
     raftTerm: 2,
     raftIndex: 5000,
     errors: [],
+    dbSizeQuota: undefined,
     name,
     isLeader: name === "m1",
-    metrics: { quotaBytes: 600 * MiB, dbTotalBytes: 600 * MiB, dbInUseBytes: 25 * MiB, processStartTime: 1 },
+    metrics: {
+      quotaBytes: 600 * MiB,
+      dbTotalBytes: 600 * MiB,
+      dbInUseBytes: 25 * MiB,
+      processStartTime: 1,
+      stopsGrpcOnDefrag: undefined,
+    },
     ...overrides,
   };
 }

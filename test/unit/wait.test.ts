@@ -63,3 +63,20 @@ describe("waitFor", () => {
     assert.equal(calls, 1);
   });
 });
+
+describe("waitFor with a retry rule", () => {
+  it("stops at the first error the rule calls final, and retries the others", async () => {
+    let calls = 0;
+    await assert.rejects(
+      waitFor(
+        async () => {
+          calls++;
+          throw new Error(calls < 3 ? "socket hang up" : "quota reports disagree");
+        },
+        { what: "m1 to come back", timeoutMs: 5_000, intervalMs: 1, retryErrors: (e) => !/disagree/.test(String(e)) },
+      ),
+      /quota reports disagree/,
+    );
+    assert.equal(calls, 3);
+  });
+});
