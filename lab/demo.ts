@@ -16,7 +16,7 @@ import { ClusterSession } from "../provider/etcd/cluster";
 import { formatSize } from "../provider/size";
 import type { LabCluster } from "./cluster";
 import type { SupervisedCluster } from "./supervisor";
-import { type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";
+import { DEFAULT_ETCD_VERSION, type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";
 import { listConfig, pulumiBinDir, PulumiProject } from "./pulumi-cli";
 import { fill } from "./fill";
 import { statusTable } from "./status-table";
@@ -97,13 +97,13 @@ function seconds(ms: number): string {
 
 /**
  * Finds etcd with the lab's own lookup. When it is missing, runs `lab/install-etcd.sh` if that can work here (3.4
- * installs with apt and needs root; the 3.5 builds unpack into .cache/ without it), otherwise says what to install.
+ * installs with apt and needs root; 3.5 and 3.6 land in caches without it), otherwise says what to install.
  */
 async function findEtcd(): Promise<Pick<Demo, "etcd" | "lab" | "supervisor">> {
   try {
     return { etcd: etcdBinary(), lab: require("./cluster"), supervisor: require("./supervisor") };
   } catch (error) {
-    const version = process.env.ETCD_VERSION ?? "3.4";
+    const version = process.env.ETCD_VERSION ?? DEFAULT_ETCD_VERSION;
     const installArg = /^3\.4(\.|$)/.test(version) ? "3.4" : version;
     const message = error instanceof Error ? error.message : String(error);
     if (installArg === "3.4" && process.getuid?.() !== 0) {

@@ -13,6 +13,9 @@ export interface EtcdBinary {
   readonly version: string;
 }
 
+/** The release the lab runs unless `$ETCD_VERSION` says otherwise: the newest 3.6, as lab/install-etcd.sh pins it. */
+export const DEFAULT_ETCD_VERSION = "3.6.16";
+
 /** The repository root: `lab/` sits directly under it. */
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -20,19 +23,20 @@ const SYSTEM_BIN = "/usr/bin";
 
 const reported = new Map<string, string | undefined>();
 
-/** Where lab/install-etcd.sh puts the releases it builds from Go modules, outside the repository. */
-const BUILT_ROOT = path.join(
+/** The lab's build cache outside the repository, shared with lab/install-etcd.sh and lab/install-pulumi.sh. */
+export const CACHE_ROOT =
   process.env.PULUMI_ETCD_QUOTA_CACHE ??
-    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-etcd-quota"),
-  "etcd",
-);
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-etcd-quota");
+
+/** Where lab/install-etcd.sh puts the releases it builds from Go modules. */
+const BUILT_ROOT = path.join(CACHE_ROOT, "etcd");
 
 /**
- * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin, a 3.5
- * the copy that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`, a 3.6 the one it builds into
- * `~/.cache/pulumi-etcd-quota/etcd/<version>/`. Throws an Error that says how to install it when it is missing.
+ * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin, 3.5.16
+ * and 3.5.30 the copies that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`, any other 3.5 or
+ * 3.6 the one it builds into `~/.cache/pulumi-etcd-quota/etcd/<version>/`. Throws an Error that says how to install it when it is missing.
  */
-export function etcdBinary(version: string = process.env.ETCD_VERSION ?? "3.4"): EtcdBinary {
+export function etcdBinary(version: string = process.env.ETCD_VERSION ?? DEFAULT_ETCD_VERSION): EtcdBinary {
   const candidates = [
     SYSTEM_BIN,
     path.join(REPO_ROOT, ".cache", "etcd", version, "usr", "bin"),
