@@ -7,6 +7,7 @@ import { Writer } from "../lab/writer";
 import { providerShim } from "../sdk/shim";
 import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "../lab/supervisor";
 import { changedLines, liveQuota, sha256 } from "./support/files";
+import { startHangupProxy } from "./support/hangup-proxy";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
@@ -214,5 +215,20 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
     await newStack().up("quota", inputsFor(cluster, "128MiB"));
     assert.equal(await liveQuota(cluster.endpoints[0]), 128 * MiB);
     assert.ok(progressSince(logStart).some((line) => /warning: this cluster has one member/.test(line)));
+  });
+
+  it("a member that hangs up on every connection while the kubelet restarts it is 'not yet', not a failure", async () => {
+    const cluster = await startCluster("kubeadm-manifest", 1);
+    const [member] = cluster.quotaMembers();
+    const proxy = await startHangupProxy(new URL(member.endpoint).host, member.configFile, 3_000);
+    try {
+      const logStart = host.logs.length;
+      await newStack().up("quota", { ...inputsFor(cluster, "96MiB"), members: [{ ...member, endpoint: proxy.url }] });
+      assert.equal(await liveQuota(cluster.endpoints[0]), 96 * MiB);
+      assert.ok(proxy.hangups() > 0, "the proxy hung up on the provider while the member restarted");
+      assert.ok(progressSince(logStart).some((line) => /m1: back with quota 96 MiB/.test(line)));
+    } finally {
+      await proxy.close();
+    }
   });
 });
