@@ -24,6 +24,14 @@ const FILE_TIMEOUT_MS = 60_000;
  * latency. Only a host that stopped answering uses it up.
  */
 const REPORT_GRACE_MS = 5_000;
+/**
+ * SSH keepalives: a host that answers none of three, 5 s apart, is gone (its link or the network between is down),
+ * and every command in flight fails then, instead of at its own bound (a minute for a file).
+ */
+const KEEPALIVE_INTERVAL_MS = 5_000;
+const KEEPALIVE_COUNT_MAX = 3;
+/** How long closing waits for the server's goodbye before dropping the connection: a dead host never sends one. */
+const CLOSE_WAIT_MS = 2_000;
 
 /**
  * Shared by the file scripts. `replace DEST FROM [-]` copies FROM to a temp file next to DEST, with FROM's mode and
@@ -99,6 +107,8 @@ export async function connectSsh(connection: ConnectionInput): Promise<Host> {
       passphrase: privateKeyPassword,
       password,
       readyTimeout: dialTimeout * 1000,
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
       algorithms: { serverHostKey: signatureAlgorithms(trusted.accepted) },
       hostVerifier: (key: Buffer) => {
         presented = key;
@@ -140,6 +150,14 @@ interface ConnectContext {
   /** The key the server presented, if the handshake got that far. */
   readonly presented?: Buffer;
   readonly trusted: TrustedKeys;
+}
+
+/** Why an established connection broke, in plain words. */
+function lostReason(err: Error & { level?: string }): string {
+  if (err.level === "client-timeout") {
+    return `no answer to ${KEEPALIVE_COUNT_MAX} keepalives ${formatDuration(KEEPALIVE_INTERVAL_MS)} apart: the host or the network to it is down`;
+  }
+  return err.message;
 }
 
 /** Plain words for the usual connection failures; ssh2's own messages assume SSH protocol knowledge. */
@@ -184,6 +202,8 @@ function describeConnectError(err: Error & { level?: string; code?: string }, co
 
 class SshHost implements Host {
   private closed = false;
+  /** Why the connection broke after login (ssh2's error), for the commands it takes down. */
+  private lost: string | undefined;
 
   constructor(
     private readonly client: Client,
@@ -191,6 +211,7 @@ class SshHost implements Host {
     private readonly sudo: boolean,
   ) {
     client.on("close", () => (this.closed = true));
+    client.on("error", (err: Error) => (this.lost ??= lostReason(err)));
   }
 
   async readFile(path: string): Promise<string> {
@@ -227,7 +248,14 @@ class SshHost implements Host {
   async close(): Promise<void> {
     if (this.closed) return;
     await new Promise<void>((resolve) => {
-      this.client.once("close", () => resolve());
+      const timer = setTimeout(() => {
+        this.client.destroy();
+        resolve();
+      }, CLOSE_WAIT_MS);
+      this.client.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
       this.client.end();
     });
   }
@@ -274,7 +302,13 @@ class SshHost implements Host {
             signal = exitSignal;
           });
           opened.on("close", () => {
-            if (code === null && signal === undefined) return failed("the connection closed before it finished");
+            if (code === null && signal === undefined) {
+              return failed(
+                this.lost
+                  ? `the connection was lost before it finished (${this.lost})`
+                  : "the connection closed before it finished",
+              );
+            }
             const result: CommandResult = {
               stdout: Buffer.concat(stdout).toString("utf8"),
               stderr: Buffer.concat(stderr).toString("utf8"),

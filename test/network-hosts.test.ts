@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { HostError } from "../provider/errors";
+import { connectSsh } from "../provider/hosts/ssh";
+import { LabNetwork } from "../lab/netns";
+import { startSshd, type TestSshd } from "./support/sshd";
+
+describe("an SSH host on a network whose link goes down (network namespaces)", function () {
+  this.timeout(120_000);
+  let network: LabNetwork | undefined;
+  let sshd: TestSshd | undefined;
+
+  afterEach(async () => {
+    await sshd?.stop();
+    network?.remove();
+    network = sshd = undefined;
+  });
+
+  it("fails the command in flight within the keepalive bound, saying the host is gone, and closes without waiting for it", async () => {
+    network = await LabNetwork.create({ hosts: 1 });
+    const [machine] = network.hosts;
+    sshd = await startSshd(machine);
+    const host = await connectSsh({
+      host: machine.address,
+      port: sshd.port,
+      user: sshd.user,
+      privateKey: sshd.privateKey,
+      hostKey: sshd.hostKey,
+    });
+    assert.equal((await host.run("echo up", { timeoutMs: 10_000 })).stdout, "up\n");
+
+    const started = Date.now();
+    const inFlight = host.run("sleep 50; echo done", { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    network.cut(machine);
+    await assert.rejects(
+      inFlight,
+      (error: unknown) =>
+        error instanceof HostError &&
+        /connection was lost before it finished \(no answer to 3 keepalives 5\.0s apart: the host or the network to it is down\)/.test(
+          error.message,
+        ),
+    );
+    const failedAfterMs = Date.now() - started;
+    // 3 keepalives 5 s apart after the last traffic: between 15 and 25 s, far below the command's own 60 s.
+    assert.ok(failedAfterMs >= 14_000 && failedAfterMs < 30_000, `failed after ${failedAfterMs} ms`);
+
+    await host.close();
+  });
+
+  it("closes at once a connection to a host that went dark, instead of waiting for its goodbye", async () => {
+    network = await LabNetwork.create({ hosts: 1 });
+    const [machine] = network.hosts;
+    sshd = await startSshd(machine);
+    const host = await connectSsh({
+      host: machine.address,
+      port: sshd.port,
+      user: sshd.user,
+      privateKey: sshd.privateKey,
+      hostKey: sshd.hostKey,
+    });
+    assert.equal((await host.run("echo up", { timeoutMs: 10_000 })).stdout, "up\n");
+    network.cut(machine);
+    const closing = Date.now();
+    await host.close();
+    const tookMs = Date.now() - closing;
+    assert.ok(tookMs >= 1_500 && tookMs < 5_000, `close gave the host its 2 s, then dropped it: ${tookMs} ms`);
+  });
+});
