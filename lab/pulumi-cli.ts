@@ -35,9 +35,8 @@ export function pulumiBinDir(): string {
 const running = new Set<ChildProcess>();
 const scratch = new Set<string>();
 process.on("exit", () => {
-  // The CLI starts the language host and the provider host in its own process group: end the whole group.
   for (const child of running) killGroup(child, "SIGKILL");
-  for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of scratch) removeDir(dir);
 });
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -54,9 +53,35 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
+/**
+ * Removes a scratch folder, first ending every process still running from it. The CLI starts each plugin in a
+ * process group of its own, so ending the CLI's group leaves a provider host that is still busy (a CLI killed at its
+ * bound, a run stuck on a dead network) running from the project's node_modules.
+ */
 function removeDir(dir: string): void {
+  for (const pid of processesRunningFrom(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   scratch.delete(dir);
+}
+
+/** Processes whose command line names a path inside `dir`. */
+function processesRunningFrom(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(`${dir}/`)) pids.push(Number(entry));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return pids;
 }
 
 let installed: Promise<string> | undefined;

@@ -67,8 +67,7 @@ export class ClusterSession {
     if (reached.length === 0) {
       return { members: [], unreachable, uncovered: [], memberList: [], alarms: [], leaderId: undefined, revision: 0 };
     }
-    const first = reached[0].client;
-    const [memberList, alarms] = await Promise.all([first.members(), first.alarms()]);
+    const [memberList, alarms] = await clusterWideFacts(reached.map((a) => a.client));
     const names = new Map(memberList.map((m) => [m.id, m.name]));
     const leaderId = reached.map((a) => a.status!.leaderId).find((id) => id !== "0");
     const members = reached.map(({ status, metrics }) => ({
@@ -163,6 +162,23 @@ export function canSpareOne(observation: ClusterObservation): boolean {
   const voters = observation.memberList.filter((m) => !m.isLearner).length;
   const healthy = votingMembers(observation).length;
   return healthy - 1 >= quorum(voters) || voters === 1;
+}
+
+/**
+ * The member list and the alarms, from the first member that answers both. A member that answers Status may still
+ * fail them: the alarm list goes through raft, which a member that has just come back from a partition cannot serve
+ * until it hears from a leader again.
+ */
+async function clusterWideFacts(clients: readonly MemberClient[]): Promise<[ClusterMember[], Alarm[]]> {
+  let lastError: unknown;
+  for (const client of clients) {
+    try {
+      return await Promise.all([client.members(), client.alarms()]);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
 }
 
 /** The follower to hand leadership to: the most up to date one. */
