@@ -309,13 +309,7 @@ export function memberRecords(
   });
 }
 
-async function recordOf(
-  session: ClusterSession,
-  hosts: HostPool,
-  settings: QuotaSettings,
-  ledger: Ledger,
-): Promise<QuotaRecord> {
-  const now = await observeQuota(session, hosts, settings);
+function recordFrom(settings: QuotaSettings, now: QuotaObservation, ledger: Ledger): QuotaRecord {
   return {
     quotaBytes: settings.quotaBytes,
     alarmsDisarmed: ledger.alarmsDisarmed,
@@ -370,23 +364,24 @@ export async function runQuotaChange(
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    const record = await recordOf(session, hosts, settings, ledger).catch(() => ({
-      quotaBytes: settings.quotaBytes,
-      alarmsDisarmed: ledger.alarmsDisarmed,
-      members: [],
-    }));
+    const now = await observeQuota(session, hosts, settings).catch(() => undefined);
+    const record = now
+      ? recordFrom(settings, now, ledger)
+      : { quotaBytes: settings.quotaBytes, alarmsDisarmed: ledger.alarmsDisarmed, members: [] };
     const states = record.members
-      .map(
-        (m) =>
-          `${m.name ?? m.endpoint}: file ${m.configuredBytes === null ? "unset" : formatSize(m.configuredBytes)}, running ${m.liveBytes === null ? "unknown" : formatSize(m.liveBytes)}`,
-      )
+      .map((m) => {
+        // A file that could not be read (its host unreachable) is not a file without a quota.
+        const read = now?.facts.some((f) => f.spec.endpoint === m.endpoint);
+        const file = !read ? "not read" : m.configuredBytes === null ? "unset" : formatSize(m.configuredBytes);
+        return `${m.name ?? m.endpoint}: file ${file}, running ${m.liveBytes === null ? "unknown" : formatSize(m.liveBytes)}`;
+      })
       .join("; ");
     const where = current ? `at ${current.member}` : "after the last member";
     throw new InterruptedError(`quota change stopped ${where}: ${reason}. Members now: ${states}`, record, error);
   } finally {
     await lock.release();
   }
-  const record = await recordOf(session, hosts, settings, ledger);
+  const record = recordFrom(settings, await observeQuota(session, hosts, settings), ledger);
   progress(
     `done: ${record.members.map((m) => `${m.name} runs ${m.liveBytes === null ? "?" : formatSize(m.liveBytes)}`).join(", ")}`,
   );

@@ -368,7 +368,8 @@ export class MemberClient {
    * Fails unless the user has etcd's root role (or auth is off, or the client certificate's CN is a root user): asks
    * for the role list, which etcd answers only for root. Cheap, and changes nothing. Observed on 3.4.23 and 3.5.16:
    * Status, Alarm (list and disarm), MemberList, MoveLeader and Compact need no user at all, Defragment and Hash need
-   * root; on 3.5.30 Status, Compact, MoveLeader and alarm disarm need root too, Alarm list and MemberList any user.
+   * root; on 3.5.30 Status, Compact, MoveLeader and alarm disarm need root too, Alarm list and MemberList any user;
+   * on 3.5.35 and 3.6.16 Compact, Defragment and MoveLeader need root, Status any user.
    */
   async requireRootRole(consequence: string): Promise<void> {
     try {
@@ -402,9 +403,9 @@ export class MemberClient {
     await this.call("defragment", () => this.client.maintenance.defragment({ deadline: this.deadline(timeoutMs) }));
   }
 
-  /** Hands leadership to `targetId`; etcd only accepts this on the current leader. */
-  async moveLeader(targetId: string, timeoutMs: number): Promise<void> {
-    await this.call(`move leader to ${targetId}`, () =>
+  /** Hands leadership to `targetId` (`targetName` in messages); etcd only accepts this on the current leader. */
+  async moveLeader(targetId: string, timeoutMs: number, targetName = targetId): Promise<void> {
+    await this.call(`move leader to ${targetName}`, () =>
       this.client.maintenance.moveLeader({ targetID: decimalId(targetId) }, { deadline: this.deadline(timeoutMs) }),
     );
   }

@@ -25,7 +25,7 @@ export async function moveLeadershipAway(
   const successor = leaderSuccessor(observation);
   if (!successor) return observation;
   progress(`move leader: ${leader.name} -> ${successor.name}, ${why}`);
-  await session.client(leader.endpoint).moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS);
+  await session.client(leader.endpoint).moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS, successor.name);
   const settled = await waitFor(
     async () => {
       const now = await session.observe();
