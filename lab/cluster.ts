@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { Etcd3, IOptions } from "etcd3";
 import { etcdBinary } from "./etcd-binary";
+import { IP_COMMAND, type LabNetwork } from "./netns";
 import type { LabTls } from "./tls";
 
 /** How {@link LabCluster.start} builds a local cluster. */
@@ -16,7 +17,7 @@ export interface LabClusterOptions {
   readonly members?: number;
   /** `--quota-backend-bytes` for every member; unset leaves etcd's default (2 GiB). */
   readonly quotaBytes?: number;
-  /** etcd version as {@link etcdBinary} takes it (default `$ETCD_VERSION`, else `3.4`). */
+  /** etcd version as {@link etcdBinary} takes it (default `$ETCD_VERSION`, else the newest 3.6). */
   readonly version?: string;
   /** Folder for the members' data and logs; default a new temporary folder, which {@link LabCluster.stop} removes. */
   readonly dir?: string;
@@ -38,6 +39,11 @@ export interface LabClusterOptions {
   readonly tls?: LabTlsFiles;
   /** Enable auth once the members are ready: see {@link enableAuth}. */
   readonly auth?: LabAuth;
+  /**
+   * Run member i on host i of this network, listening on that host's address with etcd's standard ports, instead
+   * of on 127.0.0.1 with free ports.
+   */
+  readonly network?: LabNetwork;
 }
 
 /** The files of a lab PKI the members and the lab's own checks need; a {@link LabTls} has them all. */
@@ -76,6 +82,8 @@ export interface LabMember {
   readonly metricsUrl: string;
   /** `--data-dir`, `<dir>/<name>`. */
   readonly dataDir: string;
+  /** The network namespace the member runs in (a {@link LabNetwork} host); unset on 127.0.0.1. */
+  readonly namespace?: string;
   /** Process id while running; undefined once stopped. */
   pid: number | undefined;
   /** The full command line after the binary; {@link LabCluster.startMember} reuses it. */
@@ -329,16 +337,25 @@ export class LabCluster {
     const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "etcd-lab-"));
     fs.mkdirSync(dir, { recursive: true });
     if (ownsDir && !options.detached) cleanUpOnExit().dirs.add(dir);
-    const ports = await freePorts(count * 3);
     const scheme = options.tls ? "https" : "http";
-    const url = (port: number, protocol = scheme) => `${protocol}://127.0.0.1:${port}`;
+    const network = options.network;
+    if (network && network.hosts.length < count) {
+      throw new Error(`${count} members need ${count} hosts; the lab network has ${network.hosts.length}`);
+    }
+    const ports = network ? [] : await freePorts(count * 3);
+    // On its own host a member listens on etcd's standard ports (client 2379, peer 2380, metrics 2381).
+    const url = (i: number, port: number, protocol = scheme) =>
+      network
+        ? `${protocol}://${network.hosts[i].address}:${2379 + port}`
+        : `${protocol}://127.0.0.1:${ports[3 * i + port]}`;
     const members = Array.from({ length: count }, (_, i) => ({
       name: `m${i + 1}`,
-      clientUrl: url(ports[3 * i]),
-      peerUrl: url(ports[3 * i + 1]),
+      clientUrl: url(i, 0),
+      peerUrl: url(i, 1),
       // Plain http whatever the client URLs: Prometheus scrapes and the supervisor's checks need no certificate.
-      metricsUrl: url(ports[3 * i + 2], "http"),
+      metricsUrl: url(i, 2, "http"),
       dataDir: path.join(dir, `m${i + 1}`),
+      ...(network ? { namespace: network.hosts[i].namespace } : {}),
     }));
     for (const m of members) {
       // An old data dir would make etcd rejoin with stale peer URLs instead of forming this cluster.
@@ -405,7 +422,8 @@ export class LabCluster {
     const out = fs.openSync(this.logFile(member), "a");
     let pid: number | undefined;
     try {
-      const child = spawn(this.etcd, member.args, {
+      const [binary, ...args] = inNamespace(member.namespace, [this.etcd, ...member.args]);
+      const child = spawn(binary, args, {
         stdio: ["ignore", out, out],
         detached: this.detached,
         env: etcdFreeEnv(),
@@ -526,6 +544,14 @@ function etcdFreeEnv(): NodeJS.ProcessEnv {
 }
 
 /** Binds all the ports at once so that no two of them can be the same. */
+/**
+ * The command line that runs `argv` in network namespace `namespace` (unchanged without one). `ip netns exec` execs
+ * the program after joining the namespace, so the pid the caller gets is the program's own.
+ */
+export function inNamespace(namespace: string | undefined, argv: readonly string[]): string[] {
+  return namespace === undefined ? [...argv] : [IP_COMMAND, "netns", "exec", namespace, ...argv];
+}
+
 async function freePorts(count: number): Promise<number[]> {
   const listening = await Promise.allSettled(
     Array.from(

@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
-import { LabCluster, LabTlsFiles, isAlive } from "./cluster";
+import { inNamespace, LabCluster, LabTlsFiles, isAlive } from "./cluster";
+import type { LabNetwork } from "./netns";
 
 /**
  * A stand-in for systemd and the kubelet: it (re)starts each etcd member from exactly what its config file says, read
@@ -27,10 +28,12 @@ export interface SupervisedClusterOptions {
   readonly members?: number;
   /** `--quota-backend-bytes` (or its equivalent in the format) written into every member's file; unset: none. */
   readonly quotaBytes?: number;
-  /** etcd version as the lab takes it (default `$ETCD_VERSION`, else 3.4). */
+  /** etcd version as the lab takes it (default `$ETCD_VERSION`, else the newest 3.6). */
   readonly version?: string;
   /** Serve https with this PKI and require client certificates, as LabCluster does; written into every format. */
   readonly tls?: LabTlsFiles;
+  /** Run each member on its own host of this network (see LabClusterOptions.network). */
+  readonly network?: LabNetwork;
   /** Receives progress lines (starts, stops, failures). */
   readonly log?: (line: string) => void;
 }
@@ -82,6 +85,8 @@ interface SupervisedMember {
   readonly clientUrl: string;
   /** Plain http, also for https members: readiness and leadership are read from its /metrics. */
   readonly metricsUrl: string;
+  /** The lab network host's namespace the member runs in; unset on 127.0.0.1. */
+  readonly namespace: string | undefined;
   /** `<dir>/<name>`: config files, the control folders, etcd.log and supervisor.log. */
   readonly dir: string;
   readonly configFile: string;
@@ -161,6 +166,7 @@ export class SupervisedCluster {
         name: m.name,
         clientUrl: m.clientUrl,
         metricsUrl: m.metricsUrl,
+        namespace: m.namespace,
         dir,
         configFile,
         unitFile,
@@ -181,6 +187,7 @@ export class SupervisedCluster {
       quotaBytes: options.quotaBytes,
       version: options.version,
       tls: options.tls,
+      network: options.network,
       log,
     });
     const cluster = new SupervisedCluster(lab, options.format, log);
@@ -402,6 +409,7 @@ export class SupervisedCluster {
           member.configFile,
           manifest(member.name, this.lab.version, lab.clientUrl, lab.metricsUrl, lab.dataDir, [
             ...flags([]),
+            ...kubeadmFlags(this.lab.version),
             ...quotaFlag,
           ]),
         );
@@ -444,7 +452,8 @@ export class SupervisedCluster {
     const out = fs.openSync(this.etcdLog(member.name), "a");
     let child: ChildProcess;
     try {
-      child = spawn(launch.binary, [...launch.args], {
+      const [binary, ...args] = inNamespace(member.namespace, [launch.binary, ...launch.args]);
+      child = spawn(binary, args, {
         cwd: launch.cwd,
         env: { ...launch.env },
         stdio: ["ignore", out, out],
@@ -648,6 +657,18 @@ function unit(name: string, execStart: string, environmentFile?: string): string
     "WantedBy=multi-user.target",
     "",
   ].join("\n");
+}
+
+/**
+ * The flags kubeadm adds for the etcd it deploys, so that the lab's manifests run what clusters run: for etcd 3.6
+ * (Kubernetes 1.34+) the feature gate and the watch flag that replaced the `--experimental-*` ones, which 3.6
+ * deprecates and 3.7 removes; before 3.6 the experimental flags.
+ */
+export function kubeadmFlags(version: string): string[] {
+  const [major, minor] = version.split(".").map(Number);
+  return major > 3 || (major === 3 && minor >= 6)
+    ? ["--feature-gates=InitialCorruptCheck=true", "--watch-progress-notify-interval=5s"]
+    : ["--experimental-initial-corrupt-check=true", "--experimental-watch-progress-notify-interval=5s"];
 }
 
 function manifest(

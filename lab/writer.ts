@@ -23,13 +23,18 @@ export interface WriterOptions {
   readonly maxMs?: number;
   /** More etcd3 options for every client, e.g. the `credentials` of https members (LabCluster's clientOptions). */
   readonly connection?: Omit<IOptions, "hosts">;
+  /**
+   * One client for the whole run, as an application (or kube-apiserver) holds one, instead of a fresh client per
+   * put (default false). It sees what etcd3's own failover and circuit breaker make of a member going away.
+   */
+  readonly longLivedClient?: boolean;
 }
 
 /**
  * A bounded writer that runs against a cluster while something is done to it, counts acknowledged and failed writes
- * and the longest gap without a successful write, and afterwards reads every acknowledged write back. It uses one
- * fresh client per put with every endpoint, so it fails over like a well-behaved application and is never held up
- * by etcd3's circuit breaker.
+ * and the longest gap without a successful write, and afterwards reads every acknowledged write back. By default it
+ * uses one fresh client per put with every endpoint, so it fails over like a well-behaved application and is never
+ * held up by etcd3's circuit breaker; `longLivedClient` measures the client applications really hold.
  */
 export class Writer {
   private readonly acked = new Map<string, string>();
@@ -55,10 +60,12 @@ export class Writer {
     const timeout = this.options.callTimeoutMs ?? 2000;
     const until = Date.now() + (this.options.maxMs ?? 300_000);
     let lastAck = Date.now();
+    const connect = () => new Etcd3({ ...this.options.connection, hosts: [...this.endpoints], dialTimeout: timeout });
+    const shared = this.options.longLivedClient ? connect() : undefined;
     for (let i = 0; !this.stopped && Date.now() < until; i++) {
       const key = `${prefix}${String(i).padStart(7, "0")}`;
       const value = `${i}@${Date.now()}`;
-      const client = new Etcd3({ ...this.options.connection, hosts: [...this.endpoints], dialTimeout: timeout });
+      const client = shared ?? connect();
       try {
         await client
           .put(key)
@@ -72,10 +79,11 @@ export class Writer {
       } catch {
         this.failed++;
       } finally {
-        client.close();
+        if (!shared) client.close();
       }
       await new Promise((resolve) => setTimeout(resolve, interval));
     }
+    shared?.close();
     this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastAck);
   }
 

@@ -9,7 +9,8 @@ import { type ConfigValue, listConfig, PulumiProject } from "../../lab/pulumi-cl
 import { SupervisedCluster } from "../../lab/supervisor";
 import { type LabTls, makeLabTls } from "../../lab/tls";
 import { gauge } from "../../lab/supervisor";
-import { startSshd, type TestSshd } from "../support/sshd";
+import { machinesFor, restartsOn } from "../support/machines";
+import type { TestSshd } from "../support/sshd";
 
 const GiB = 1024 ** 3;
 const EXAMPLE = path.join(REPO_ROOT, "examples", "per-environment");
@@ -17,24 +18,6 @@ const EXAMPLE = path.join(REPO_ROOT, "examples", "per-environment");
 /** The quota a member runs, from its plain-http metrics URL (its client URL may need a client certificate). */
 async function liveQuota(cluster: SupervisedCluster, name: string): Promise<number | undefined> {
   return gauge(cluster.lab.member(name).metricsUrl, "etcd_server_quota_backend_bytes");
-}
-
-/** One machine per member: its own sshd, whose `systemctl restart etcd.service` restarts that member alone. */
-async function hostsFor(cluster: SupervisedCluster, names: readonly string[]): Promise<TestSshd[]> {
-  const hosts: TestSshd[] = [];
-  for (const name of names) {
-    const sshd = await startSshd();
-    hosts.push(sshd);
-    // systemd's part of the default restart command (`systemctl daemon-reload && systemctl restart 'etcd.service'`).
-    fs.writeFileSync(
-      path.join(sshd.dir, "bin", "systemctl"),
-      `#!/bin/sh\necho "$*" >> '${sshd.dir}/systemctl.log'\n` +
-        `case "$*" in\n  daemon-reload) exit 0 ;;\n  "restart etcd.service") exec ${cluster.restartCommand(name)} ;;\n` +
-        `esac\necho "systemctl stand-in: unsupported: $*" >&2\nexit 1\n`,
-      { mode: 0o755 },
-    );
-  }
-  return hosts;
 }
 
 /**
@@ -95,12 +78,14 @@ describe("examples/per-environment as two stacks through the real pulumi CLI", f
     const dev = await SupervisedCluster.start({ format: "systemd-unit", members: 1, quotaBytes: 1 * GiB });
     const prod = await SupervisedCluster.start({ format: "systemd-unit", members: 3, quotaBytes: 4 * GiB, tls });
     clusters.push(dev, prod);
-    const devHosts = await hostsFor(dev, ["m1"]);
-    const prodHosts = await hostsFor(prod, ["m1", "m2", "m3"]);
-    hosts.push(...devHosts, ...prodHosts);
+    const devHosts = await machinesFor(dev, ["m1"]);
+    hosts.push(...devHosts);
+    const prodHosts = await machinesFor(prod, ["m1", "m2", "m3"]);
+    hosts.push(...prodHosts);
     // Every machine accepts the same key, as the example's one sshPrivateKey per stack needs.
-    for (const sshd of hosts.slice(1)) {
-      fs.copyFileSync(path.join(hosts[0].dir, "authorized_keys"), path.join(sshd.dir, "authorized_keys"));
+    fs.copyFileSync(path.join(devHosts[0].dir, "authorized_keys"), path.join(prodHosts[0].dir, "authorized_keys"));
+    for (const sshd of prodHosts.slice(1)) {
+      fs.copyFileSync(path.join(devHosts[0].dir, "authorized_keys"), path.join(sshd.dir, "authorized_keys"));
     }
 
     project = await PulumiProject.create({ name: "etcd-per-environment", copyFrom: EXAMPLE });
@@ -115,9 +100,7 @@ describe("examples/per-environment as two stacks through the real pulumi CLI", f
     for (const name of ["m1", "m2", "m3"]) {
       assert.equal(await liveQuota(prod, name), 8 * GiB, `prod ${name} runs Pulumi.prod.yaml's 8GiB`);
     }
-    const restarts = (sshd: TestSshd) =>
-      fs.readFileSync(path.join(sshd.dir, "systemctl.log"), "utf8").match(/^restart etcd\.service$/gm)?.length ?? 0;
-    assert.deepEqual(hosts.map(restarts), [1, 1, 1, 1], "each member restarted once, by its own machine's systemctl");
+    assert.deepEqual(hosts.map(restartsOn), [1, 1, 1, 1], "each member restarted once, by its own machine's systemctl");
 
     // By hand on prod's m2: 6 GiB in its unit, then the restart an operator would run.
     const unit = prod.configFile("m2");

@@ -19,6 +19,15 @@ const CASES: { name: string; format: ConfigFormat; text: string }[] = [
     text: fixture("etcd.conf.yml").replace(/^quota-backend-bytes: .*\n/m, ""),
   },
   { name: "kubeadm's manifest", format: "kubeadm-manifest", text: fixture("kubeadm-etcd.yaml") },
+  {
+    // kubeadm for etcd 3.6 (Kubernetes 1.34+): the feature gate and flag that replaced the --experimental-* ones.
+    name: "kubeadm's manifest for etcd 3.6",
+    format: "kubeadm-manifest",
+    text: fixture("kubeadm-etcd.yaml")
+      .replace("--experimental-initial-corrupt-check=true", "--feature-gates=InitialCorruptCheck=true")
+      .replace("--experimental-watch-progress-notify-interval", "--watch-progress-notify-interval")
+      .replace("etcd:3.5.12-0", "etcd:3.6.5-0"),
+  },
 ];
 
 const QUOTA = /quota-backend-bytes|QUOTA_BACKEND_BYTES/;

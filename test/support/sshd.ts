@@ -3,12 +3,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inNamespace } from "../../lab/cluster";
+import type { LabHost } from "../../lab/netns";
 
 const SSHD = "/usr/sbin/sshd";
 const START_TIMEOUT_MS = 10_000;
 
-/** A throwaway OpenSSH server on 127.0.0.1 that accepts one key for root. */
+/** A throwaway OpenSSH server on 127.0.0.1 (or on a lab network host) that accepts one key for root. */
 export interface TestSshd {
+  /** The address it listens on. */
+  readonly address: string;
   /** The port it listens on. */
   readonly port: number;
   /** Its host public key line, `ssh-ed25519 AAAA... comment`. */
@@ -31,7 +35,7 @@ export interface TestSshd {
  * checks for `-n` and runs the rest, so the sudo code path runs end to end as root without a real sudo or an
  * unprivileged user.
  */
-export async function startSshd(): Promise<TestSshd> {
+export async function startSshd(host?: Pick<LabHost, "namespace" | "address">): Promise<TestSshd> {
   ensureSshd();
   // sshd refuses to start without its privilege separation directory, which the package creates only at boot.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
@@ -48,14 +52,23 @@ export async function startSshd(): Promise<TestSshd> {
     { mode: 0o755 },
   );
 
+  const address = host?.address ?? "127.0.0.1";
   let attempt = 0;
   for (;;) {
-    const port = await freePort();
+    // A lab host is a machine of its own: sshd gets the standard port there.
+    const port = host ? 22 : await freePort();
     const configFile = join(dir, "sshd_config");
-    writeFileSync(configFile, config(dir, port, hostKeyFile));
+    writeFileSync(configFile, config(dir, address, port, hostKeyFile));
     try {
-      const child = await launch(configFile, port);
-      return running(child, { dir, port, hostKey: hostKey.publicKey, privateKey: userKey.privateKey, sudoLog });
+      const child = await launch(configFile, address, port, host?.namespace);
+      return running(child, {
+        dir,
+        address,
+        port,
+        hostKey: hostKey.publicKey,
+        privateKey: userKey.privateKey,
+        sudoLog,
+      });
     } catch (err) {
       // Another process can take the port between freePort() closing it and sshd binding it.
       if (++attempt >= 3 || !/Address already in use/.test(String(err))) {
@@ -89,9 +102,9 @@ function ensureSshd(): void {
   });
 }
 
-function config(dir: string, port: number, hostKeyFile: string): string {
+function config(dir: string, address: string, port: number, hostKeyFile: string): string {
   return [
-    "ListenAddress 127.0.0.1",
+    `ListenAddress ${address}`,
     `Port ${port}`,
     `HostKey ${hostKeyFile}`,
     `PidFile ${join(dir, "sshd.pid")}`,
@@ -123,9 +136,10 @@ function freePort(): Promise<number> {
 }
 
 /** Resolves once sshd says it is listening; rejects with its log if it exits or stays silent. */
-function launch(configFile: string, port: number): Promise<ChildProcess> {
+function launch(configFile: string, address: string, port: number, namespace?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(SSHD, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    const [binary, ...args] = inNamespace(namespace, [SSHD, "-D", "-e", "-f", configFile]);
+    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -133,7 +147,7 @@ function launch(configFile: string, port: number): Promise<ChildProcess> {
     }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
-      if (log.includes(`Server listening on 127.0.0.1 port ${port}`)) {
+      if (log.includes(`Server listening on ${address} port ${port}`)) {
         clearTimeout(timer);
         child.stderr?.off("data", onData);
         // Keep draining so a chatty sshd never blocks on a full pipe.
@@ -151,7 +165,7 @@ function launch(configFile: string, port: number): Promise<ChildProcess> {
 
 function running(
   child: ChildProcess,
-  started: Pick<TestSshd, "dir" | "port" | "hostKey" | "privateKey"> & { readonly sudoLog: string },
+  started: Pick<TestSshd, "dir" | "address" | "port" | "hostKey" | "privateKey"> & { readonly sudoLog: string },
 ): TestSshd {
   const { dir, sudoLog } = started;
   const exited = new Promise<void>((resolve) => {
@@ -166,6 +180,7 @@ function running(
   process.on("exit", onExit);
   return {
     dir,
+    address: started.address,
     port: started.port,
     hostKey: started.hostKey,
     privateKey: started.privateKey,

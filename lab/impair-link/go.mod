@@ -1,0 +1,3 @@
+module pulumi-etcd-quota/impair-link
+
+go 1.22
