@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { HostError } from "../provider/errors";
 import { connectSsh } from "../provider/hosts/ssh";
-import { LabNetwork } from "../lab/netns";
+import { type LabHost, LabNetwork } from "../lab/netns";
+import type { Host } from "../provider/hosts/host";
 import { startSshd, type TestSshd } from "./support/sshd";
 
 describe("an SSH host on a network whose link goes down (network namespaces)", function () {
@@ -9,15 +10,10 @@ describe("an SSH host on a network whose link goes down (network namespaces)", f
   let network: LabNetwork | undefined;
   let sshd: TestSshd | undefined;
 
-  afterEach(async () => {
-    await sshd?.stop();
-    network?.remove();
-    network = sshd = undefined;
-  });
-
-  it("fails the command in flight within the keepalive bound, saying the host is gone, and closes without waiting for it", async () => {
-    network = await LabNetwork.create({ hosts: 1 });
-    const [machine] = network.hosts;
+  /** One machine on its own network, with an SSH connection to it that has run a command. */
+  async function connectedMachine(): Promise<{ lab: LabNetwork; machine: LabHost; host: Host }> {
+    const lab = (network = await LabNetwork.create({ hosts: 1 }));
+    const [machine] = lab.hosts;
     sshd = await startSshd(machine);
     const host = await connectSsh({
       host: machine.address,
@@ -27,11 +23,22 @@ describe("an SSH host on a network whose link goes down (network namespaces)", f
       hostKey: sshd.hostKey,
     });
     assert.equal((await host.run("echo up", { timeoutMs: 10_000 })).stdout, "up\n");
+    return { lab, machine, host };
+  }
+
+  afterEach(async () => {
+    await sshd?.stop();
+    network?.remove();
+    network = sshd = undefined;
+  });
+
+  it("fails the command in flight within the keepalive bound, saying the host is gone", async () => {
+    const { lab, machine, host } = await connectedMachine();
 
     const started = Date.now();
     const inFlight = host.run("sleep 50; echo done", { timeoutMs: 60_000 });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    network.cut(machine);
+    lab.cut(machine);
     await assert.rejects(
       inFlight,
       (error: unknown) =>
@@ -48,18 +55,8 @@ describe("an SSH host on a network whose link goes down (network namespaces)", f
   });
 
   it("closes at once a connection to a host that went dark, instead of waiting for its goodbye", async () => {
-    network = await LabNetwork.create({ hosts: 1 });
-    const [machine] = network.hosts;
-    sshd = await startSshd(machine);
-    const host = await connectSsh({
-      host: machine.address,
-      port: sshd.port,
-      user: sshd.user,
-      privateKey: sshd.privateKey,
-      hostKey: sshd.hostKey,
-    });
-    assert.equal((await host.run("echo up", { timeoutMs: 10_000 })).stdout, "up\n");
-    network.cut(machine);
+    const { lab, machine, host } = await connectedMachine();
+    lab.cut(machine);
     const closing = Date.now();
     await host.close();
     const tookMs = Date.now() - closing;
