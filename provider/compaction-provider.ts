@@ -3,6 +3,7 @@ import { CompactionRecord, runCompaction } from "./compaction";
 import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterObservation, ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { compactionSettings, describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
+import { rejectUnknownKeys } from "./names";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
 /** EtcdCompaction's inputs, as the program gives them. */
@@ -110,6 +111,8 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds: Props, news: Props) {
     const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
     try {
+      // A misspelled input would otherwise be ignored and its default used: for retainRevisions, keep no history.
+      rejectUnknownKeys(news, [...INPUT_KEYS, "__provider"], "", "input");
       compactionSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;

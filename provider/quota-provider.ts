@@ -12,6 +12,7 @@ import {
   runQuotaChange,
 } from "./quota";
 import { formatSize, parseSize } from "./size";
+import { rejectUnknownKeys } from "./names";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
@@ -152,6 +153,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
     let settings: QuotaSettings;
     try {
+      rejectUnknownKeys(news, [...INPUT_KEYS, "members", "__provider"], "", "input");
       settings = quotaSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;

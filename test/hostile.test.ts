@@ -291,7 +291,7 @@ describe("Hostile inputs: each refused naming its field, no file changed, the cl
       "unknown member key",
       () => quota({ restart_command: "x" }),
       "members[0].restart_command",
-      /not a member setting/,
+      /unknown member setting; did you mean restartCommand\?$/,
     ),
 
     // ---- EtcdQuota: formats
@@ -445,7 +445,12 @@ describe("Hostile inputs: each refused naming its field, no file changed, the cl
     q("tls that is a path", () => quota({}, { tls: { ca: "/etc/etcd/ca.pem" } }), "tls.ca", /expected PEM text/),
     q("tls ca that is a key", () => quota({}, { tls: { ca: KEY } }), "tls.ca", /expected a certificate/),
     q("tls cert without key", () => quota({}, { tls: { cert: CERT } }), "tls", /go together/),
-    q("tls with an unknown key", () => quota({}, { tls: { ca: CERT, insecure: true } }), "tls.insecure", /not a TLS/),
+    q(
+      "tls with an unknown key",
+      () => quota({}, { tls: { ca: CERT, insecure: true } }),
+      "tls.insecure",
+      /unknown TLS setting; the TLS settings are ca, cert, key$/,
+    ),
     q(
       "tls with http:// members",
       () => quota({}, { tls: { ca: CERT } }),
@@ -496,6 +501,50 @@ describe("Hostile inputs: each refused naming its field, no file changed, the cl
       /listed twice/,
     ),
     c("endpoint with a fragment", () => compaction({ endpoints: [`${url(0)}#x`] }), "endpoints[0]", /path or query/),
+    // ---- Misspelled inputs: ignored, each would leave its default in force (retainRevisions 0 keeps no history).
+    c(
+      "retainRevison",
+      () => compaction({ retainRevison: 1000 }),
+      "retainRevison",
+      /unknown input; did you mean retainRevisions\?$/,
+    ),
+    c("moveLeadr", () => compaction({ moveLeadr: false }), "moveLeadr", /unknown input; did you mean moveLeader\?$/),
+    c(
+      "defrag.minFreeByte",
+      () => compaction({ defrag: { minFreeByte: "1GiB" } }),
+      "defrag.minFreeByte",
+      /did you mean minFreeBytes\?$/,
+    ),
+    c(
+      "tls.cacert",
+      () => compaction({ tls: { cacert: CERT } }),
+      "tls.cacert",
+      /unknown TLS setting; the TLS settings are ca, cert, key$/,
+    ),
+    q(
+      "restartTimout",
+      () => quota({}, { restartTimout: "5m" }),
+      "restartTimout",
+      /unknown input; did you mean restartTimeout\?$/,
+    ),
+    q(
+      "allowAboveRecomended",
+      () => quota({}, { allowAboveRecomended: true }),
+      "allowAboveRecomended",
+      /did you mean allowAboveRecommended\?$/,
+    ),
+    q(
+      "an input far from every name",
+      () => quota({}, { compactFirst: true }),
+      "compactFirst",
+      /unknown input; the inputs are quota, tls, /,
+    ),
+    q(
+      "connection.privatekey",
+      () => quota({ connection: { host: "10.0.0.1", privatekey: KEY, hostKey: "ssh-ed25519 AAAA" } }),
+      "members[0].connection.privatekey",
+      /unknown connection setting; did you mean privateKey\?$/,
+    ),
     c("negative retainRevisions", () => compaction({ retainRevisions: -1 }), "retainRevisions", /0 or more/),
     c("fractional retainRevisions", () => compaction({ retainRevisions: 2.5 }), "retainRevisions", /got number 2\.5/),
     c("retainRevisions 1e400", () => compaction({ retainRevisions: Number("1e400") }), "retainRevisions", /got null/),
@@ -515,7 +564,12 @@ describe("Hostile inputs: each refused naming its field, no file changed, the cl
     ),
     c("empty defrag", () => compaction({ defrag: {} }), "defrag", /give minFreeBytes, minFragmentation or both/),
     c("defrag: true", () => compaction({ defrag: true }), "defrag", /expected an object/),
-    c("unknown defrag key", () => compaction({ defrag: { maxFree: 1 } }), "defrag.maxFree", /not a setting/),
+    c(
+      "unknown defrag key",
+      () => compaction({ defrag: { maxFree: 1 } }),
+      "defrag.maxFree",
+      /unknown defrag setting; the defrag settings are minFreeBytes, minFragmentation$/,
+    ),
     c(
       "quotaUsageAbove as percent",
       () => compaction({ when: { quotaUsageAbove: 80 } }),

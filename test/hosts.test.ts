@@ -459,7 +459,7 @@ describe("hosts", function () {
         name: "unsupported option",
         input: () => ({ ...valid, proxy: { host: "bastion" } }),
         field: ".proxy",
-        says: /is not supported/,
+        says: /unknown connection setting; the connection settings are host, port, /,
       },
     ];
 

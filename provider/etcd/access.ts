@@ -1,3 +1,4 @@
+import { rejectUnknownKeys } from "../names";
 import { InvalidInputError } from "../errors";
 import { describe } from "../size";
 
@@ -90,11 +91,8 @@ export function validateTls(value: unknown, field = "tls"): TlsInput | undefined
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describe(value)}`);
   }
-  const { ca, cert, key, ...rest } = value as Record<string, unknown>;
-  const unknownKeys = Object.keys(rest);
-  if (unknownKeys.length > 0) {
-    throw new InvalidInputError(`${field}.${unknownKeys[0]}`, "is not a TLS setting; use ca, cert and key");
-  }
+  rejectUnknownKeys(value as Record<string, unknown>, ["ca", "cert", "key"], field, "TLS setting");
+  const { ca, cert, key } = value as Record<string, unknown>;
   if ((cert === undefined) !== (key === undefined)) {
     throw new InvalidInputError(field, "cert and key go together: give both or neither");
   }

@@ -1,3 +1,4 @@
+import { rejectUnknownKeys } from "../names";
 import { utils } from "ssh2";
 import { InvalidInputError } from "../errors";
 import { describe } from "../size";
@@ -72,11 +73,12 @@ export function validateConnection(value: unknown, field: string): Connection {
     throw new InvalidInputError(field, `expected an object with host, user and privateKey, got ${describe(value)}`);
   }
   const input = value as Record<string, unknown>;
-  for (const [key, given] of Object.entries(input)) {
-    if (given !== undefined && given !== null && !FIELDS.includes(key)) {
-      throw new InvalidInputError(`${field}.${key}`, `is not supported (supported: ${FIELDS.join(", ")})`);
-    }
-  }
+  rejectUnknownKeys(
+    Object.fromEntries(Object.entries(input).filter(([, given]) => given !== null)),
+    FIELDS,
+    field,
+    "connection setting",
+  );
 
   const host = input.host;
   if (typeof host !== "string" || host === "") {

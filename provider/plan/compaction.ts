@@ -1,3 +1,4 @@
+import { rejectUnknownKeys } from "../names";
 import { InvalidInputError } from "../errors";
 import {
   ClusterObservation,
@@ -71,8 +72,7 @@ function validateObject(value: unknown, field: string, keys: readonly string[]):
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new InvalidInputError(field, `expected an object with ${keys.join(", ")}, got ${describe(value)}`);
   }
-  const unknownKey = Object.keys(value).find((key) => !keys.includes(key));
-  if (unknownKey) throw new InvalidInputError(`${field}.${unknownKey}`, `is not a setting; use ${keys.join(", ")}`);
+  rejectUnknownKeys(value as Record<string, unknown>, keys, field, `${field} setting`);
   return value as Record<string, unknown>;
 }
 

@@ -1,3 +1,4 @@
+import { rejectUnknownKeys } from "../names";
 import { ConfigFormat, parseFormat } from "../config";
 import { parseDuration } from "../duration";
 import { InvalidInputError } from "../errors";
@@ -43,9 +44,7 @@ function validateMember(value: unknown, field: string): MemberSpec {
   }
   const raw = value as Record<string, unknown>;
   const known = ["endpoint", "configFile", "format", "restartCommand", "connection"];
-  const unknownKey = Object.keys(raw).find((key) => !known.includes(key));
-  if (unknownKey)
-    throw new InvalidInputError(`${field}.${unknownKey}`, `is not a member setting; use ${known.join(", ")}`);
+  rejectUnknownKeys(raw, known, field, "member setting");
   const endpoint = validateEndpoint(raw.endpoint, `${field}.endpoint`);
   if (typeof raw.configFile !== "string" || raw.configFile === "") {
     throw new InvalidInputError(
