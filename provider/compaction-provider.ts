@@ -1,8 +1,14 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, runCompaction } from "./compaction";
 import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { ClusterObservation, ClusterSession, noMemberAnswered } from "./etcd/cluster";
-import { compactionSettings, describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
+import { ClusterObservation, ClusterSession, noMemberAnswered, probeAccess } from "./etcd/cluster";
+import {
+  CompactionSettings,
+  compactionSettings,
+  describeStep,
+  maintenanceReasons,
+  planCompaction,
+} from "./plan/compaction";
 import { rejectUnknownKeys } from "./names";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
@@ -110,15 +116,24 @@ async function maintain(inputs: Props, id: string | undefined): Promise<{ id: st
 export const compactionProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds: Props, news: Props) {
     const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
+    let settings: CompactionSettings;
     try {
       // A misspelled input would otherwise be ignored and its default used: for retainRevisions, keep no history.
       rejectUnknownKeys(news, [...INPUT_KEYS, "__provider"], "", "input");
-      compactionSettings(news, unknown);
+      settings = compactionSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
       return { inputs: news, failures: [checkFailure(error.field, error.problem)] };
     }
-    return { inputs: { ...news, maintenance: UP_TO_DATE }, failures: [] };
+    // Values still unknown in a preview (computed elsewhere in the program) are tried at the next check.
+    const problems =
+      unknown.size > 0
+        ? []
+        : await probeAccess(settings.access, (endpoint) => `endpoints[${settings.access.endpoints.indexOf(endpoint)}]`);
+    return {
+      inputs: { ...news, maintenance: UP_TO_DATE },
+      failures: problems.map((p) => checkFailure(p.field, p.reason)),
+    };
   },
 
   async diff(_id: string, olds: Props, news: Props) {

@@ -31,14 +31,51 @@ export function checkFailure(field: string, reason: string): { property: string;
 /** The cluster is not in a state where it is safe to proceed (member down, CORRUPT alarm, quorum at risk). */
 export class UnsafeClusterError extends EtcdQuotaError {}
 
-/** A member could not be reached or answered with an error. */
+/**
+ * A member could not be reached or answered with an error. The subclasses below say which condition; this class
+ * itself is any other error a member answered with.
+ */
 export class MemberUnavailableError extends EtcdQuotaError {
   constructor(
     readonly endpoint: string,
     readonly detail: string,
+    /**
+     * The input that fixes it, when one does: `tls.ca`, `tls.cert`, `username`, `password`, or `endpoint` for the
+     * member's own client URL.
+     */
+    readonly input?: string,
   ) {
     super(`etcd member ${endpoint}: ${detail}`);
   }
+}
+
+/** Nothing answered at the client URL: no etcd running, the port closed, the host or route gone. */
+export class EtcdUnreachableError extends MemberUnavailableError {}
+
+/** The member did not answer one call within its bound. */
+export class EtcdDeadlineError extends MemberUnavailableError {}
+
+/** TLS to the member failed: an untrusted server certificate, a refused client certificate, a name or validity. */
+export class EtcdTlsError extends MemberUnavailableError {}
+
+/** etcd refused the credentials: wrong user or password, credentials to a cluster without auth, or none with it. */
+export class EtcdAuthError extends MemberUnavailableError {}
+
+/** The user is known but lacks the role the call needs (maintenance needs root). */
+export class EtcdPermissionError extends MemberUnavailableError {}
+
+/** The member refuses the write because the NOSPACE alarm is raised (`mvcc: database space exceeded`). */
+export class EtcdNoSpaceError extends MemberUnavailableError {}
+
+/** What answers at the client URL is not etcd's gRPC: another service, or another of etcd's ports. */
+export class NotEtcdError extends MemberUnavailableError {}
+
+/** The conditions a preview fails on: they need a change to the program, not a member brought back. */
+const ACCESS_ERRORS = [EtcdTlsError, EtcdAuthError, EtcdPermissionError, NotEtcdError] as const;
+
+/** Whether `error` says the access settings (URL, TLS, user) are wrong rather than that the member is down. */
+export function isAccessError(error: unknown): error is MemberUnavailableError {
+  return ACCESS_ERRORS.some((kind) => error instanceof kind);
 }
 
 /** A member reports two different quotas: its Status's `dbSizeQuota` (etcd 3.6+) and its quota metric. */

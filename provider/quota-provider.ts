@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { ClusterSession, noMemberAnswered } from "./etcd/cluster";
+import { accessProblems, ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
 import {
   HostPool,
@@ -162,6 +162,13 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     if (unknown.size > 0) return { inputs: news, failures: [] };
     const refusals = await withSession(settings, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
+      // Settings that every member refuses (a wrong CA or password) would also show as each member "down": say the
+      // one thing to fix instead.
+      const access = accessProblems(
+        observation.cluster,
+        (endpoint) => `members[${settings.members.findIndex((m) => m.endpoint === endpoint)}].endpoint`,
+      );
+      if (access.length > 0) return [...observation.fileProblems, ...access];
       return refusalsOf(hosts, settings, observation, planQuota(observation.cluster, observation.facts, settings));
     });
     return {

@@ -1,7 +1,7 @@
-import { QuotaReportsDisagreeError, UnsafeClusterError } from "../errors";
+import { isAccessError, QuotaReportsDisagreeError, UnsafeClusterError } from "../errors";
 import { formatSize } from "../size";
 import { EtcdAccess } from "./access";
-import { Alarm, ClusterMember, MemberClient, MemberStatus } from "./member";
+import { Alarm, ClusterMember, MemberClient, MemberClientOptions, MemberStatus } from "./member";
 import { MemberMetrics } from "./metrics";
 
 /** A member that answered, with what it said and its metrics. */
@@ -16,8 +16,8 @@ export interface ObservedMember extends MemberStatus {
 export interface ClusterObservation {
   /** Members that answered, in the order of the endpoints. */
   readonly members: readonly ObservedMember[];
-  /** Endpoints that did not answer, with the reason. */
-  readonly unreachable: readonly { readonly endpoint: string; readonly reason: string }[];
+  /** Endpoints that did not answer, with the reason and the error it came from. */
+  readonly unreachable: readonly { readonly endpoint: string; readonly reason: string; readonly error?: unknown }[];
   /** Voting members in etcd's member list that no endpoint reached. */
   readonly uncovered: readonly ClusterMember[];
   readonly memberList: readonly ClusterMember[];
@@ -37,8 +37,11 @@ const TOLERATED_ALARMS = new Set(["NOSPACE"]);
 export class ClusterSession {
   readonly clients: ReadonlyMap<string, MemberClient>;
 
-  constructor(readonly access: EtcdAccess) {
-    this.clients = new Map(access.endpoints.map((endpoint) => [endpoint, new MemberClient(endpoint, access)]));
+  constructor(
+    readonly access: EtcdAccess,
+    options: MemberClientOptions = {},
+  ) {
+    this.clients = new Map(access.endpoints.map((endpoint) => [endpoint, new MemberClient(endpoint, access, options)]));
   }
 
   client(endpoint: string): MemberClient {
@@ -56,14 +59,14 @@ export class ClusterSession {
           return { client, status, metrics };
         } catch (error) {
           if (error instanceof QuotaReportsDisagreeError) throw error;
-          return { client, reason: error instanceof Error ? error.message : String(error) };
+          return { client, error, reason: error instanceof Error ? error.message : String(error) };
         }
       }),
     );
     const reached = answers.filter((a) => a.status !== undefined);
     const unreachable = answers
       .filter((a) => a.status === undefined)
-      .map((a) => ({ endpoint: a.client.endpoint, reason: a.reason ?? "no answer" }));
+      .map((a) => ({ endpoint: a.client.endpoint, reason: a.reason ?? "no answer", error: a.error }));
     if (reached.length === 0) {
       return { members: [], unreachable, uncovered: [], memberList: [], alarms: [], leaderId: undefined, revision: 0 };
     }
@@ -103,6 +106,60 @@ export class ClusterSession {
  */
 export function noMemberAnswered(observation: ClusterObservation): string {
   return `no member answered (${observation.unreachable.map((u) => `${u.endpoint}: ${u.reason}`).join("; ")})`;
+}
+
+/**
+ * The endpoints that refused the access settings (TLS, user, or not etcd at all), as `check` failures: one per input
+ * at fault, naming the endpoints, so a wrong CA reads as one line about `tls.ca` rather than one per member.
+ * `fieldOf` names the input that holds an endpoint (`endpoints[1]`, `members[1].endpoint`).
+ */
+export function accessProblems(
+  observation: ClusterObservation,
+  fieldOf: (endpoint: string) => string,
+): { field: string; reason: string }[] {
+  const problems = new Map<string, { field: string; detail: string; endpoints: string[] }>();
+  for (const { endpoint, error } of observation.unreachable) {
+    if (!isAccessError(error)) continue;
+    const field = error.input === undefined || error.input === "endpoint" ? fieldOf(endpoint) : error.input;
+    const key = `${field}\n${error.detail}`;
+    const problem = problems.get(key) ?? { field, detail: error.detail, endpoints: [] };
+    problem.endpoints.push(endpoint);
+    problems.set(key, problem);
+  }
+  return [...problems.values()].map(({ field, detail, endpoints }) => ({
+    field,
+    reason: `${endpoints.join(", ")}: ${detail}`,
+  }));
+}
+
+/** A preview's bound for each call to a member: long enough for a busy member, short enough for a preview. */
+const PROBE_CALL_TIMEOUT_MS = 5_000;
+
+/**
+ * Reads the cluster with the access settings as given (each call bounded by a few seconds) and returns what they
+ * get wrong, as {@link accessProblems} does, plus a user without etcd's root role: so a wrong CA, a missing client
+ * certificate, a wrong password or a URL that is not etcd fails `pulumi preview`, before anything changes. A member
+ * that is merely down is not a problem of the settings and is left to the run's health gate.
+ */
+export async function probeAccess(
+  access: EtcdAccess,
+  fieldOf: (endpoint: string) => string,
+): Promise<{ field: string; reason: string }[]> {
+  const session = new ClusterSession(access, { callTimeoutMs: PROBE_CALL_TIMEOUT_MS });
+  try {
+    const observation = await session.observe();
+    const problems = accessProblems(observation, fieldOf);
+    const [answered] = observation.members;
+    if (problems.length > 0 || answered === undefined) return problems;
+    await session.client(answered.endpoint).requireRootRole("a preview changes nothing");
+    return [];
+  } catch (error) {
+    if (!isAccessError(error)) throw error;
+    const field = error.input === undefined || error.input === "endpoint" ? fieldOf(error.endpoint) : error.input;
+    return [{ field, reason: `${error.endpoint}: ${error.detail}` }];
+  } finally {
+    session.close();
+  }
 }
 
 export function hasNoSpace(observation: ClusterObservation): boolean {

@@ -7,11 +7,26 @@ import {
   AlarmType,
   castGrpcError,
   Etcd3,
+  EtcdAuthenticationFailedError,
   EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
   IOptions,
   IStatusResponse,
 } from "etcd3";
-import { EtcdQuotaError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
+import { formatDuration } from "../duration";
+import {
+  EtcdAuthError,
+  EtcdDeadlineError,
+  EtcdNoSpaceError,
+  EtcdPermissionError,
+  EtcdQuotaError,
+  EtcdTlsError,
+  EtcdUnreachableError,
+  MemberUnavailableError,
+  NotEtcdError,
+  QuotaReportsDisagreeError,
+} from "../errors";
 import { formatSize } from "../size";
 import { EtcdAccess, TlsInput } from "./access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
@@ -79,6 +94,8 @@ export interface EtcdErrorContext {
   readonly clientCert?: boolean;
   /** Whether a CA was given (`tls.ca`); without one the machine's own CAs are used. */
   readonly ca?: boolean;
+  /** The call's bound, for the message when it ran out. */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -108,70 +125,161 @@ const SERVER_NOT_TRUSTED =
 const CLIENT_CERT_REFUSED =
   /alert (?:bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|certificate revoked|access denied)|SSL alert number (?:42|43|44|45|46|48|49|116)\b/;
 
+type MemberErrorClass = new (endpoint: string, detail: string, input?: string) => MemberUnavailableError;
+
+/** What an etcd3 or gRPC error means: its class, a sentence a person can act on, and the input that fixes it. */
+interface Diagnosis {
+  readonly kind: MemberErrorClass;
+  readonly detail: string;
+  readonly input?: string;
+}
+
 /**
- * Turns gRPC and etcd3 errors into a sentence a person can act on: what went wrong in plain words, the input to fix,
- * and the short reason etcd or TLS gave, never the whole gRPC dump. `context` says which credentials were offered,
- * which the error itself cannot (a member that wants a certificate sends the same alert for none and a wrong one).
+ * Maps an etcd3 or gRPC error once to the project's classes: what went wrong in plain words, the input to fix, and
+ * the short reason etcd or TLS gave, never the whole gRPC dump. etcd3 has classes for etcd's own refusals; TLS and
+ * connection failures reach it only as gRPC UNAVAILABLE with Node's or OpenSSL's text, so those are told apart by
+ * that text. `context` says which credentials were offered, which the error itself cannot (a member that wants a
+ * certificate sends the same alert for none and a wrong one).
  */
-export function describeEtcdError(error: unknown, context: EtcdErrorContext = {}): string {
+function diagnose(error: unknown, context: EtcdErrorContext): Diagnosis {
   const message = error instanceof Error ? error.message : String(error);
-  const name = error instanceof Error ? error.constructor.name : "";
   const detail = grpcErrorDetail(message);
   const user = context.username === undefined ? "" : ` "${context.username}"`;
   const forUser = user ? ` for user${user}` : context.clientCert ? " for the user the client certificate names" : "";
-  if (name === "EtcdAuthenticationFailedError" || /authentication failed/i.test(message)) {
-    return `authentication failed: etcd knows no user${user} with that password; check username and password`;
+  if (error instanceof EtcdAuthenticationFailedError || /authentication failed/i.test(message)) {
+    return {
+      kind: EtcdAuthError,
+      input: "password",
+      detail: `authentication failed: etcd knows no user${user} with that password; check username and password`,
+    };
   }
   if (/authentication is not enabled/i.test(message)) {
-    return "username and password are set but this cluster does not have auth enabled; leave them out";
+    return {
+      kind: EtcdAuthError,
+      input: "username",
+      detail: "username and password are set but this cluster does not have auth enabled; leave them out",
+    };
   }
-  if (name === "EtcdPermissionDeniedError" || /permission denied/i.test(message)) {
-    return (
-      `permission denied${forUser}: maintenance needs a user with the root role (every etcd lets only root ` +
-      "defragment; newer releases, e.g. 3.5.30, also only root read status, compact, move the leader or disarm " +
-      "alarms), and the cluster lock needs write access to /pulumi-etcd-quota/"
-    );
+  if (error instanceof EtcdPermissionDeniedError || /permission denied/i.test(message)) {
+    return {
+      kind: EtcdPermissionError,
+      input: context.username === undefined && context.clientCert ? "tls.cert" : "username",
+      detail:
+        `permission denied${forUser}: maintenance needs a user with the root role (every etcd lets only root ` +
+        "defragment; newer releases, e.g. 3.5.30, also only root read status, compact, move the leader or disarm " +
+        "alarms), and the cluster lock needs write access to /pulumi-etcd-quota/",
+    };
   }
   if (/user name is empty/i.test(message)) {
-    return (
-      "this cluster has auth enabled and the request named no user: set username and password (or present a client " +
-      "certificate whose common name is the user, to members started with --client-cert-auth)"
-    );
+    return {
+      kind: EtcdAuthError,
+      input: "username",
+      detail:
+        "this cluster has auth enabled and the request named no user: set username and password (or present a " +
+        "client certificate whose common name is the user, to members started with --client-cert-auth)",
+    };
   }
-  if (/invalid auth token|auth: revision in header is old/i.test(message)) {
-    return `etcd refused the auth token (${detail}); it expired or auth changed meanwhile: run again`;
+  if (
+    error instanceof EtcdInvalidAuthTokenError ||
+    /invalid auth token|auth: revision in header is old/i.test(message)
+  ) {
+    return {
+      kind: EtcdAuthError,
+      detail: `etcd refused the auth token (${detail}); it expired or auth changed meanwhile: run again`,
+    };
   }
   if (/Hostname\/IP does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/.test(message)) {
-    return `TLS: the member's certificate is not issued for this address (${detail}); use a host name or IP its certificate lists`;
+    return {
+      kind: EtcdTlsError,
+      input: "endpoint",
+      detail: `TLS: the member's certificate is not issued for this address (${detail}); use a host name or IP its certificate lists`,
+    };
   }
   if (/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|CERT_NOT_YET_VALID/.test(message)) {
-    return `TLS: the member's certificate is outside its validity period (${detail})`;
+    return {
+      kind: EtcdTlsError,
+      detail: `TLS: the member's certificate is outside its validity period (${detail})`,
+    };
   }
   if (SERVER_NOT_TRUSTED.test(message)) {
-    return context.ca === false
-      ? `TLS: the member's certificate is not signed by a CA this machine trusts (${detail}); set tls.ca to the CA that signed the members' certificates`
-      : `TLS: the member's certificate is not signed by the CA in tls.ca (${detail}); set tls.ca to the CA that signed the members' certificates`;
+    return {
+      kind: EtcdTlsError,
+      input: "tls.ca",
+      detail:
+        context.ca === false
+          ? `TLS: the member's certificate is not signed by a CA this machine trusts (${detail}); set tls.ca to the CA that signed the members' certificates`
+          : `TLS: the member's certificate is not signed by the CA in tls.ca (${detail}); set tls.ca to the CA that signed the members' certificates`,
+    };
   }
   if (CLIENT_CERT_REFUSED.test(message)) {
-    return context.clientCert
-      ? `TLS: the member refused the client certificate in tls.cert (${detail}); it must be signed by a CA the member trusts (its --trusted-ca-file), be unexpired and allow client authentication`
-      : `TLS: the member requires a client certificate (it runs with --client-cert-auth) and none was given (${detail}); set tls.cert and tls.key`;
+    return {
+      kind: EtcdTlsError,
+      input: "tls.cert",
+      detail: context.clientCert
+        ? `TLS: the member refused the client certificate in tls.cert (${detail}); it must be signed by a CA the member trusts (its --trusted-ca-file), be unexpired and allow client authentication`
+        : `TLS: the member requires a client certificate (it runs with --client-cert-auth) and none was given (${detail}); set tls.cert and tls.key`,
+    };
   }
   if (
     /wrong version number|packet length too long|WRONG_VERSION_NUMBER|disconnected before secure TLS connection/.test(
       message,
     )
   ) {
-    return `TLS: the member does not answer TLS on this port (${detail}); use http:// for it, or give its https:// client URL`;
+    return {
+      kind: EtcdTlsError,
+      input: "endpoint",
+      detail: `TLS: the member does not answer TLS on this port (${detail}); use http:// for it, or give its https:// client URL`,
+    };
   }
   if (/certificate|SSL|TLS|handshake/i.test(message)) {
-    return `TLS handshake failed (${detail}); check tls.ca, and tls.cert/tls.key when the member requires client certificates`;
+    return {
+      kind: EtcdTlsError,
+      input: "tls.ca",
+      detail: `TLS handshake failed (${detail}); check tls.ca, and tls.cert/tls.key when the member requires client certificates`,
+    };
   }
-  if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(message)) return "no answer before the deadline";
+  if (error instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED|deadline exceeded/i.test(message)) {
+    const bound = context.timeoutMs === undefined ? "" : ` within ${formatDuration(context.timeoutMs)}`;
+    return { kind: EtcdDeadlineError, detail: `no answer${bound}` };
+  }
+  if (/mvcc: database space exceeded/.test(message)) {
+    return { kind: EtcdNoSpaceError, detail: `the NOSPACE alarm refuses writes (${detail})` };
+  }
+  // grpc-js's word for an answer that is not HTTP/2: an HTTP/1 server, SSH, or etcd's peer or metrics port.
+  if (/Protocol error/.test(message)) {
+    return {
+      kind: NotEtcdError,
+      input: "endpoint",
+      detail: `what answers here is not etcd's client API (${detail}); give the member's client URL (--advertise-client-urls, usually port 2379)`,
+    };
+  }
   if (/ECONNREFUSED|connection refused|No connection established|UNAVAILABLE/i.test(message)) {
-    return `not reachable (${detail}); is etcd running and listening on this URL?`;
+    return {
+      kind: EtcdUnreachableError,
+      detail: `not reachable (${detail}); is etcd running and listening on this URL?`,
+    };
   }
-  return message;
+  return { kind: MemberUnavailableError, detail: message };
+}
+
+/** {@link diagnose}'s sentence alone, for messages about the cluster rather than one member. */
+export function describeEtcdError(error: unknown, context: EtcdErrorContext = {}): string {
+  return diagnose(error, context).detail;
+}
+
+/**
+ * The project's error for a failed call to `endpoint` (`doing` says which call), mapped once from etcd3's and
+ * gRPC's errors; one of the project's errors passes through as it is.
+ */
+export function memberError(
+  endpoint: string,
+  doing: string,
+  error: unknown,
+  context: EtcdErrorContext = {},
+): EtcdQuotaError {
+  if (error instanceof EtcdQuotaError) return error;
+  const { kind, detail, input } = diagnose(error, context);
+  return new kind(endpoint, `${doing}: ${detail}`, input);
 }
 
 /**
@@ -267,15 +375,11 @@ export class MemberClient {
     return new Date(Date.now() + timeoutMs);
   }
 
-  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, run: () => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof EtcdQuotaError) throw error;
-      throw new MemberUnavailableError(
-        this.endpoint,
-        `${what}: ${describeEtcdError(error, errorContextOf(this.access))}`,
-      );
+      throw memberError(this.endpoint, what, error, { ...errorContextOf(this.access), timeoutMs });
     }
   }
 
@@ -304,7 +408,11 @@ export class MemberClient {
    * project computes from either could be trusted, so it throws {@link QuotaReportsDisagreeError}.
    */
   async statusAndMetrics(): Promise<{ status: MemberStatus; metrics: MemberMetrics }> {
-    const [status, metrics] = await Promise.all([this.status(), this.metrics()]);
+    // Status's error first: it says more (a TLS or auth refusal, or no etcd at all) than an HTTP error on /metrics.
+    const [statusAnswer, metricsAnswer] = await Promise.allSettled([this.status(), this.metrics()]);
+    if (statusAnswer.status === "rejected") throw statusAnswer.reason;
+    if (metricsAnswer.status === "rejected") throw metricsAnswer.reason;
+    const [status, metrics] = [statusAnswer.value, metricsAnswer.value];
     const fromStatus = status.dbSizeQuota;
     if (fromStatus === undefined) return { status, metrics };
     if (metrics.quotaBytes !== undefined && metrics.quotaBytes !== fromStatus) {
@@ -359,8 +467,10 @@ export class MemberClient {
    */
   async compact(revision: number, timeoutMs: number): Promise<void> {
     await this.requireRootRole("nothing was compacted");
-    await this.call(`compact to revision ${revision}`, () =>
-      this.client.kv.compact({ revision, physical: true }, { deadline: this.deadline(timeoutMs) }),
+    await this.call(
+      `compact to revision ${revision}`,
+      () => this.client.kv.compact({ revision, physical: true }, { deadline: this.deadline(timeoutMs) }),
+      timeoutMs,
     );
   }
 
@@ -375,10 +485,11 @@ export class MemberClient {
     try {
       await this.client.auth.roleList({ deadline: this.deadline() });
     } catch (error) {
-      throw new MemberUnavailableError(
-        this.endpoint,
-        `permission check: ${describeEtcdError(error, errorContextOf(this.access))}; ${consequence}`,
-      );
+      const { kind, detail, input } = diagnose(error, {
+        ...errorContextOf(this.access),
+        timeoutMs: this.callTimeoutMs,
+      });
+      throw new kind(this.endpoint, `permission check: ${detail}; ${consequence}`, input);
     }
   }
 
@@ -400,18 +511,25 @@ export class MemberClient {
   }
 
   async defragment(timeoutMs: number): Promise<void> {
-    await this.call("defragment", () => this.client.maintenance.defragment({ deadline: this.deadline(timeoutMs) }));
+    await this.call(
+      "defragment",
+      () => this.client.maintenance.defragment({ deadline: this.deadline(timeoutMs) }),
+      timeoutMs,
+    );
   }
 
   /** Hands leadership to `targetId` (`targetName` in messages); etcd only accepts this on the current leader. */
   async moveLeader(targetId: string, timeoutMs: number, targetName = targetId): Promise<void> {
-    await this.call(`move leader to ${targetName}`, () =>
-      this.client.maintenance.moveLeader({ targetID: decimalId(targetId) }, { deadline: this.deadline(timeoutMs) }),
+    await this.call(
+      `move leader to ${targetName}`,
+      () =>
+        this.client.maintenance.moveLeader({ targetID: decimalId(targetId) }, { deadline: this.deadline(timeoutMs) }),
+      timeoutMs,
     );
   }
 
   async metrics(timeoutMs = this.callTimeoutMs): Promise<MemberMetrics> {
-    const text = await this.call("metrics", () => this.fetchText("/metrics", timeoutMs));
+    const text = await this.call("metrics", () => this.fetchText("/metrics", timeoutMs), timeoutMs);
     return memberMetricsFrom(text);
   }
 

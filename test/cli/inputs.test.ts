@@ -1,6 +1,9 @@
 import * as assert from "node:assert/strict";
+import * as http from "node:http";
+import * as net from "node:net";
 import { LabCluster } from "../../lab/cluster";
 import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
+import { LabTls, makeLabTls } from "../../lab/tls";
 import { statusOf } from "../support/etcd";
 
 // Stack config spread into the args, as program/index.ts does: where a typo in a stack file lands in a program.
@@ -12,6 +15,18 @@ const config = new pulumi.Config();
 new EtcdCompaction("space", {
   endpoints: config.requireObject<string[]>("endpoints"),
   ...config.requireObject<Record<string, unknown>>("compaction"),
+});
+`;
+
+// TLS from stack secrets, as the README's program takes it.
+const TLS_PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdCompaction } from "pulumi-etcd-quota";
+
+const config = new pulumi.Config();
+new EtcdCompaction("space", {
+  endpoints: config.requireObject<string[]>("endpoints"),
+  tls: { ca: config.requireSecret("ca"), cert: config.requireSecret("cert"), key: config.requireSecret("key") },
 });
 `;
 
@@ -44,5 +59,64 @@ describe("a misspelled input through the real pulumi CLI", function () {
     const state = await project.exportState("dev");
     assert.ok(!state.deployment.resources?.some((r) => r.type.endsWith(":EtcdCompaction")), "no resource was created");
     assert.equal((await statusOf(endpoint)).revision, revisionBefore, "nothing was compacted or written");
+  });
+});
+
+describe("access settings the cluster refuses, through the real pulumi CLI", function () {
+  this.timeout(300_000);
+  let cluster: LabCluster | undefined;
+  let project: PulumiProject | undefined;
+  const pkis: LabTls[] = [];
+  let notEtcd: http.Server | undefined;
+
+  afterEach(async () => {
+    project?.remove();
+    await cluster?.stop();
+    for (const pki of pkis.splice(0)) pki.remove();
+    notEtcd?.close();
+  });
+
+  it("a changed tls.ca that the members do not trust fails pulumi preview naming tls.ca, and up changes nothing", async () => {
+    const [tls, otherCa] = [makeLabTls(), makeLabTls()];
+    pkis.push(tls, otherCa);
+    cluster = await LabCluster.start({ members: 1, tls });
+    project = await PulumiProject.create({ name: "access", program: TLS_PROGRAM });
+    await project.initStack("dev", {
+      ...listConfig("endpoints", cluster.endpoints),
+      ca: { secret: tls.ca },
+      cert: { secret: tls.client.cert },
+      key: { secret: tls.client.key },
+    });
+    await project.run(["up", "--yes", "--stack", "dev"]);
+    const stateBefore = await project.resource("dev", "EtcdCompaction");
+    assert.ok(stateBefore, "created with the right CA");
+
+    await project.setConfig("dev", { ca: { secret: otherCa.ca } });
+    const preview = await project.run(["preview", "--stack", "dev"], { check: false });
+    assert.notEqual(preview.code, 0, preview.stdout);
+    const previewText = preview.stdout + preview.stderr;
+    assert.match(
+      previewText,
+      /tls\.ca: https:\/\/127\.0\.0\.1:\d+: status: TLS: the member's certificate is not signed by the CA in tls\.ca/,
+    );
+    const up = await project.run(["up", "--yes", "--stack", "dev"], { check: false });
+    assert.notEqual(up.code, 0, up.stdout);
+    assert.match(up.stdout + up.stderr, /tls\.ca: /);
+    const stateAfter = await project.resource("dev", "EtcdCompaction");
+    assert.deepEqual(stateAfter?.outputs?.compactedRevision, stateBefore.outputs?.compactedRevision, "no run");
+  });
+
+  it("an endpoint where something else than etcd answers fails pulumi preview naming it", async () => {
+    notEtcd = http.createServer((_request, response) => response.writeHead(404).end());
+    await new Promise<void>((resolve) => notEtcd!.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(notEtcd.address() as net.AddressInfo).port}`;
+    project = await PulumiProject.create({ name: "not-etcd", program: PROGRAM });
+    await project.initStack("dev", { ...listConfig("endpoints", [url]), compaction: "{}" });
+    const preview = await project.run(["preview", "--stack", "dev"], { check: false });
+    assert.notEqual(preview.code, 0, preview.stdout);
+    assert.match(
+      preview.stdout + preview.stderr,
+      new RegExp(`endpoints\\[0\\]: ${url.replace(/\./g, "\\.")}: status: what answers here is not etcd's client API`),
+    );
   });
 });
