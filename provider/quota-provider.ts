@@ -169,7 +169,13 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
         (endpoint) => `members[${settings.members.findIndex((m) => m.endpoint === endpoint)}].endpoint`,
       );
       if (access.length > 0) return [...observation.fileProblems, ...access];
-      return refusalsOf(hosts, settings, observation, planQuota(observation.cluster, observation.facts, settings));
+      const plan = planQuota(observation.cluster, observation.facts, settings);
+      const refusals = await refusalsOf(hosts, settings, observation, plan);
+      // The preview's account of what an update would do, each file named as the link it may be resolves.
+      if (refusals.length === 0 && plan.steps.some((step) => step.action !== "none")) {
+        for (const step of plan.steps) progress(`plan: ${describeQuotaStep(step)}`);
+      }
+      return refusals;
     });
     return {
       inputs: news,

@@ -1,3 +1,4 @@
+import { lookup } from "node:dns/promises";
 import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
@@ -74,7 +75,7 @@ export async function observeQuota(
     settings.members.map(async (spec, i) => {
       try {
         const host = await hosts.for(spec);
-        const text = await host.readFile(spec.configFile);
+        const { text, realPath } = await host.readFile(spec.configFile);
         const shown = formatOfContent(text);
         if (spec.format !== undefined && shown !== undefined && shown !== spec.format) {
           fileProblems.push({
@@ -89,6 +90,7 @@ export async function observeQuota(
         const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
         facts[i] = {
           spec,
+          realPath,
           format,
           configuredBytes: reading.bytes,
           location: reading.location,
@@ -111,7 +113,52 @@ export async function observeQuota(
       }
     }),
   );
+  fileProblems.push(...(await duplicates(settings, facts)));
   return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
+}
+
+/**
+ * Two entries for one member (`127.0.0.1` and `localhost`) or for one file (through a link or `..`) would edit and
+ * restart it twice: refused, naming the entry that repeats the earlier one. Members are compared by the ID they
+ * report, files by host address and the path with every link followed.
+ */
+async function duplicates(
+  settings: QuotaSettings,
+  facts: readonly (MemberFacts | undefined)[],
+): Promise<{ field: string; reason: string }[]> {
+  const problems: { field: string; reason: string }[] = [];
+  const members = new Map<string, number>();
+  const files = new Map<string, number>();
+  for (const [i, fact] of facts.entries()) {
+    if (fact === undefined) continue;
+    const sameMember = fact.id === undefined ? undefined : members.get(fact.id);
+    if (sameMember !== undefined) {
+      problems.push({
+        field: `members[${i}].endpoint`,
+        reason: `${fact.spec.endpoint} is member ${fact.name} (ID ${fact.id}) again, already listed as members[${sameMember}] (${settings.members[sameMember].endpoint}); list each member once`,
+      });
+    } else if (fact.id !== undefined) members.set(fact.id, i);
+    const file = `${await hostAddress(fact.spec)}\n${fact.realPath}`;
+    const sameFile = files.get(file);
+    if (sameFile !== undefined && sameMember === undefined) {
+      problems.push({
+        field: `members[${i}].configFile`,
+        reason: `${fact.spec.configFile} is ${fact.realPath}, the file members[${sameFile}] already names; each member needs its own file`,
+      });
+    } else files.set(file, i);
+  }
+  return problems;
+}
+
+/** The host a member's file lives on, by address, so two names of one machine compare equal. */
+async function hostAddress(spec: MemberSpec): Promise<string> {
+  const connection = spec.connection;
+  if (connection === undefined) return "local";
+  const address = await lookup(connection.host).then(
+    (found) => found.address,
+    () => connection.host,
+  );
+  return `${address}:${connection.port}`;
 }
 
 /**
@@ -421,7 +468,7 @@ async function changeMember(
   const startedBefore = (await session.client(fact.spec.endpoint).metrics()).processStartTime;
   let backupPath: string | undefined;
   if (step.action === "write-and-restart") {
-    const text = await host.readFile(file);
+    const { text } = await host.readFile(file);
     const edited = editorFor(fact.format).write(text, settings.quotaBytes, file);
     backupPath = (await host.writeFileAtomic(file, edited, { backupPath: backupPathFor(fact.format, file) }))
       .backupPath;

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { validateMemberList } from "../provider/etcd/access";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
@@ -75,9 +76,11 @@ export type QuotaMemberState = QuotaMemberRecord;
 function secretIfCredentials(
   members: EtcdQuotaArgs["members"],
 ): pulumi.Output<pulumi.Unwrap<EtcdQuotaArgs["members"]>> {
-  return pulumi.output(members).apply((list) => {
+  return pulumi.output(members).apply((value) => {
+    // The same message as `check` gives, rather than a TypeError from looking into something that is not a list.
+    const list = validateMemberList(value) as typeof value;
     const credentials = list.some(
-      (m) => m.connection?.privateKey || m.connection?.password || m.connection?.privateKeyPassword,
+      (m) => m?.connection?.privateKey || m?.connection?.password || m?.connection?.privateKeyPassword,
     );
     return credentials ? pulumi.secret(list) : pulumi.output(list);
   });

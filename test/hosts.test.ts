@@ -9,6 +9,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -99,8 +100,50 @@ describe("hosts", function () {
         assert.equal(host.label, target.label());
       });
 
-      it("reads a file exactly", async function () {
-        assert.equal(await host.readFile(file), "name: old\n# ünïcode, no trailing newline");
+      it("reads a file exactly, and says where a symlink leads", async function () {
+        assert.deepEqual(await host.readFile(file), {
+          text: "name: old\n# ünïcode, no trailing newline",
+          realPath: file,
+        });
+        const link = join(dir, "link.conf");
+        symlinkSync(`.${"/."}/etcd.conf`, link);
+        assert.deepEqual(await host.readFile(link), {
+          text: "name: old\n# ünïcode, no trailing newline",
+          realPath: file,
+        });
+      });
+
+      it("refuses what is not a regular file at once, without reading it: a FIFO, a device, /dev/stdin", async function () {
+        const fifo = join(dir, "etcd.env");
+        execFileSync("mkfifo", [fifo]);
+        const cases: [string, RegExp][] = [
+          [fifo, /it is a named pipe \(FIFO\); only regular files are read/],
+          ["/dev/zero", /it is a device or a socket; only regular files are read/],
+          ["/dev/stdin", /only regular files are read|no such file/i],
+        ];
+        for (const [path, reason] of cases) {
+          const started = Date.now();
+          await assert.rejects(host.readFile(path), (err: Error) => {
+            assert.ok(err instanceof HostError, String(err));
+            assert.match(err.message, reason);
+            assert.ok(err.message.includes(path), err.message);
+            return true;
+          });
+          assert.ok(Date.now() - started < 10_000, `${path} answered at once, not after a wait`);
+        }
+      });
+
+      it("refuses a file larger than 1 MiB without reading it (a sparse 4 GiB file)", async function () {
+        const huge = join(dir, "huge.conf");
+        writeFileSync(huge, "");
+        truncateSync(huge, 4 * 1024 ** 3);
+        await assert.rejects(host.readFile(huge), (err: Error) => {
+          assert.ok(err instanceof HostError, String(err));
+          assert.match(err.message, /it is 4 GiB, more than the 1 MiB a config file of etcd can need; it was not read/);
+          return true;
+        });
+        writeFileSync(huge, "x".repeat(1024 ** 2));
+        assert.equal((await host.readFile(huge)).text.length, 1024 ** 2, "1 MiB itself is read");
       });
 
       it("names the host and path when a file is missing", async function () {

@@ -1,5 +1,6 @@
 import { isMap, isScalar, parseDocument } from "yaml";
 import { ConfigFileError } from "../errors";
+import { ETCD_CONFIG_KEYS } from "./etcd-config";
 import { CONFIG_FORMATS, type ConfigFormat } from "./format";
 import { stringOf, valueOf } from "./yaml-source";
 
@@ -10,19 +11,6 @@ const LOOKS: Readonly<Record<ConfigFormat, string>> = {
   "etcd-config": "the YAML file of etcd --config-file",
   "kubeadm-manifest": "a static Pod manifest",
 };
-
-/** Top-level keys that only an etcd config file is likely to have together with no `kind`. */
-const ETCD_CONFIG_KEYS = new Set([
-  "name",
-  "data-dir",
-  "wal-dir",
-  "listen-client-urls",
-  "listen-peer-urls",
-  "advertise-client-urls",
-  "initial-advertise-peer-urls",
-  "initial-cluster",
-  "quota-backend-bytes",
-]);
 
 /** File names that tell the format when the content does not. */
 const NAMES: readonly (readonly [RegExp, ConfigFormat])[] = [

@@ -1,3 +1,4 @@
+import { ConfigFileError } from "../errors";
 import type { ConfigEditor } from "./format";
 import {
   CONFIG_FILE_VARIABLE,
@@ -39,6 +40,13 @@ function variables(text: string): Variable[] {
 }
 
 function envQuota(text: string, file: string): QuotaSetting[] {
+  // A commented-out name counts: Debian's /etc/default/etcd ships with every line commented.
+  if (!/ETCD_[A-Z0-9_]+/.test(text)) {
+    throw new ConfigFileError(
+      file,
+      "names no ETCD_ variable, not even in a comment, so it is not etcd's environment file; the quota is not added to it",
+    );
+  }
   const all = variables(text);
   const configFile = all.filter((v) => v.name === CONFIG_FILE_VARIABLE).at(-1);
   if (configFile?.value) throw shadowedByConfigFile(file, configFile.value, configFile.location);
@@ -62,8 +70,8 @@ function envQuota(text: string, file: string): QuotaSetting[] {
  * `ETCD_QUOTA_BACKEND_BYTES=N`, `"N"` or `'N'`, optionally after `export`. Quotes are kept when the value changes;
  * when absent, the line is added at the end of the file.
  *
- * Refused: `ETCD_CONFIG_FILE` (etcd would ignore the quota here), the variable set twice, and a value that is not an
- * integer. The unit's command line can still override this file with a flag: read the unit too.
+ * Refused: a file with no `ETCD_` name at all (not etcd's), `ETCD_CONFIG_FILE` (etcd would ignore the quota here), the
+ * variable set twice, and a value that is not an integer. The unit's command line can still override this file with a flag: read the unit too.
  */
 export const envFile: ConfigEditor = {
   format: "env-file",

@@ -20,13 +20,42 @@ interface ConfigQuota {
   readonly addLine: (line: string) => Edit;
 }
 
+/**
+ * Keys of etcd's config file (etcd.conf.yml.sample) that any real one sets at least one of. A mapping with none of
+ * them is some other program's YAML, and a quota added to it would change nothing but that file.
+ */
+export const ETCD_CONFIG_KEYS: ReadonlySet<string> = new Set([
+  "name",
+  "data-dir",
+  "wal-dir",
+  "listen-client-urls",
+  "listen-peer-urls",
+  "listen-metrics-urls",
+  "advertise-client-urls",
+  "initial-advertise-peer-urls",
+  "initial-cluster",
+  "initial-cluster-state",
+  "initial-cluster-token",
+  "client-transport-security",
+  "peer-transport-security",
+  "snapshot-count",
+  "heartbeat-interval",
+  "election-timeout",
+  "auto-compaction-mode",
+  "auto-compaction-retention",
+  QUOTA_FLAG,
+]);
+
 function configQuota(text: string, file: string): ConfigQuota {
   const root = parseYaml(text, file).contents;
-  if (root === null) {
-    return { setting: undefined, addLine: (line) => insertLine(text, text.length, line) };
-  }
-  if (!isMap(root)) {
+  if (root !== null && !isMap(root)) {
     throw new ConfigFileError(file, "is not an etcd config file: its top level is not a mapping of settings");
+  }
+  if (root === null || !root.items.some((pair) => isScalar(pair.key) && ETCD_CONFIG_KEYS.has(String(pair.key.value)))) {
+    throw new ConfigFileError(
+      file,
+      `has none of etcd's settings (${[...ETCD_CONFIG_KEYS].slice(0, 4).join(", ")}, ...), so it is not etcd's config file; the quota is not added to it`,
+    );
   }
   const indent = " ".repeat(root.range[0] - lineStart(text, root.range[0]));
   const last = root.items[root.items.length - 1];
@@ -56,8 +85,8 @@ function configQuota(text: string, file: string): ConfigQuota {
  * `quota-backend-bytes`. Edits go to the value's characters only, so comments, key order and layout stay as they
  * are; when absent, the key is added after the last top-level key.
  *
- * Refused: YAML errors (with their line), a top level that is not a mapping or is a `{...}` flow mapping, and a value
- * that is not a plain integer.
+ * Refused: YAML errors (with their line) and YAML etcd's parser refuses, a file with none of etcd's settings, a top
+ * level that is not a mapping or is a `{...}` flow mapping, and a value that is not a plain integer.
  */
 export const etcdConfig: ConfigEditor = {
   format: "etcd-config",

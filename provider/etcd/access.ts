@@ -53,11 +53,40 @@ export function validateEndpoint(value: unknown, field: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
-/** Validates a list of client URLs: at least one, each valid, no duplicates. */
+/**
+ * More members than any etcd cluster runs: etcd advises 3, 5 or 7 voting members and allows one learner by default.
+ * A longer list is a mistake (a generated list gone wrong), refused before thousands of connections are opened.
+ */
+const MAX_MEMBERS = 16;
+
+/** Refuses a list of members longer than {@link MAX_MEMBERS}. */
+function checkMemberCount(list: readonly unknown[], field: string): void {
+  if (list.length > MAX_MEMBERS) {
+    throw new InvalidInputError(
+      field,
+      `lists ${list.length} members; an etcd cluster has at most ${MAX_MEMBERS} here (etcd advises 3, 5 or 7 voting members)`,
+    );
+  }
+}
+
+/**
+ * EtcdQuota's `members` as a list: not empty, not longer than a cluster can be. Shared by `check` and the SDK class,
+ * which looks into the list before it is serialized (for credentials that make it secret).
+ */
+export function validateMemberList(value: unknown, field = "members"): readonly unknown[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InvalidInputError(field, `expected a non-empty list of { endpoint, configFile }, got ${describe(value)}`);
+  }
+  checkMemberCount(value, field);
+  return value;
+}
+
+/** Validates a list of client URLs: at least one, at most {@link MAX_MEMBERS}, each valid, no duplicates. */
 export function validateEndpoints(value: unknown, field = "endpoints"): string[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${describe(value)}`);
   }
+  checkMemberCount(value, field);
   const endpoints = value.map((entry, i) => validateEndpoint(entry, `${field}[${i}]`));
   const seen = new Set<string>();
   endpoints.forEach((endpoint, i) => {

@@ -1,4 +1,35 @@
 import { InvalidInputError } from "../errors";
+import { formatSize } from "../size";
+
+/**
+ * The largest config file read. etcd's own take a few KiB; a larger file is not one of them (or was given by
+ * mistake), and is neither read nor parsed, so no input can make the provider hold more than this per member.
+ */
+export const MAX_CONFIG_FILE_BYTES = 1024 ** 2;
+
+/** A file as {@link Host.readFile} found it. */
+export interface FileRead {
+  /** The text, decoded as UTF-8. */
+  readonly text: string;
+  /** The path after following every symlink: the file an edit changes. */
+  readonly realPath: string;
+}
+
+/** Why a file that exists is not read: it is not a regular file, or it is larger than a config file can be. */
+export function unreadableReason(kind: "directory" | "fifo" | "other" | "file", size: number): string | undefined {
+  switch (kind) {
+    case "directory":
+      return "it is a directory";
+    case "fifo":
+      return "it is a named pipe (FIFO); only regular files are read";
+    case "other":
+      return "it is a device or a socket; only regular files are read";
+    case "file":
+      return size > MAX_CONFIG_FILE_BYTES
+        ? `it is ${formatSize(size)}, more than the ${formatSize(MAX_CONFIG_FILE_BYTES)} a config file of etcd can need; it was not read`
+        : undefined;
+  }
+}
 
 /** What a command printed and how it ended. */
 export interface CommandResult {
@@ -29,8 +60,12 @@ export interface RunOptions {
 export interface Host {
   /** For messages: "local" or "root@10.0.0.1:22". */
   readonly label: string;
-  /** Reads a text file; throws HostError naming the host and path when it is missing or unreadable. */
-  readFile(path: string): Promise<string>;
+  /**
+   * Reads a regular file of at most {@link MAX_CONFIG_FILE_BYTES}, following symlinks. Anything else (a folder, a
+   * FIFO, a device, a larger file) is refused before it is read, so no input can make the provider wait on a pipe
+   * or read without end. Throws HostError naming the host and path.
+   */
+  readFile(path: string): Promise<FileRead>;
   /**
    * Replaces an existing file atomically (temp file in the same folder + rename), keeping its mode and owner, after
    * copying the current file to the backup path. Returns the backup path.

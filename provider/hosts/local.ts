@@ -5,7 +5,18 @@ import { constants as osConstants } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
-import { abbreviate, checkTimeout, CommandResult, defaultBackupPath, Host, RunOptions, WriteOptions } from "./host";
+import {
+  abbreviate,
+  checkTimeout,
+  CommandResult,
+  defaultBackupPath,
+  FileRead,
+  Host,
+  MAX_CONFIG_FILE_BYTES,
+  RunOptions,
+  unreadableReason,
+  WriteOptions,
+} from "./host";
 import { checkPath } from "./shell";
 
 const LABEL = "local";
@@ -18,10 +29,23 @@ export function localHost(): Host {
 class LocalHost implements Host {
   readonly label = LABEL;
 
-  async readFile(path: string): Promise<string> {
+  async readFile(path: string): Promise<FileRead> {
     checkPath(LABEL, path);
     try {
-      return await fs.readFile(path, "utf8");
+      const realPath = await fs.realpath(path);
+      const stats = await fs.stat(realPath);
+      const kind = stats.isDirectory() ? "directory" : stats.isFIFO() ? "fifo" : stats.isFile() ? "file" : "other";
+      const refusal = unreadableReason(kind, stats.size);
+      if (refusal !== undefined) throw new HostError(`${LABEL}: cannot read ${path}: ${refusal}`);
+      const handle = await fs.open(realPath, "r");
+      try {
+        // Never more than the bound, even when the file grew since it was measured.
+        const buffer = Buffer.alloc(MAX_CONFIG_FILE_BYTES);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+        return { text: buffer.subarray(0, bytesRead).toString("utf8"), realPath };
+      } finally {
+        await handle.close();
+      }
     } catch (err) {
       throw fileError("read", path, err);
     }

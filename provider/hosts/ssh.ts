@@ -4,7 +4,18 @@ import { Client, ClientChannel } from "ssh2";
 import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
 import { Connection, ConnectionInput, validateConnection } from "./connection";
-import { abbreviate, checkTimeout, CommandResult, defaultBackupPath, Host, RunOptions, WriteOptions } from "./host";
+import {
+  abbreviate,
+  checkTimeout,
+  CommandResult,
+  defaultBackupPath,
+  FileRead,
+  Host,
+  MAX_CONFIG_FILE_BYTES,
+  RunOptions,
+  unreadableReason,
+  WriteOptions,
+} from "./host";
 import {
   blobType,
   findKnownKeys,
@@ -67,7 +78,18 @@ target=$(readlink -f -- "$1") || { echo "$1: its folder does not exist" >&2; exi
 replace "$target" "$2"
 `;
 
-const READ_SCRIPT = `cat -- "$1"`;
+/**
+ * `$1` path. Prints the path with every link followed, a newline, then at most the bound's bytes of the file; a file
+ * that is not regular or is too large is refused before it is read: stderr says `kind K size N`, exit 3.
+ */
+const READ_SCRIPT = `f=$(readlink -f -- "$1") && [ -e "$f" ] || { echo "No such file or directory" >&2; exit 1; }
+if [ -d "$f" ]; then kind=directory; elif [ -p "$f" ]; then kind=fifo; elif [ -f "$f" ]; then kind=file; else kind=other; fi
+size=0
+if [ "$kind" = file ]; then size=$(wc -c < "$f") || exit 1; fi
+if [ "$kind" != file ] || [ "$size" -gt ${MAX_CONFIG_FILE_BYTES} ]; then echo "kind $kind size $size" >&2; exit 3; fi
+printf '%s\\n' "$f"
+exec head -c ${MAX_CONFIG_FILE_BYTES} -- "$f"
+`;
 
 /**
  * Opens an SSH connection after checking `connection` (so a caller that skipped validation still gets host key
@@ -214,11 +236,17 @@ class SshHost implements Host {
     client.on("error", (err: Error) => (this.lost ??= lostReason(err)));
   }
 
-  async readFile(path: string): Promise<string> {
+  async readFile(path: string): Promise<FileRead> {
     checkPath(this.label, path);
-    const result = await this.exec(READ_SCRIPT, [path], FILE_TIMEOUT_MS, `cat ${path}`);
+    const result = await this.exec(READ_SCRIPT, [path], FILE_TIMEOUT_MS, `read ${path}`);
+    const refused = result.code === 3 ? /^kind (\w+) size (\d+)$/m.exec(result.stderr) : null;
+    if (refused) {
+      const reason = unreadableReason(refused[1] as Parameters<typeof unreadableReason>[0], Number(refused[2]));
+      throw new HostError(`${this.label}: cannot read ${path}: ${reason}`);
+    }
     if (result.code !== 0) throw new HostError(`${this.label}: cannot read ${path}: ${lastLine(result.stderr)}`);
-    return result.stdout;
+    const newline = result.stdout.indexOf("\n");
+    return { realPath: result.stdout.slice(0, newline), text: result.stdout.slice(newline + 1) };
   }
 
   async writeFileAtomic(path: string, text: string, options: WriteOptions = {}): Promise<{ backupPath: string }> {

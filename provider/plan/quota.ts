@@ -2,7 +2,7 @@ import { rejectUnknownKeys } from "../names";
 import { ConfigFormat, parseFormat } from "../config";
 import { parseDuration } from "../duration";
 import { InvalidInputError } from "../errors";
-import { EtcdAccess, validateAccess, validateEndpoint } from "../etcd/access";
+import { EtcdAccess, validateAccess, validateEndpoint, validateMemberList } from "../etcd/access";
 import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "../etcd/cluster";
 import { Connection, validateConnection } from "../hosts/connection";
 import { checkPath } from "../hosts/shell";
@@ -122,13 +122,7 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
   }
   let members: MemberSpec[] = [];
   if (!unknown.has("members")) {
-    if (!Array.isArray(inputs.members) || inputs.members.length === 0) {
-      throw new InvalidInputError(
-        "members",
-        `expected a non-empty list of { endpoint, configFile }, got ${describe(inputs.members)}`,
-      );
-    }
-    members = inputs.members.map((member, i) => validateMember(member, `members[${i}]`));
+    members = validateMemberList(inputs.members).map((member, i) => validateMember(member, `members[${i}]`));
     const seen = new Set<string>();
     members.forEach((member, i) => {
       if (seen.has(member.endpoint))
@@ -184,6 +178,8 @@ export function defaultRestartCommand(format: ConfigFormat, configFile: string):
 /** What was found about one member before changing anything. */
 export interface MemberFacts {
   readonly spec: MemberSpec;
+  /** The config file with every link followed: the file an edit changes. */
+  readonly realPath: string;
   readonly format: ConfigFormat;
   /** The quota the file sets (undefined: not set, so etcd's 2 GiB default). */
   readonly configuredBytes: number | undefined;
@@ -215,6 +211,12 @@ export interface QuotaPlan {
   readonly warnings: readonly string[];
   /** In order: followers by name, the leader last. */
   readonly steps: readonly QuotaStep[];
+}
+
+/** The config file as given, and where it leads when that is another path: the preview shows what is edited. */
+function fileOf(fact: MemberFacts): string {
+  const { configFile } = fact.spec;
+  return fact.realPath === configFile ? configFile : `${configFile} (a link to ${fact.realPath})`;
 }
 
 function needsChange(facts: MemberFacts, quotaBytes: number): QuotaStep["action"] {
@@ -251,7 +253,7 @@ export function planQuota(
       const from = fact.configuredBytes === undefined ? "unset (2 GiB default)" : formatSize(fact.configuredBytes);
       const reason =
         action === "write-and-restart"
-          ? `${fact.spec.configFile} (${fact.format}, ${fact.location}): ${from} -> ${formatSize(settings.quotaBytes)}`
+          ? `${fileOf(fact)} (${fact.format}, ${fact.location}): ${from} -> ${formatSize(settings.quotaBytes)}`
           : action === "restart"
             ? `the file says ${formatSize(settings.quotaBytes)} but the member runs ${fact.liveBytes === undefined ? "an unknown quota" : formatSize(fact.liveBytes)}`
             : `already runs ${formatSize(settings.quotaBytes)} from its file`;

@@ -62,6 +62,32 @@ describe("a misspelled input through the real pulumi CLI", function () {
   });
 });
 
+describe("EtcdQuota's members in a shape that is not a list, through the real pulumi CLI", function () {
+  this.timeout(300_000);
+  let project: PulumiProject | undefined;
+
+  afterEach(() => project?.remove());
+
+  it("fails pulumi preview with check's message naming members, not a TypeError from the SDK", async () => {
+    project = await PulumiProject.create({
+      name: "members-shape",
+      program: `
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
+
+const config = new pulumi.Config();
+new EtcdQuota("quota", { quota: "4GiB", members: config.requireObject<QuotaMemberArgs[]>("members") });
+`,
+    });
+    await project.initStack("dev", { members: "{}" });
+    const preview = await project.run(["preview", "--stack", "dev"], { check: false });
+    assert.notEqual(preview.code, 0, preview.stdout);
+    const text = preview.stdout + preview.stderr;
+    assert.match(text, /members: expected a non-empty list of \{ endpoint, configFile \}, got an? /);
+    assert.doesNotMatch(text, /is not a function/);
+  });
+});
+
 describe("access settings the cluster refuses, through the real pulumi CLI", function () {
   this.timeout(300_000);
   let cluster: LabCluster | undefined;

@@ -68,12 +68,22 @@ describe("env file editor", () => {
       );
     });
 
-    it("writes into an empty file", () => {
-      assert.equal(envFile.write("", 5, FILE), "ETCD_QUOTA_BACKEND_BYTES=5\n");
+    it("writes into Debian's default file, where every ETCD_ line is commented out", () => {
+      assert.equal(
+        envFile.write('## etcd(1) daemon options\n#ETCD_NAME="hostname"\n', 5, FILE),
+        '## etcd(1) daemon options\n#ETCD_NAME="hostname"\nETCD_QUOTA_BACKEND_BYTES=5\n',
+      );
     });
   });
 
   describe("refusing", () => {
+    it("refuses a file that names no ETCD_ variable at all: an empty file, or /etc/passwd behind a link", () => {
+      for (const text of ["", "root:x:0:0:root:/root:/bin/bash\nPATH=/usr/bin\n"]) {
+        const { message } = refusal(() => envFile.write(text, GiB8, FILE), FILE);
+        assert.match(message, /names no ETCD_ variable, not even in a comment, so it is not etcd's environment file/);
+      }
+    });
+
     it("refuses the variable set twice, naming both lines", () => {
       const text = "ETCD_QUOTA_BACKEND_BYTES=1\nETCD_NAME=a\nexport ETCD_QUOTA_BACKEND_BYTES=2\n";
       const { message } = refusal(() => envFile.write(text, GiB8, FILE), FILE);

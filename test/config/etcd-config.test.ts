@@ -17,8 +17,8 @@ describe("etcd config file editor", () => {
       assert.equal(etcdConfig.read(withoutQuota, FILE).bytes, undefined);
     });
 
-    it("reports no quota for an empty file", () => {
-      assert.equal(etcdConfig.read("# nothing yet\n", FILE).bytes, undefined);
+    it("reports no quota for a file that does not set it", () => {
+      assert.equal(etcdConfig.read("# etcd\nname: m1\n", FILE).bytes, undefined);
     });
 
     it("does not take a nested quota-backend-bytes for the top-level setting", () => {
@@ -59,13 +59,28 @@ describe("etcd config file editor", () => {
     it("adds the key to a file without a final line break", () => {
       assert.equal(etcdConfig.write("name: a", 5, FILE), "name: a\nquota-backend-bytes: 5\n");
     });
-
-    it("adds the key to an empty file", () => {
-      assert.equal(etcdConfig.write("", 5, FILE), "quota-backend-bytes: 5\n");
-    });
   });
 
   describe("refusing", () => {
+    it("refuses YAML with none of etcd's settings: an empty file, or another program's config", () => {
+      for (const text of ["", "# nothing yet\n", "server:\n  port: 8080\nlogging: debug\n"]) {
+        const { message } = refusal(() => etcdConfig.write(text, GiB8, FILE), FILE);
+        assert.match(message, /has none of etcd's settings \(name, data-dir, .*\), so it is not etcd's config file/);
+      }
+    });
+
+    it("refuses YAML whose aliases expand without bound, as etcd's parser does", () => {
+      const laughs = ["name: m1", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+      for (const [i, name] of ["b", "c", "d", "e", "f", "g", "h", "i"].entries()) {
+        const previous = String.fromCharCode("a".charCodeAt(0) + i);
+        laughs.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(",")}]`);
+      }
+      const { message } = refusal(() => etcdConfig.read(`${laughs.join("\n")}\n`, FILE), FILE);
+      assert.match(message, /its YAML aliases expand too much .*"document contains excessive aliasing"/);
+      // A file with an alias or two, which etcd reads, is fine.
+      assert.equal(etcdConfig.read("name: &n m1\ninitial-cluster-token: *n\nquota-backend-bytes: 5\n", FILE).bytes, 5);
+    });
+
     it("refuses invalid YAML, giving the line", () => {
       const { message } = refusal(() => etcdConfig.read("name: a\n\tlogger: zap\n", FILE), FILE);
       assert.equal(message, `${FILE}: not valid YAML: Tabs are not allowed as indentation at line 2, column 1`);

@@ -1,6 +1,12 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
-import { defaultRestartCommand, MemberFacts, planQuota, quotaSettings } from "../../provider/plan/quota";
+import {
+  defaultRestartCommand,
+  describeQuotaStep,
+  MemberFacts,
+  planQuota,
+  quotaSettings,
+} from "../../provider/plan/quota";
 import { backupPathFor } from "../../provider/quota";
 import { cluster, member, MiB } from "./observations";
 
@@ -16,6 +22,7 @@ function facts(observationMembers: ReturnType<typeof member>[], overrides: Parti
       restartCommand: undefined,
       connection: undefined,
     },
+    realPath: `/etc/etcd/${m.name}.env`,
     format: "env-file",
     configuredBytes: 600 * MiB,
     location: "ETCD_QUOTA_BACKEND_BYTES (line 1)",
@@ -119,6 +126,18 @@ describe("quota plan", () => {
         ["m1", "write-and-restart", true],
       ],
     );
+  });
+
+  it("names the file a symlinked config file leads to, which is the one edited", () => {
+    const plan = planQuota(
+      cluster(members),
+      facts(members, [{ realPath: "/srv/etcd/m1.env" }]),
+      settingsFor(members, "1GiB"),
+    );
+    const m1 = plan.steps.find((s) => s.member === "m1")!;
+    assert.match(describeQuotaStep(m1), /write \/etc\/etcd\/m1\.env \(a link to \/srv\/etcd\/m1\.env\) \(env-file/);
+    const m2 = plan.steps.find((s) => s.member === "m2")!;
+    assert.doesNotMatch(describeQuotaStep(m2), /a link to/);
   });
 
   it("restarts nothing when every file and every member already have the quota", () => {
