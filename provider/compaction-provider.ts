@@ -83,6 +83,7 @@ function recordOutputs(inputs: Props, record: CompactionRecord): Props {
     reclaimedBytes: record.reclaimedBytes,
     alarmsDisarmed: record.alarmsDisarmed,
     members: record.members,
+    executed: record.executed,
   };
 }
 

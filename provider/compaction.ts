@@ -1,16 +1,17 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError } from "./errors";
-import {
-  assertHealthy,
-  ClusterObservation,
-  ClusterSession,
-  hasNoSpace,
-  ObservedMember,
-  votingMembers,
-} from "./etcd/cluster";
+import { assertHealthy, ClusterObservation, ClusterSession, hasNoSpace, ObservedMember } from "./etcd/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
-import { CompactionSettings, compactionTarget, defragDecision, defragOrder } from "./plan/compaction";
+import {
+  CompactionSettings,
+  CompactionStep,
+  compactStep,
+  defragOrder,
+  describeStep,
+  disarmSteps,
+  memberSteps,
+} from "./plan/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 
@@ -41,6 +42,8 @@ export interface CompactionRecord {
   /** `NOSPACE on m1`, one per alarm disarmed. */
   readonly alarmsDisarmed: readonly string[];
   readonly members: readonly MemberRecord[];
+  /** The steps the run carried out, in order, as its plan prints them. */
+  readonly executed: readonly string[];
 }
 
 /** A run's progress as it goes; turned into a CompactionRecord at the end or on failure. */
@@ -50,6 +53,7 @@ interface Ledger {
   alarmsDisarmed: string[];
   before: Map<string, ObservedMember>;
   defrag: Map<string, { defragmented: boolean; reason: string }>;
+  executed: CompactionStep[];
 }
 
 /** A bound that grows with the DB: measured here, defrag runs at ~50 MiB/s of live data; allow ten times longer. */
@@ -94,6 +98,7 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
     reclaimedBytes: members.reduce((sum, m) => sum + Math.max(0, m.dbSizeBefore - m.dbSizeAfter), 0),
     alarmsDisarmed: ledger.alarmsDisarmed,
     members,
+    executed: ledger.executed.map(describeStep),
   };
 }
 
@@ -115,6 +120,7 @@ export async function runCompaction(
     alarmsDisarmed: [],
     before: new Map(initial.members.map((m) => [m.id, m])),
     defrag: new Map(),
+    executed: [],
   };
   let latest: ClusterObservation = initial;
   const lock = await acquireClusterLock(
@@ -135,8 +141,10 @@ export async function runCompaction(
     }
     step = "disarm";
     latest = await session.observe();
-    if (settings.disarmNoSpace) {
+    const disarms = disarmSteps(latest, settings);
+    if (disarms.length > 0) {
       ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, progress)));
+      ledger.executed.push(...disarms);
     } else if (hasNoSpace(latest)) {
       progress("disarm: NOSPACE left raised (disarmNoSpace is false)");
     }
@@ -161,11 +169,12 @@ async function compact(
   ledger: Ledger,
   progress: Progress,
 ): Promise<void> {
-  const target = compactionTarget(revision, settings.retainRevisions);
-  if (target === undefined) {
+  const [step] = compactStep(revision, settings);
+  if (step?.action !== "compact") {
     progress(`compact: nothing to do (revision ${revision}, keeping ${settings.retainRevisions})`);
     return;
   }
+  const target = step.revision;
   const leader = observation.members.find((m) => m.isLeader) ?? observation.members[0];
   const largest = Math.max(...observation.members.map((m) => m.dbSize));
   const started = Date.now();
@@ -177,6 +186,7 @@ async function compact(
     progress(`compact: revision ${target} was already compacted`);
   }
   ledger.compactedRevision = target;
+  ledger.executed.push(step);
   if (!hasNoSpace(observation)) {
     // bbolt releases the pages a commit freed only at a write that begins after every reader of that commit is
     // gone, and etcd keeps one reader open until its next commit: so it takes two commits, one backend batch
@@ -224,13 +234,16 @@ async function defragMember(
   const label = member?.name ?? ledger.before.get(memberId)?.name ?? memberId;
   assertHealthy(observation, `defragment ${label}`);
   if (!member) throw new EtcdQuotaError(`member ${label} is no longer in the cluster`);
-  const decision = defragDecision(member, settings.defrag, hasNoSpace(observation));
-  ledger.defrag.set(memberId, { defragmented: false, reason: decision.reason });
-  if (!decision.defrag) {
-    progress(`defrag ${member.name}: skipped, ${decision.reason}`);
+  // Decided now, from this look at the cluster, by the rules the plan was printed from.
+  const steps = memberSteps(observation, member, settings);
+  const defrag = steps[steps.length - 1];
+  ledger.defrag.set(memberId, { defragmented: false, reason: defrag.reason });
+  if (defrag.action === "skip-defrag") {
+    progress(`defrag ${member.name}: skipped, ${defrag.reason}`);
+    ledger.executed.push(defrag);
     return observation;
   }
-  if (member.isLeader && settings.moveLeader && votingMembers(observation).length > 1) {
+  if (steps[0].action === "move-leader") {
     observation = await moveLeadershipAway(
       session,
       observation,
@@ -238,6 +251,7 @@ async function defragMember(
       "so the leader is not blocked by its own defrag",
       progress,
     );
+    ledger.executed.push(steps[0]);
     member = observation.members.find((m) => m.id === memberId)!;
   }
   const timeoutMs = defragTimeoutMs(member.dbSize);
@@ -245,7 +259,7 @@ async function defragMember(
   const clients = member.metrics.stopsGrpcOnDefrag
     ? "; its gRPC health says NOT_SERVING meanwhile (StopGRPCServiceOnDefrag)"
     : "";
-  progress(`defrag ${member.name}: ${decision.reason}; allowing up to ${formatDuration(timeoutMs)}${clients}`);
+  progress(`defrag ${member.name}: ${defrag.reason}; allowing up to ${formatDuration(timeoutMs)}${clients}`);
   const started = Date.now();
   try {
     await session.client(member.endpoint).defragment(timeoutMs);
@@ -267,7 +281,8 @@ async function defragMember(
     throw error;
   }
   const after = await session.client(member.endpoint).status();
-  ledger.defrag.set(memberId, { defragmented: true, reason: decision.reason });
+  ledger.defrag.set(memberId, { defragmented: true, reason: defrag.reason });
+  ledger.executed.push(defrag);
   progress(
     `defrag ${member.name}: ${formatSize(member.dbSize)} -> ${formatSize(after.dbSize)} in ${formatDuration(Date.now() - started)}`,
   );

@@ -86,6 +86,8 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
   declare readonly alarmsDisarmed: pulumi.Output<string[]>;
   /** What the last run did to each member. */
   declare readonly members: pulumi.Output<CompactedMember[]>;
+  /** The steps the last run carried out, in order, worded as `plan` words them. */
+  declare readonly executed: pulumi.Output<string[]>;
   /** `up-to-date`, or `needed: <reasons>` when a `when` condition held at the last refresh. */
   declare readonly maintenance: pulumi.Output<string>;
   /** The steps a run would take as of the last refresh, in order. */
@@ -106,6 +108,7 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
         reclaimedBytes: undefined,
         alarmsDisarmed: undefined,
         members: undefined,
+        executed: undefined,
         maintenance: undefined,
         plan: undefined,
         liveMembers: undefined,

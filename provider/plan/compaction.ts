@@ -216,59 +216,92 @@ export function maintenanceReasons(observation: ClusterObservation, when: DriftC
   return reasons;
 }
 
-/** A step of the plan, as data: printed in previews and progress messages, asserted in tests. */
-export type CompactionStep =
+/**
+ * A step of the plan, as data: printed in previews and progress messages, kept in the outputs as the steps a run
+ * carried out, and compared between the two in tests. `decidedLater` marks a step the run decides again from a fresh
+ * look at the cluster when it gets there, saying when: a defrag's worth after the compaction, the disarm after the
+ * defrags.
+ */
+export type CompactionStep = (
   | { readonly action: "compact"; readonly revision: number; readonly reason: string }
   | { readonly action: "move-leader"; readonly member: string; readonly to: string; readonly reason: string }
   | { readonly action: "defrag" | "skip-defrag"; readonly member: string; readonly reason: string }
-  | { readonly action: "disarm"; readonly member: string; readonly reason: string };
+  | { readonly action: "disarm"; readonly member: string; readonly reason: string }
+) & { readonly decidedLater?: string };
+
+/** The compaction, or none when the revision leaves nothing to compact under `retainRevisions`. */
+export function compactStep(revision: number, settings: CompactionSettings): CompactionStep[] {
+  const target = compactionTarget(revision, settings.retainRevisions);
+  if (target === undefined) return [];
+  const kept =
+    settings.retainRevisions === 0
+      ? "keeping only the latest values"
+      : `keeping the newest ${settings.retainRevisions} revisions`;
+  return [{ action: "compact", revision: target, reason: kept }];
+}
 
 /**
- * What a run would do now. Defrag decisions use today's sizes; the run decides again after compacting, since the
- * compaction is what frees most pages.
+ * One member's steps at its turn: defragment it when it pays, handing leadership away first when it is the leader of
+ * a cluster of several voting members (and `moveLeader` allows). The one leader-move rule: the plan a preview prints
+ * and the run at each member's turn both come from here.
  */
-export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+export function memberSteps(
+  observation: ClusterObservation,
+  member: ObservedMember,
+  settings: CompactionSettings,
+): CompactionStep[] {
+  const decision = defragDecision(member, settings.defrag, hasNoSpace(observation));
   const steps: CompactionStep[] = [];
-  const target = compactionTarget(observation.revision, settings.retainRevisions);
-  if (target !== undefined) {
-    const kept =
-      settings.retainRevisions === 0
-        ? "keeping only the latest values"
-        : `keeping the newest ${settings.retainRevisions} revisions`;
-    steps.push({ action: "compact", revision: target, reason: kept });
-  }
-  const voters = votingMembers(observation).length;
-  const noSpace = hasNoSpace(observation);
-  for (const member of defragOrder(observation)) {
-    const decision = defragDecision(member, settings.defrag, noSpace);
-    if (decision.defrag && member.isLeader && settings.moveLeader && voters > 1) {
-      const successor = leaderSuccessor(observation);
-      if (successor) {
-        steps.push({
-          action: "move-leader",
-          member: member.name,
-          to: successor.name,
-          reason: "a leader blocked by defrag stalls the whole cluster's writes",
-        });
-      }
-    }
-    steps.push({ action: decision.defrag ? "defrag" : "skip-defrag", member: member.name, reason: decision.reason });
-  }
-  if (settings.disarmNoSpace) {
-    const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
-    for (const alarm of observation.alarms.filter((a) => a.type === "NOSPACE")) {
+  if (decision.defrag && member.isLeader && settings.moveLeader && votingMembers(observation).length > 1) {
+    const successor = leaderSuccessor(observation);
+    if (successor) {
       steps.push({
-        action: "disarm",
-        member: names.get(alarm.memberId) || alarm.memberId,
-        reason: `once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota`,
+        action: "move-leader",
+        member: member.name,
+        to: successor.name,
+        reason: "a leader blocked by defrag stalls the whole cluster's writes",
       });
     }
   }
+  steps.push({ action: decision.defrag ? "defrag" : "skip-defrag", member: member.name, reason: decision.reason });
   return steps;
+}
+
+/** The NOSPACE alarms a run tries to disarm at its end: every one raised, unless `disarmNoSpace` is false. */
+export function disarmSteps(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+  if (!settings.disarmNoSpace) return [];
+  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+  return observation.alarms
+    .filter((a) => a.type === "NOSPACE")
+    .map((alarm) => ({
+      action: "disarm",
+      member: names.get(alarm.memberId) || alarm.memberId,
+      reason: `only once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota; otherwise the run fails, saying to raise the quota`,
+    }));
+}
+
+/**
+ * What a run would do now, from the same rules the run follows: the compaction, then each voting member's steps in
+ * the order of {@link defragOrder}, then the disarms. The defrag steps are judged on today's sizes and marked as
+ * decided again after the compaction when there is one (it frees most pages); the disarms after the defrags.
+ */
+export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+  const compaction = compactStep(observation.revision, settings);
+  const later = compaction.length > 0 ? "after the compaction" : undefined;
+  const defrags = defragOrder(observation).flatMap((member) =>
+    memberSteps(observation, member, settings).map((step) => (later ? { ...step, decidedLater: later } : step)),
+  );
+  const disarms = disarmSteps(observation, settings).map((step) => ({ ...step, decidedLater: "after the defrags" }));
+  return [...compaction, ...defrags, ...disarms];
 }
 
 /** One line per step, for previews and progress messages. */
 export function describeStep(step: CompactionStep): string {
+  const line = describeAction(step);
+  return step.decidedLater ? `${line} [decided again ${step.decidedLater}]` : line;
+}
+
+function describeAction(step: CompactionStep): string {
   switch (step.action) {
     case "compact":
       return `compact to revision ${step.revision} (${step.reason})`;

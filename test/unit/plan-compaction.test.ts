@@ -4,6 +4,7 @@ import {
   compactionSettings,
   compactionTarget,
   defragDecision,
+  describeStep,
   maintenanceReasons,
   planCompaction,
 } from "../../provider/plan/compaction";
@@ -36,6 +37,26 @@ describe("compaction plan", () => {
     const noMove = compactionSettings({ endpoints: ["http://127.0.0.1:2379"], moveLeader: false });
     assert.ok(!planCompaction(cluster([member("m1"), member("m2")]), noMove).some((s) => s.action === "move-leader"));
     assert.ok(!planCompaction(cluster([member("m1")]), settings).some((s) => s.action === "move-leader"));
+  });
+
+  it("marks what the run decides again: defrags after the compaction, the disarm after the defrags", () => {
+    const noSpace = {
+      ...cluster([member("m1"), member("m2")]),
+      alarms: [{ memberId: member("m2").id, type: "NOSPACE" }],
+    };
+    const lines = planCompaction(noSpace, settings).map(describeStep);
+    assert.match(lines[0], /^compact to revision \d+ \(keeping only the latest values\)$/);
+    for (const line of lines.slice(1, -1)) assert.match(line, /\[decided again after the compaction\]$/, line);
+    assert.match(
+      lines.at(-1)!,
+      /^disarm NOSPACE on m2 \(only once every member is below 90% .*\[decided again after the defrags\]$/,
+    );
+    const keep = compactionSettings({ endpoints: ["http://127.0.0.1:2379"], disarmNoSpace: false });
+    assert.ok(!planCompaction(noSpace, keep).some((s) => s.action === "disarm"), "no disarm when it is off");
+    assert.ok(
+      !planCompaction(cluster([member("m1")]), settings).some((s) => s.action === "disarm"),
+      "nor without NOSPACE",
+    );
   });
 
   it("skips learners", () => {
