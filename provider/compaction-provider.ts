@@ -10,6 +10,7 @@ import {
   planCompaction,
 } from "./plan/compaction";
 import { rejectUnknownKeys } from "./names";
+import { maintenanceState, UP_TO_DATE } from "./plan/drift";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
 /** EtcdCompaction's inputs, as the program gives them. */
@@ -28,12 +29,6 @@ const INPUT_KEYS = [
 ] as const;
 
 /**
- * An input the provider adds in `check`, so that drift found by `read` shows in a preview as
- * `maintenance: "needed: NOSPACE alarm on m1" => "up-to-date"`.
- */
-export const UP_TO_DATE = "up-to-date";
-
-/**
  * The `maintenance` of a run that stopped part way. A refresh keeps it until a run finishes: the engine forgets a
  * partial failure at every refresh (a Read returns no init errors), so under `refresh: always` only drift makes the
  * next `up` resume, and a cluster that now looks fine would otherwise be left half done.
@@ -44,11 +39,6 @@ type Props = Record<string, unknown>;
 
 function progress(line: string): void {
   console.log(`EtcdCompaction: ${line}`);
-}
-
-function maintenanceState(observation: ClusterObservation, reasons: readonly string[]): string {
-  if (observation.members.length === 0) return "needed: no member answered";
-  return reasons.length === 0 ? UP_TO_DATE : `needed: ${reasons.join("; ")}`;
 }
 
 /** What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. */

@@ -11,7 +11,7 @@ import {
   refusalsOf,
   runQuotaChange,
 } from "./quota";
-import { formatSize, parseSize } from "./size";
+import { liveQuota, sameQuota } from "./plan/drift";
 import { rejectUnknownKeys } from "./names";
 import { containsUnknown, pick, plain, sameValue } from "./values";
 
@@ -59,56 +59,6 @@ function outputsOf(
     alarmsDisarmed: record.alarmsDisarmed,
     plan: plan?.steps.map(describeQuotaStep) ?? [],
   });
-}
-
-/** Bytes as the shortest exact text (`8 GiB`), or the number when no unit says it exactly. */
-function exactSize(bytes: number): string | number {
-  const text = formatSize(bytes);
-  try {
-    return parseSize(text, "quota") === bytes ? text.replace(" ", "") : bytes;
-  } catch {
-    return bytes;
-  }
-}
-
-/** etcd's quota when nothing sets one. */
-const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
-
-/**
- * The quota a refresh reports: the declared one while every member runs it and every file says it, the one other
- * value when all agree on it (a preview then shows `quota: "6GiB" => "8GiB"` after someone changed every member by
- * hand), and `mixed: ...` naming each member's values when they disagree. A single value would hide the others: after
- * a change that stopped part way, the members already changed report the newly declared quota, and the diff would
- * find nothing to do while the rest still run the old one.
- */
-function liveQuota(declared: unknown, record: QuotaRecord): unknown {
-  const members = record.members.map((m) => ({
-    name: m.name ?? m.endpoint,
-    // A file without the setting runs etcd's default.
-    file: m.configuredBytes ?? ETCD_DEFAULT_QUOTA_BYTES,
-    live: m.liveBytes,
-  }));
-  const values = new Set(members.flatMap((m) => (m.live === null ? [m.file] : [m.file, m.live])));
-  if (values.size === 1) {
-    const [only] = values;
-    return only === record.quotaBytes ? declared : exactSize(only);
-  }
-  const shown = (bytes: number) => String(exactSize(bytes));
-  return `mixed: ${members
-    .map((m) =>
-      m.live === null || m.live === m.file
-        ? `${m.name} ${shown(m.file)}`
-        : `${m.name} runs ${shown(m.live)}, its file says ${shown(m.file)}`,
-    )
-    .join("; ")}`;
-}
-
-function sameQuota(a: unknown, b: unknown): boolean {
-  try {
-    return parseSize(a, "quota") === parseSize(b, "quota");
-  } catch {
-    return sameValue(a, b);
-  }
 }
 
 async function withSession<T>(

@@ -219,7 +219,9 @@ export interface QuotaMemberRecord {
   readonly name: string | null;
   readonly configFile: string;
   readonly format: ConfigFormat;
-  /** What the file says now. */
+  /** Whether the file was read and understood; when not, `configuredBytes` is null for want of it. */
+  readonly fileRead: boolean;
+  /** What the file says now; null when it sets no quota (etcd's 2 GiB default) or was not read. */
   readonly configuredBytes: number | null;
   /** What the running member reports now. */
   readonly liveBytes: number | null;
@@ -349,6 +351,7 @@ export function memberRecords(
       name: fact?.name ?? null,
       configFile: spec.configFile,
       format: fact?.format ?? spec.format ?? "systemd-unit",
+      fileRead: fact !== undefined,
       configuredBytes: fact?.configuredBytes ?? null,
       liveBytes: fact?.liveBytes ?? null,
       ...done(spec.endpoint),
