@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { CompactionRecord, runCompaction } from "./compaction";
-import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
+import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterObservation, ClusterSession, noMemberAnswered, probeAccess } from "./etcd/cluster";
 import {
   CompactionSettings,
@@ -11,7 +11,7 @@ import {
 } from "./plan/compaction";
 import { rejectUnknownKeys } from "./names";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
-import { containsUnknown, pick, plain, sameValue } from "./values";
+import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
 
 /** EtcdCompaction's inputs, as the program gives them. */
 const INPUT_KEYS = [
@@ -35,14 +35,51 @@ const INPUT_KEYS = [
  */
 const STOPPED_PART_WAY = "needed: the last run stopped part way";
 
-type Props = Record<string, unknown>;
+/**
+ * EtcdCompaction's inputs as the engine sends them: unchecked values until {@link compactionSettings} validates them.
+ * `maintenance` is the one `check` adds ({@link UP_TO_DATE}).
+ */
+export type CompactionInputs = { readonly [K in (typeof INPUT_KEYS)[number] | "__provider" | "maintenance"]?: unknown };
+
+/** One member as a refresh saw it. */
+export interface LiveMember {
+  readonly name: string;
+  readonly id: string;
+  readonly endpoint: string;
+  readonly leader: boolean;
+  readonly learner: boolean;
+  readonly dbSize: number;
+  readonly dbSizeInUse: number;
+  readonly quotaBytes: number | null;
+}
+
+/** What a refresh finds: the cluster now and what a run would do. */
+interface LiveOutputs {
+  readonly maintenance: string;
+  readonly plan: readonly string[];
+  readonly liveMembers: readonly LiveMember[];
+  readonly alarms: readonly string[];
+}
+
+/** What the last run did. */
+interface RunOutputs {
+  readonly clusterId: string;
+  readonly compactedRevision: number | null;
+  readonly reclaimedBytes: number;
+  readonly alarmsDisarmed: readonly string[];
+  readonly members: readonly MemberRecord[];
+  readonly executed: readonly string[];
+}
+
+/** EtcdCompaction's state: the inputs (read and delete see nothing else), the last run, the last refresh. */
+export type CompactionOutputs = CompactionInputs & RunOutputs & LiveOutputs;
 
 function progress(line: string): void {
   console.log(`EtcdCompaction: ${line}`);
 }
 
 /** What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. */
-function liveOutputs(observation: ClusterObservation, inputs: Props): Props {
+function liveOutputs(observation: ClusterObservation, inputs: CompactionInputs): LiveOutputs {
   const settings = compactionSettings(inputs);
   const reasons = maintenanceReasons(observation, settings.when);
   return {
@@ -65,7 +102,7 @@ function liveOutputs(observation: ClusterObservation, inputs: Props): Props {
 }
 
 /** The inputs (read and delete see only outputs) and what the run did. */
-function recordOutputs(inputs: Props, record: CompactionRecord): Props {
+function recordOutputs(inputs: CompactionInputs, record: CompactionRecord): CompactionInputs & RunOutputs {
   return {
     ...pick(inputs, [...INPUT_KEYS, "__provider"]),
     clusterId: record.clusterId,
@@ -77,12 +114,19 @@ function recordOutputs(inputs: Props, record: CompactionRecord): Props {
   };
 }
 
-function outputsOf(inputs: Props, record: CompactionRecord, observation: ClusterObservation): Props {
+function outputsOf(
+  inputs: CompactionInputs,
+  record: CompactionRecord,
+  observation: ClusterObservation,
+): CompactionOutputs {
   return plain({ ...recordOutputs(inputs, record), ...liveOutputs(observation, inputs) });
 }
 
 /** Runs maintenance and returns outputs; a run stopped part way becomes a partial failure recording what was done. */
-async function maintain(inputs: Props, id: string | undefined): Promise<{ id: string; outs: Props }> {
+async function maintain(
+  inputs: CompactionInputs,
+  id: string | undefined,
+): Promise<{ id: string; outs: CompactionOutputs }> {
   const settings = compactionSettings(inputs);
   const session = new ClusterSession(settings.access);
   try {
@@ -104,9 +148,9 @@ async function maintain(inputs: Props, id: string | undefined): Promise<{ id: st
 }
 
 /** The dynamic provider behind EtcdCompaction. A plain object literal: the Pulumi serializer captures it by value. */
-export const compactionProvider: pulumi.dynamic.ResourceProvider = {
-  async check(_olds: Props, news: Props) {
-    const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
+export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInputs, CompactionOutputs> = {
+  async check(_olds: CompactionInputs, news: CompactionInputs) {
+    const unknown = unknownKeys(news);
     let settings: CompactionSettings;
     try {
       // A misspelled input would otherwise be ignored and its default used: for retainRevisions, keep no history.
@@ -127,7 +171,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
     };
   },
 
-  async diff(_id: string, olds: Props, news: Props) {
+  async diff(_id: string, olds: CompactionOutputs, news: CompactionInputs) {
     const changed: string[] = INPUT_KEYS.filter((key) => !sameValue(olds[key], news[key]));
     if (olds.maintenance !== UP_TO_DATE) {
       changed.push("maintenance");
@@ -141,16 +185,17 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
     return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
   },
 
-  async create(inputs: Props) {
+  async create(inputs: CompactionInputs) {
     return maintain(inputs, undefined);
   },
 
-  async update(id: string, _olds: Props, news: Props) {
+  async update(id: string, _olds: CompactionOutputs, news: CompactionInputs) {
     const { outs } = await maintain(news, id);
     return { outs };
   },
 
-  async read(id: string, props: Props) {
+  async read(id: string, props?: CompactionOutputs) {
+    if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = pick(props, INPUT_KEYS);
     const settings = compactionSettings(inputs);
     const session = new ClusterSession(settings.access);
@@ -161,7 +206,11 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
         // an `up` fails on it, while a destroy goes through.
         const maintenance = `needed: ${noMemberAnswered(observation)}`;
         progress(`warning: ${maintenance.replace(/^needed: /, "")}; keeping the last known state`);
-        return { id, props: plain({ ...props, maintenance }), inputs: plain({ ...inputs, maintenance }) };
+        return {
+          id,
+          props: plain({ ...props, maintenance }),
+          inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
+        };
       }
       const live = liveOutputs(observation, inputs);
       const unfinished = String(props.maintenance).startsWith(STOPPED_PART_WAY);
@@ -169,7 +218,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider = {
       return {
         id,
         props: plain({ ...props, ...live, maintenance }),
-        inputs: plain({ ...inputs, maintenance }),
+        inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
       };
     } finally {
       session.close();

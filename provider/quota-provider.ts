@@ -1,11 +1,12 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { checkFailure, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { accessProblems, ClusterSession, noMemberAnswered } from "./etcd/cluster";
 import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
 import {
   HostPool,
   memberRecords,
   observeQuota,
+  QuotaMemberRecord,
   QuotaObservation,
   QuotaRecord,
   refusalsOf,
@@ -13,7 +14,7 @@ import {
 } from "./quota";
 import { liveQuota, sameQuota } from "./plan/drift";
 import { rejectUnknownKeys } from "./names";
-import { containsUnknown, pick, plain, sameValue } from "./values";
+import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
 const INPUT_KEYS = [
@@ -27,33 +28,41 @@ const INPUT_KEYS = [
   "lockTimeout",
 ] as const;
 
-/**
- * The members input as given, kept apart from the `members` output (the per-member record) so a refresh can hand
- * the engine back exactly the inputs it diffs against.
- */
-const MEMBER_SPECS = "memberSpecs";
+/** EtcdQuota's inputs as the engine sends them: unchecked values until {@link quotaSettings} validates them. */
+export type QuotaInputs = { readonly [K in (typeof INPUT_KEYS)[number] | "members" | "__provider"]?: unknown };
 
-type Props = Record<string, unknown>;
+/** EtcdQuota's state: the inputs (read and delete see nothing else) and what the last update or refresh found. */
+export type QuotaOutputs = Omit<QuotaInputs, "members"> & {
+  /**
+   * The members input as given, kept apart from the `members` output (the per-member record) so a refresh can hand
+   * the engine back exactly the inputs it diffs against.
+   */
+  readonly memberSpecs: unknown;
+  readonly quotaBytes: number;
+  readonly members: readonly QuotaMemberRecord[];
+  readonly alarmsDisarmed: readonly string[];
+  readonly plan: readonly string[];
+};
 
 function progress(line: string): void {
   console.log(`EtcdQuota: ${line}`);
 }
 
 /** The inputs as the program gave them, rebuilt from outputs (read and delete see nothing else). */
-function inputsFromOutputs(props: Props): Props {
-  return { ...pick(props, INPUT_KEYS), members: props[MEMBER_SPECS] };
+function inputsFromOutputs(props: QuotaOutputs): QuotaInputs {
+  return { ...pick(props, INPUT_KEYS), members: props.memberSpecs };
 }
 
 function outputsOf(
-  inputs: Props,
+  inputs: QuotaInputs,
   record: QuotaRecord,
   observation: QuotaObservation | undefined,
   settings: QuotaSettings,
-): Props {
+): QuotaOutputs {
   const plan = observation ? planQuota(observation.cluster, observation.facts, settings) : undefined;
   return plain({
     ...pick(inputs, [...INPUT_KEYS, "__provider"]),
-    [MEMBER_SPECS]: inputs.members,
+    memberSpecs: inputs.members,
     quotaBytes: record.quotaBytes,
     members: record.members,
     alarmsDisarmed: record.alarmsDisarmed,
@@ -75,7 +84,7 @@ async function withSession<T>(
   }
 }
 
-async function converge(inputs: Props, id: string | undefined): Promise<{ id: string; outs: Props }> {
+async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ id: string; outs: QuotaOutputs }> {
   const settings = quotaSettings(inputs);
   return withSession(settings, async (session, hosts) => {
     // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
@@ -94,13 +103,13 @@ async function converge(inputs: Props, id: string | undefined): Promise<{ id: st
 }
 
 /** The dynamic provider behind EtcdQuota. */
-export const quotaProvider: pulumi.dynamic.ResourceProvider = {
+export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOutputs> = {
   /**
    * Validates the inputs, then, when every value is known, reads the cluster and every member's file (nothing is
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
    */
-  async check(_olds: Props, news: Props) {
-    const unknown = new Set(Object.keys(news).filter((key) => containsUnknown(news[key])));
+  async check(_olds: QuotaInputs, news: QuotaInputs) {
+    const unknown = unknownKeys(news);
     let settings: QuotaSettings;
     try {
       rejectUnknownKeys(news, [...INPUT_KEYS, "members", "__provider"], "", "input");
@@ -133,26 +142,27 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
     };
   },
 
-  async diff(_id: string, olds: Props, news: Props) {
+  async diff(_id: string, olds: QuotaOutputs, news: QuotaInputs) {
     const changed: string[] = [];
     if (!sameQuota(olds.quota, news.quota)) changed.push("quota");
-    if (!sameValue(olds[MEMBER_SPECS], news.members)) changed.push("members");
+    if (!sameValue(olds.memberSpecs, news.members)) changed.push("members");
     for (const key of INPUT_KEYS) {
       if (key !== "quota" && !sameValue(olds[key], news[key])) changed.push(key);
     }
     return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
   },
 
-  async create(inputs: Props) {
+  async create(inputs: QuotaInputs) {
     return converge(inputs, undefined);
   },
 
-  async update(id: string, _olds: Props, news: Props) {
+  async update(id: string, _olds: QuotaOutputs, news: QuotaInputs) {
     const { outs } = await converge(news, id);
     return { outs };
   },
 
-  async read(id: string, props: Props) {
+  async read(id: string, props?: QuotaOutputs) {
+    if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = inputsFromOutputs(props);
     const settings = quotaSettings(inputs);
     return withSession(settings, async (session, hosts) => {
@@ -160,16 +170,16 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
       if (observation.cluster.members.length === 0) {
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
         progress(`warning: ${noMemberAnswered(observation.cluster)}; keeping the last known state`);
-        return { id, props, inputs: plain(inputs) };
+        return { id, props, inputs: readInputs<QuotaOutputs>(inputs) };
       }
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,
-        alarmsDisarmed: (props.alarmsDisarmed as string[]) ?? [],
+        alarmsDisarmed: props.alarmsDisarmed ?? [],
         members: memberRecords(settings, observation, (endpoint) => {
-          const previous = ((props.members as Props[]) ?? []).find((m) => m.endpoint === endpoint);
+          const previous = (props.members ?? []).find((m) => m.endpoint === endpoint);
           return {
             restarted: Boolean(previous?.restarted),
-            backupPath: (previous?.backupPath as string | null) ?? null,
+            backupPath: previous?.backupPath ?? null,
           };
         }),
       };
@@ -178,7 +188,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider = {
       return {
         id,
         props: { ...outs, quota },
-        inputs: plain({ ...pick(inputs, INPUT_KEYS), members: inputs.members, quota }),
+        inputs: readInputs<QuotaOutputs>({ ...pick(inputs, INPUT_KEYS), members: inputs.members, quota }),
       };
     });
   },

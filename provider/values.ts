@@ -35,6 +35,24 @@ export function plain<T>(value: T): T {
 }
 
 /** The members of `source` named in `keys`. */
-export function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]));
+export function pick(source: object, keys: readonly string[]): Record<string, unknown> {
+  const values = source as Record<string, unknown>;
+  return Object.fromEntries(keys.filter((key) => values[key] !== undefined).map((key) => [key, values[key]]));
+}
+
+/** The top-level inputs that hold a value not known until apply. */
+export function unknownKeys(inputs: object): Set<string> {
+  return new Set(
+    Object.entries(inputs)
+      .filter(([, value]) => containsUnknown(value))
+      .map(([key]) => key),
+  );
+}
+
+/**
+ * The inputs a refresh hands back for later diffs. @pulumi/pulumi types `ReadResult.inputs` as the outputs' type,
+ * though the engine takes them as inputs: this is the one place that says so.
+ */
+export function readInputs<Outputs>(inputs: object): Outputs {
+  return plain(inputs) as Outputs;
 }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MemberRecord } from "../provider/compaction";
+import type { LiveMember as ProviderLiveMember } from "../provider/compaction-provider";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
@@ -59,16 +60,7 @@ export interface EtcdCompactionArgs {
 export type CompactedMember = MemberRecord;
 
 /** One member as the last refresh saw it. */
-export interface LiveMember {
-  readonly name: string;
-  readonly id: string;
-  readonly endpoint: string;
-  readonly leader: boolean;
-  readonly learner: boolean;
-  readonly dbSize: number;
-  readonly dbSizeInUse: number;
-  readonly quotaBytes: number | null;
-}
+export type LiveMember = ProviderLiveMember;
 
 /**
  * The etcd NOSPACE runbook as a resource: compact, defragment member by member (followers first, the leader last
