@@ -1,7 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { ClusterObservation, ClusterSession } from "../provider/etcd/cluster";
+import { ClusterSession } from "../provider/etcd/cluster";
+import { ClusterObservation } from "../provider/etcd/observation";
 import { formatSize, parseSize } from "../provider/size";
 import { LabCluster } from "./cluster";
 import { REPO_ROOT } from "./etcd-binary";

@@ -1,14 +1,10 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { ClusterObservation, ClusterSession, noMemberAnswered, probeAccess } from "./etcd/cluster";
-import {
-  CompactionSettings,
-  compactionSettings,
-  describeStep,
-  maintenanceReasons,
-  planCompaction,
-} from "./plan/compaction";
+import { ClusterSession, probeAccess } from "./etcd/cluster";
+import { ClusterObservation, noMemberAnswered } from "./etcd/observation";
+import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
+import { CompactionSettings, compactionSettings } from "./inputs/compaction";
 import { rejectUnknownKeys } from "./names";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
 import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";

@@ -1,17 +1,11 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError } from "./errors";
-import { assertHealthy, ClusterObservation, ClusterSession, hasNoSpace, ObservedMember } from "./etcd/cluster";
+import { ClusterSession } from "./etcd/cluster";
+import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
-import {
-  CompactionSettings,
-  CompactionStep,
-  compactStep,
-  defragOrder,
-  describeStep,
-  disarmSteps,
-  memberSteps,
-} from "./plan/compaction";
+import { CompactionStep, compactStep, defragOrder, describeStep, disarmSteps, memberSteps } from "./plan/compaction";
+import { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 
@@ -57,7 +51,7 @@ interface Ledger {
 }
 
 /** A bound that grows with the DB: measured here, defrag runs at ~50 MiB/s of live data; allow ten times longer. */
-export function defragTimeoutMs(dbSize: number): number {
+function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
 }
 

@@ -1,7 +1,9 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
-import { accessProblems, ClusterSession, noMemberAnswered } from "./etcd/cluster";
-import { describeQuotaStep, planQuota, QuotaSettings, quotaSettings } from "./plan/quota";
+import { ClusterSession } from "./etcd/cluster";
+import { accessProblems, noMemberAnswered } from "./etcd/observation";
+import { describeQuotaStep, planQuota } from "./plan/quota";
+import { QuotaSettings, quotaSettings } from "./inputs/quota";
 import {
   HostPool,
   memberRecords,

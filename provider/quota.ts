@@ -3,31 +3,16 @@ import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, HostError, InterruptedError, QuotaReportsDisagreeError, UnsafeClusterError } from "./errors";
-import {
-  assertHealthy,
-  canSpareOne,
-  ClusterObservation,
-  ClusterSession,
-  hasNoSpace,
-  quorum,
-  votingMembers,
-} from "./etcd/cluster";
+import { ClusterSession } from "./etcd/cluster";
+import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
-import {
-  defaultRestartCommand,
-  describeQuotaStep,
-  MemberFacts,
-  MemberSpec,
-  planQuota,
-  QuotaPlan,
-  QuotaSettings,
-  QuotaStep,
-} from "./plan/quota";
+import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
+import { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
 

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { validateMemberList } from "../provider/etcd/access";
+import { validateMemberList } from "../provider/inputs/access";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { compactionSettings } from "../provider/plan/compaction";
-import { quotaSettings } from "../provider/plan/quota";
+import { compactionSettings } from "../provider/inputs/compaction";
+import { quotaSettings } from "../provider/inputs/quota";
 import { parseSize } from "../provider/size";
 import { generateKey } from "./support/sshd";
 

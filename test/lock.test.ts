@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
 import { fill } from "../lab/fill";
-import { validateAccess } from "../provider/etcd/access";
+import { validateAccess } from "../provider/inputs/access";
 import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
 import { TimeoutError } from "../provider/errors";
 import { withClient } from "./support/etcd";

@@ -28,7 +28,7 @@ export function lineNumberAt(text: string, offset: number): number {
 }
 
 /** The line break the file already uses, so that an added line looks like its neighbours. */
-export function lineBreakOf(text: string): string {
+function lineBreakOf(text: string): string {
   return text.includes("\r\n") ? "\r\n" : "\n";
 }
 

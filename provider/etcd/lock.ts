@@ -3,11 +3,8 @@ import { Etcd3 } from "etcd3";
 import { EtcdQuotaError, TimeoutError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep } from "../wait";
-import { EtcdAccess } from "./access";
+import { EtcdAccess } from "../inputs/access";
 import { clientOptionsFor, describeEtcdError, errorContextOf } from "./member";
-
-/** How long a run waits for another run's lock unless told otherwise (`lockTimeout`). */
-export const DEFAULT_LOCK_WAIT_MS = 120_000;
 
 /**
  * The lock is this lease ("PEQLOCK"): etcd grants a lease ID only while no lease has it, so whoever is granted it

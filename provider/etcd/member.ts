@@ -28,7 +28,7 @@ import {
   QuotaReportsDisagreeError,
 } from "../errors";
 import { formatSize } from "../size";
-import { EtcdAccess, TlsInput } from "./access";
+import { EtcdAccess, TlsInput } from "../inputs/access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
 
@@ -78,7 +78,7 @@ export interface MemberClientOptions {
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
 /** etcd3 speaks of member IDs as decimal uint64 strings; people and etcdctl use hex. */
-export function hexId(decimal: string): string {
+function hexId(decimal: string): string {
   return BigInt(decimal).toString(16);
 }
 
@@ -104,7 +104,7 @@ export interface EtcdErrorContext {
  * locations, so `...:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/...:SSL alert number 116`
  * becomes `TLS alert "certificate required" (116)`.
  */
-export function grpcErrorDetail(message: string): string {
+function grpcErrorDetail(message: string): string {
   const alert = /alert ([a-z ]+?):[^\n]*?SSL alert number (\d+)/.exec(message) ?? /alert ([a-z ]+)/.exec(message);
   if (alert) return `TLS alert "${alert[1].trim()}"${alert[2] ? ` (${alert[2]})` : ""}`;
   return message
@@ -286,7 +286,7 @@ export function memberError(
  * etcd3's TLS credentials for `tls`. Without `tls.ca` the machine's own CAs are used (grpc-js's default roots); an
  * empty buffer would instead trust no CA at all.
  */
-export function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
+function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
   return {
     rootCertificate: (tls.ca ? Buffer.from(tls.ca) : undefined) as Buffer,
     certChain: tls.cert ? Buffer.from(tls.cert) : undefined,

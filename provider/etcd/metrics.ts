@@ -21,7 +21,7 @@ export interface MemberMetrics {
  * (`etcd_server_feature_enabled{name="AllAlpha",stage="ALPHA"}`) for labelled ones. etcd prints large gauges in
  * float notation (`1.073741824e+09`), so values are parsed as numbers, never compared as text.
  */
-export function parsePrometheusText(text: string): Map<string, number> {
+function parsePrometheusText(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;

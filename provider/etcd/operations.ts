@@ -1,13 +1,7 @@
 import { EtcdQuotaError, MemberUnavailableError } from "../errors";
 import { Progress, waitFor } from "../wait";
-import {
-  assertHealthy,
-  ClusterObservation,
-  ClusterSession,
-  disarmDecision,
-  leaderSuccessor,
-  ObservedMember,
-} from "./cluster";
+import { ClusterSession } from "./cluster";
+import { assertHealthy, ClusterObservation, disarmDecision, leaderSuccessor, ObservedMember } from "./observation";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
 

@@ -1,141 +1,14 @@
-import { rejectUnknownKeys } from "../names";
-import { InvalidInputError } from "../errors";
+import { formatSize } from "../size";
 import {
   ClusterObservation,
-  hasNoSpace,
   DISARM_BELOW_QUOTA_SHARE,
+  hasNoSpace,
   leaderSuccessor,
   ObservedMember,
   quotaUsage,
   votingMembers,
-} from "../etcd/cluster";
-import { EtcdAccess, validateAccess } from "../etcd/access";
-import { parseDuration } from "../duration";
-import { DEFAULT_LOCK_WAIT_MS } from "../etcd/lock";
-import { describe, formatSize, parseSize } from "../size";
-
-/** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
-export interface DefragThresholds {
-  /** Reclaimable bytes (`dbSize - dbSizeInUse`) at or above which to defragment. */
-  readonly minFreeBytes?: number;
-  /** Reclaimable share of the DB file (0..1) at or above which to defragment. */
-  readonly minFragmentation?: number;
-}
-
-/** What counts as drift: when any condition given holds, `read` reports that maintenance is needed. */
-export interface DriftConditions {
-  /** A NOSPACE alarm is raised on any member. */
-  readonly noSpaceAlarm?: boolean;
-  /** Some member's DB file is above this share (0..1) of its quota. */
-  readonly quotaUsageAbove?: number;
-  /** Some member's DB file holds more than this many reclaimable bytes. */
-  readonly freeBytesAbove?: number;
-}
-
-/** EtcdCompaction's inputs, validated and with defaults applied. */
-export interface CompactionSettings {
-  readonly access: EtcdAccess;
-  readonly retainRevisions: number;
-  /** `false`: never defragment. */
-  readonly defrag: DefragThresholds | false;
-  readonly moveLeader: boolean;
-  readonly disarmNoSpace: boolean;
-  readonly when: DriftConditions;
-  /** How long to wait for another run's cluster lock. */
-  readonly lockTimeoutMs: number;
-}
-
-export const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
-export const DEFAULT_WHEN: DriftConditions = {
-  noSpaceAlarm: true,
-  quotaUsageAbove: 0.8,
-  freeBytesAbove: 256 * 1024 ** 2,
-};
-
-function validateFraction(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new InvalidInputError(
-      field,
-      `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function validateBoolean(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new InvalidInputError(field, `expected true or false, got ${describe(value)}`);
-  return value;
-}
-
-function validateObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected an object with ${keys.join(", ")}, got ${describe(value)}`);
-  }
-  rejectUnknownKeys(value as Record<string, unknown>, keys, field, `${field} setting`);
-  return value as Record<string, unknown>;
-}
-
-function validateDefrag(value: unknown): DefragThresholds | false {
-  if (value === undefined) return DEFAULT_DEFRAG;
-  if (value === false) return false;
-  const raw = validateObject(value, "defrag", ["minFreeBytes", "minFragmentation"]);
-  const thresholds: DefragThresholds = {
-    minFreeBytes: raw.minFreeBytes === undefined ? undefined : parseSize(raw.minFreeBytes, "defrag.minFreeBytes"),
-    minFragmentation:
-      raw.minFragmentation === undefined
-        ? undefined
-        : validateFraction(raw.minFragmentation, "defrag.minFragmentation"),
-  };
-  if (thresholds.minFreeBytes === undefined && thresholds.minFragmentation === undefined) {
-    throw new InvalidInputError("defrag", "give minFreeBytes, minFragmentation or both; use false to never defragment");
-  }
-  return thresholds;
-}
-
-function validateWhen(value: unknown): DriftConditions {
-  if (value === undefined) return DEFAULT_WHEN;
-  const raw = validateObject(value, "when", ["noSpaceAlarm", "quotaUsageAbove", "freeBytesAbove"]);
-  return {
-    noSpaceAlarm: validateBoolean(raw.noSpaceAlarm, "when.noSpaceAlarm", false),
-    quotaUsageAbove:
-      raw.quotaUsageAbove === undefined ? undefined : validateFraction(raw.quotaUsageAbove, "when.quotaUsageAbove"),
-    freeBytesAbove: raw.freeBytesAbove === undefined ? undefined : parseSize(raw.freeBytesAbove, "when.freeBytesAbove"),
-  };
-}
-
-/**
- * Validates EtcdCompaction's raw inputs; every error names the field. Inputs named in `unknown` are not known yet
- * (preview) and are validated at the next check.
- */
-export function compactionSettings(
-  raw: Record<string, unknown>,
-  unknown: ReadonlySet<string> = new Set(),
-): CompactionSettings {
-  const inputs = Object.fromEntries(Object.entries(raw).filter(([key]) => !unknown.has(key)));
-  // Only an absent value means the default: null (which is also what JSON makes of 1e400, NaN or Infinity) must not
-  // quietly select the most destructive setting, keeping no history at all.
-  const retain = inputs.retainRevisions === undefined ? 0 : inputs.retainRevisions;
-  if (typeof retain !== "number" || !Number.isSafeInteger(retain) || retain < 0) {
-    throw new InvalidInputError(
-      "retainRevisions",
-      `expected a whole number of revisions to keep, 0 or more, got ${describe(retain)}`,
-    );
-  }
-  if (inputs.triggers !== undefined && !Array.isArray(inputs.triggers)) {
-    throw new InvalidInputError("triggers", `expected a list, got ${describe(inputs.triggers)}`);
-  }
-  return {
-    access: validateAccess(inputs, unknown),
-    retainRevisions: retain,
-    defrag: validateDefrag(inputs.defrag),
-    moveLeader: validateBoolean(inputs.moveLeader, "moveLeader", true),
-    disarmNoSpace: validateBoolean(inputs.disarmNoSpace, "disarmNoSpace", true),
-    lockTimeoutMs:
-      inputs.lockTimeout === undefined ? DEFAULT_LOCK_WAIT_MS : parseDuration(inputs.lockTimeout, "lockTimeout"),
-    when: validateWhen(inputs.when),
-  };
-}
+} from "../etcd/observation";
+import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
 
 /**
  * The revision to compact to so that exactly the newest `retain` revisions stay readable (0 and 1 both keep only the

@@ -1,4 +1,4 @@
-import type { ClusterObservation } from "../etcd/cluster";
+import type { ClusterObservation } from "../etcd/observation";
 import type { QuotaRecord } from "../quota";
 import { formatSize, parseSize } from "../size";
 import { sameValue } from "../values";

@@ -1,13 +1,13 @@
 import * as assert from "node:assert/strict";
-import { disarmDecision, healthProblems } from "../../provider/etcd/cluster";
+import { disarmDecision, healthProblems } from "../../provider/etcd/observation";
 import {
-  compactionSettings,
   compactionTarget,
   defragDecision,
   describeStep,
   maintenanceReasons,
   planCompaction,
 } from "../../provider/plan/compaction";
+import { compactionSettings } from "../../provider/inputs/compaction";
 import { cluster, member, MiB } from "./observations";
 
 const settings = compactionSettings({ endpoints: ["http://127.0.0.1:2379"] });

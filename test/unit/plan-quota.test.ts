@@ -1,12 +1,7 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
-import {
-  defaultRestartCommand,
-  describeQuotaStep,
-  MemberFacts,
-  planQuota,
-  quotaSettings,
-} from "../../provider/plan/quota";
+import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota } from "../../provider/plan/quota";
+import { quotaSettings } from "../../provider/inputs/quota";
 import { backupPathFor } from "../../provider/quota";
 import { cluster, member, MiB } from "./observations";
 

@@ -82,7 +82,7 @@ export function validateMemberList(value: unknown, field = "members"): readonly 
 }
 
 /** Validates a list of client URLs: at least one, at most {@link MAX_MEMBERS}, each valid, no duplicates. */
-export function validateEndpoints(value: unknown, field = "endpoints"): string[] {
+function validateEndpoints(value: unknown, field = "endpoints"): string[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${describe(value)}`);
   }
@@ -115,7 +115,7 @@ function validatePem(value: unknown, field: string, kind: "certificate" | "priva
 }
 
 /** Validates the TLS input; `cert` and `key` go together. */
-export function validateTls(value: unknown, field = "tls"): TlsInput | undefined {
+function validateTls(value: unknown, field = "tls"): TlsInput | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describe(value)}`);
