@@ -69,6 +69,15 @@ export function accessProblems(
   }));
 }
 
+/** The NOSPACE alarms with the name of the member each is raised on, in the order of those names. */
+export function noSpaceAlarms(observation: ClusterObservation): { memberId: string; member: string }[] {
+  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
+  return observation.alarms
+    .filter((a) => a.type === "NOSPACE")
+    .map((a) => ({ memberId: a.memberId, member: names.get(a.memberId) || a.memberId }))
+    .sort((a, b) => a.member.localeCompare(b.member));
+}
+
 export function hasNoSpace(observation: ClusterObservation): boolean {
   return observation.alarms.some((a) => a.type === "NOSPACE");
 }

@@ -1,7 +1,14 @@
 import { EtcdQuotaError, MemberUnavailableError } from "../errors";
 import { Progress, waitFor } from "../wait";
 import { ClusterSession } from "./cluster";
-import { assertHealthy, ClusterObservation, disarmDecision, leaderSuccessor, ObservedMember } from "./observation";
+import {
+  assertHealthy,
+  ClusterObservation,
+  disarmDecision,
+  leaderSuccessor,
+  noSpaceAlarms,
+  ObservedMember,
+} from "./observation";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
 
@@ -40,18 +47,17 @@ export async function disarmNoSpace(
   observation: ClusterObservation,
   progress: Progress,
 ): Promise<string[]> {
-  const noSpace = observation.alarms.filter((a) => a.type === "NOSPACE");
+  const noSpace = noSpaceAlarms(observation);
   if (noSpace.length === 0) return [];
   const decision = disarmDecision(observation);
   if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
-  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
   const client = session.client(
     observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
   );
   const disarmed: string[] = [];
   for (const alarm of noSpace) {
     await client.disarmNoSpace(alarm.memberId);
-    disarmed.push(`NOSPACE on ${names.get(alarm.memberId) || alarm.memberId}`);
+    disarmed.push(`NOSPACE on ${alarm.member}`);
   }
   const remaining = (await client.alarms()).filter((a) => a.type === "NOSPACE");
   if (remaining.length > 0) {

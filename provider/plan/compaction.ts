@@ -4,6 +4,7 @@ import {
   DISARM_BELOW_QUOTA_SHARE,
   hasNoSpace,
   leaderSuccessor,
+  noSpaceAlarms,
   ObservedMember,
   quotaUsage,
   votingMembers,
@@ -143,14 +144,11 @@ export function memberSteps(
 /** The NOSPACE alarms a run tries to disarm at its end: every one raised, unless `disarmNoSpace` is false. */
 export function disarmSteps(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
   if (!settings.disarmNoSpace) return [];
-  const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
-  return observation.alarms
-    .filter((a) => a.type === "NOSPACE")
-    .map((alarm) => ({
-      action: "disarm",
-      member: names.get(alarm.memberId) || alarm.memberId,
-      reason: `only once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota; otherwise the run fails, saying to raise the quota`,
-    }));
+  return noSpaceAlarms(observation).map(({ member }) => ({
+    action: "disarm",
+    member,
+    reason: `only once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota; otherwise the run fails, saying to raise the quota`,
+  }));
 }
 
 /**
