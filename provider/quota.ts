@@ -406,8 +406,7 @@ export async function runQuotaChange(
     const states = record.members
       .map((m) => {
         // A file that could not be read (its host unreachable) is not a file without a quota.
-        const read = now?.facts.some((f) => f.spec.endpoint === m.endpoint);
-        const file = !read ? "not read" : m.configuredBytes === null ? "unset" : formatSize(m.configuredBytes);
+        const file = !m.fileRead ? "not read" : m.configuredBytes === null ? "unset" : formatSize(m.configuredBytes);
         return `${m.name ?? m.endpoint}: file ${file}, running ${m.liveBytes === null ? "unknown" : formatSize(m.liveBytes)}`;
       })
       .join("; ");

@@ -1,10 +1,10 @@
 import * as os from "os";
 import { Etcd3 } from "etcd3";
-import { EtcdQuotaError, TimeoutError } from "../errors";
+import { EtcdNoSpaceError, TimeoutError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep } from "../wait";
 import { EtcdAccess } from "../inputs/access";
-import { clientOptionsFor, describeEtcdError, errorContextOf } from "./member";
+import { clientOptionsFor, errorContextOf, memberError } from "./member";
 
 /**
  * The lock is this lease ("PEQLOCK"): etcd grants a lease ID only while no lease has it, so whoever is granted it
@@ -36,7 +36,6 @@ export interface ClusterLock {
 }
 
 const DEFAULT_TTL_SECONDS = 15;
-const NO_SPACE = /database space exceeded/;
 const LEASE_EXISTS = /lease already exists/;
 const CALL_TIMEOUT_MS = 5_000;
 /** A keep-alive answers in milliseconds; one that has not within this is retried (on another member, likely). */
@@ -89,14 +88,17 @@ export async function acquireClusterLock(
   } catch (error) {
     if (granted) await client.leaseClient.leaseRevoke({ ID: LOCK_LEASE_ID }, callOptions()).catch(() => undefined);
     client.close();
-    if (error instanceof EtcdQuotaError) throw error;
-    if (NO_SPACE.test(String(error))) {
+    const failure = memberError(
+      access.endpoints.join(", "),
+      `could not take the cluster lock ${LOCK_KEY}`,
+      error,
+      errorContextOf(access),
+    );
+    if (failure instanceof EtcdNoSpaceError) {
       progress("warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock");
       return { unname: async () => undefined, release: async () => undefined };
     }
-    throw new EtcdQuotaError(
-      `could not take the cluster lock ${LOCK_KEY}: ${describeEtcdError(error, errorContextOf(access))}`,
-    );
+    throw failure;
   }
   const keeper = new LeaseKeeper(client, ttlSeconds, () =>
     progress("warning: the cluster lock's lease was lost; another run may now start"),

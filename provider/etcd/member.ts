@@ -262,11 +262,6 @@ function diagnose(error: unknown, context: EtcdErrorContext): Diagnosis {
   return { kind: MemberUnavailableError, detail: message };
 }
 
-/** {@link diagnose}'s sentence alone, for messages about the cluster rather than one member. */
-export function describeEtcdError(error: unknown, context: EtcdErrorContext = {}): string {
-  return diagnose(error, context).detail;
-}
-
 /**
  * The project's error for a failed call to `endpoint` (`doing` says which call), mapped once from etcd3's and
  * gRPC's errors; one of the project's errors passes through as it is.
@@ -299,7 +294,7 @@ function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
  * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
  * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
  */
-/** What {@link describeEtcdError} should know of how a client connected with `access`. */
+/** What {@link memberError} should know of how a client connected with `access`. */
 export function errorContextOf(access: Omit<EtcdAccess, "endpoints">): EtcdErrorContext {
   return { username: access.username, clientCert: access.tls?.cert !== undefined, ca: access.tls?.ca !== undefined };
 }
