@@ -76,9 +76,9 @@ export type QuotaMemberState = QuotaMemberRecord;
 function secretIfCredentials(
   members: EtcdQuotaArgs["members"],
 ): pulumi.Output<pulumi.Unwrap<EtcdQuotaArgs["members"]>> {
-  return pulumi.output(members).apply((value) => {
-    // The same message as `check` gives, rather than a TypeError from looking into something that is not a list.
-    const list = validateMemberList(value) as typeof value;
+  return pulumi.output(members).apply((list) => {
+    // A computed value that is not a list goes on as it is, for `check` to refuse with its message.
+    if (!Array.isArray(list)) return pulumi.output(list);
     const credentials = list.some(
       (m) => m?.connection?.privateKey || m?.connection?.password || m?.connection?.privateKeyPassword,
     );
@@ -103,6 +103,10 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<string[]>;
 
   constructor(name: string, args: EtcdQuotaArgs, opts?: pulumi.CustomResourceOptions) {
+    // A list given as a plain value is checked before anything is serialized, with `check`'s own message.
+    if (!pulumi.Output.isInstance(args.members) && !(args.members instanceof Promise)) {
+      validateMemberList(args.members);
+    }
     super(
       providerShim("quota"),
       name,

@@ -68,3 +68,22 @@ describe("EtcdCompaction SDK class (under mocks)", () => {
     assert.deepEqual(seen?.additionalSecretOutputs, ["tls", "password"]);
   });
 });
+
+describe("EtcdQuota SDK class (under mocks)", () => {
+  it("refuses members that are not a list before serializing anything, with check's message", async () => {
+    const { EtcdQuota } = await import("../sdk");
+    const { InvalidInputError } = await import("../provider/errors");
+    for (const [members, got] of [
+      [{}, "an object"],
+      [[], "a list"],
+      ["http://10.0.0.1:2379", '"http://10.0.0.1:2379"'],
+    ] as const) {
+      assert.throws(
+        () => new EtcdQuota("bad", { quota: "1GiB", members: members as never }),
+        (error: unknown) =>
+          error instanceof InvalidInputError &&
+          error.message === `members: expected a non-empty list of { endpoint, configFile }, got ${got}`,
+      );
+    }
+  });
+});
