@@ -1008,11 +1008,12 @@ function tail(file: string, lines = 12): string {
 /**
  * A gauge from a member's /metrics, on its plain-http client URL or its metrics URL. Not Status through the JSON
  * gateway: etcd 3.4 started with --config-file has no gateway unless the file says `enable-grpc-gateway: true`;
- * /metrics is always served.
+ * /metrics is always served. `timeoutMs` is short for the polls that wait for readiness; a test reading a value
+ * over a slow, lossy link gives it longer (the page is about 100 KB).
  */
-export async function gauge(url: string, name: string): Promise<number | undefined> {
+export async function gauge(url: string, name: string, timeoutMs = 1_000): Promise<number | undefined> {
   try {
-    const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(1_000) });
+    const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) return undefined;
     const match = new RegExp(`^${name}\\s+(\\S+)$`, "m").exec(await response.text());
     return match ? Number(match[1]) : undefined;

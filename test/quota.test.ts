@@ -8,6 +8,8 @@ import { providerShim } from "../sdk/shim";
 import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "../lab/supervisor";
 import { changedLines, liveQuota, sha256 } from "./support/files";
 import { startHangupProxy } from "./support/hangup-proxy";
+import { alarmsOf, withClient } from "./support/etcd";
+import { RollingObserver } from "./support/rolling-observer";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
@@ -56,18 +58,34 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
   }
 
   for (const format of SUPERVISED_FORMATS) {
-    it(`raises the quota in a ${format} across 3 members, one at a time, with a writer losing nothing`, async () => {
+    it(`raises the quota in a ${format} across 3 members one at a time, followers by name and the leader last after leadership left it, with a writer losing nothing`, async () => {
       const cluster = await startCluster(format);
       const before = new Map(
         cluster.lab.members.map((m) => [m.name, fs.readFileSync(cluster.configFile(m.name), "utf8")]),
       );
       const stack = newStack();
+      const leaderBefore = await cluster.leader();
+      assert.ok(leaderBefore, "the cluster has a leader before the change");
       const writer = Writer.start(cluster.endpoints);
+      const observer = RollingObserver.start(cluster);
       const logStart = host.logs.length;
       const started = Date.now();
       const { outputs } = await stack.up("quota", inputsFor(cluster, "96MiB"));
       const tookMs = Date.now() - started;
       const report = await writer.stop();
+      const seen = await observer.stop();
+
+      // Read from the processes and from etcd by the test, not from the provider's log: each member restarted once,
+      // followers by name, the leader last after leadership left it, never more than one member down.
+      const followers = cluster.lab.members.map((m) => m.name).filter((name) => name !== leaderBefore);
+      assert.deepEqual(seen.restartOrder, [...followers.sort(), leaderBefore], "followers by name, the leader last");
+      const leaderAtItsRestart = seen.leaderBeforeRestart.get(leaderBefore);
+      assert.ok(
+        leaderAtItsRestart !== undefined && leaderAtItsRestart !== leaderBefore,
+        `leadership left ${leaderBefore} before its restart (etcd named ${leaderAtItsRestart} leader then)`,
+      );
+      assert.ok(seen.mostUnanswered <= 1, `at most one member down at a time; ${seen.mostUnanswered} at once`);
+      assert.ok(seen.looks >= 10, `the observer looked often enough to see it (${seen.looks} looks)`);
 
       for (const member of cluster.lab.members) {
         assert.equal(await liveQuota(member.clientUrl), 96 * MiB, `${member.name} runs the new quota`);
@@ -207,6 +225,22 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
     const down = await stack.preview("bad", inputsFor(cluster, "96MiB"));
     assert.match(down.failures.map((f) => f.reason).join("\n"), /did not answer/);
     assert.deepEqual(hashes(), before, "no file changed");
+  });
+
+  it("leaves NOSPACE the runbook's second way: a larger quota, then the alarm disarmed and writes accepted again", async () => {
+    const cluster = await startCluster("env-file", 3, 32 * MiB);
+    const filled = await fill(cluster.endpoints, { untilNoSpace: true });
+    assert.ok(filled.noSpace, "the fill ended in NOSPACE");
+    assert.ok(
+      (await alarmsOf(cluster.endpoints)).some((alarm) => alarm.startsWith("NOSPACE")),
+      "NOSPACE is raised",
+    );
+    const { outputs } = await newStack().up("quota", inputsFor(cluster, "96MiB"));
+    // Read from etcd by the test: no alarm left, the new quota in effect, and a write accepted.
+    assert.deepEqual(await alarmsOf(cluster.endpoints), [], "NOSPACE was disarmed");
+    for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB, member.name);
+    await withClient(cluster.endpoints, (client) => client.put("after-the-quota").value("accepted").exec());
+    assert.ok((outputs!.alarmsDisarmed as string[]).some((alarm) => /^NOSPACE on m\d$/.test(alarm)));
   });
 
   it("changes a one-member cluster, warning that it is unavailable while it restarts", async () => {

@@ -403,11 +403,12 @@ export class MemberClient {
    * project computes from either could be trusted, so it throws {@link QuotaReportsDisagreeError}.
    */
   async statusAndMetrics(): Promise<{ status: MemberStatus; metrics: MemberMetrics }> {
-    // Status's error first: it says more (a TLS or auth refusal, or no etcd at all) than an HTTP error on /metrics.
-    const [statusAnswer, metricsAnswer] = await Promise.allSettled([this.status(), this.metrics()]);
-    if (statusAnswer.status === "rejected") throw statusAnswer.reason;
-    if (metricsAnswer.status === "rejected") throw metricsAnswer.reason;
-    const [status, metrics] = [statusAnswer.value, metricsAnswer.value];
+    // Both asked at once; Status's answer is awaited first, so its error is the one reported (a TLS or auth refusal,
+    // or no etcd at all says more than an HTTP error on /metrics) and a member that refuses it fails at once.
+    const asked = this.metrics();
+    asked.catch(() => undefined);
+    const status = await this.status();
+    const metrics = await asked;
     const fromStatus = status.dbSizeQuota;
     if (fromStatus === undefined) return { status, metrics };
     if (metrics.quotaBytes !== undefined && metrics.quotaBytes !== fromStatus) {
