@@ -692,7 +692,8 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
       "endpoints",
       /lists 17 members/,
     ),
-    // ---- EtcdCompaction: only `up` can tell (check reads no cluster): refused first thing, before any change.
+    // ---- EtcdCompaction: only `up` can tell (check reads the cluster for the access settings only): refused first
+    // thing, before any change.
     c(
       "endpoints that leave members out",
       () => compaction({ endpoints: [url(0)] }),
