@@ -1,0 +1,66 @@
+import * as assert from "node:assert/strict";
+import { EngineStack, ProviderHost } from "../lab/engine";
+import { SupervisedCluster } from "../lab/supervisor";
+import { providerShim } from "../sdk/shim";
+import { statusOf, withClient } from "./support/etcd";
+import { liveQuota, sha256 } from "./support/files";
+
+const MiB = 1024 ** 2;
+
+describe("deleting a resource changes nothing on the cluster (real etcd, through the engine protocol)", function () {
+  this.timeout(180_000);
+  let host: ProviderHost;
+  let cluster: SupervisedCluster | undefined;
+
+  before(async () => {
+    host = await ProviderHost.start();
+  });
+  after(async () => {
+    await host?.stop();
+  });
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  it("destroying EtcdQuota and EtcdCompaction leaves every file, process, quota, key and revision as it was", async () => {
+    cluster = await SupervisedCluster.start({ format: "env-file", members: 3, quotaBytes: 64 * MiB });
+    const quota = new EngineStack(host, {
+      provider: providerShim("quota"),
+      type: "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota",
+    });
+    const compaction = new EngineStack(host, {
+      provider: providerShim("compaction"),
+      type: "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction",
+    });
+    await quota.up("quota", { quota: "96MiB", members: cluster.quotaMembers(), restartTimeout: "60s" });
+    await compaction.up("space", { endpoints: cluster.endpoints });
+
+    // History that a compaction would make unreadable, written after the last run.
+    const old = await withClient(cluster.endpoints, async (client) => {
+      const { header } = await client.put("delete/history").value("first").exec();
+      await client.put("delete/history").value("second").exec();
+      return Number(header.revision);
+    });
+    const names = cluster.lab.members.map((m) => m.name);
+    const snapshot = async () => ({
+      files: names.map((name) => sha256(cluster!.configFile(name))),
+      pids: names.map((name) => cluster!.pid(name)),
+      quotas: await Promise.all(cluster!.lab.members.map((m) => liveQuota(m.clientUrl))),
+      revisions: await Promise.all(cluster!.endpoints.map(async (e) => (await statusOf(e)).revision)),
+    });
+    const before = await snapshot();
+    assert.deepEqual(before.quotas, [96 * MiB, 96 * MiB, 96 * MiB], "the change was made");
+
+    await compaction.destroy("space");
+    await quota.destroy("quota");
+
+    assert.deepEqual(await snapshot(), before, "files, processes, quotas and revisions are as they were");
+    const history = await withClient(cluster.endpoints, (client) =>
+      client.get("delete/history").revision(old).string(),
+    );
+    assert.equal(history, "first", "nothing was compacted");
+    assert.equal(quota.state("quota"), undefined);
+    assert.equal(compaction.state("space"), undefined);
+  });
+});
