@@ -1,5 +1,7 @@
 import * as assert from "node:assert/strict";
 import { EngineStack, ProviderHost } from "../lab/engine";
+import { acquireClusterLock } from "../provider/etcd/lock";
+import { validateAccess } from "../provider/inputs/access";
 import { SupervisedCluster } from "../lab/supervisor";
 import { providerShim } from "../sdk/shim";
 import { statusOf, withClient } from "./support/etcd";
@@ -71,27 +73,48 @@ describe("what the providers leave alone: the cluster on delete, each other's ru
     assert.equal(compaction.state("space"), undefined);
   });
 
-  it("EtcdCompaction started during EtcdQuota's rolling change waits lockTimeout, then fails naming the holder; the change completes", async () => {
+  it("a run that finds the cluster lock held waits lockTimeout, fails naming the holder and changes nothing; then it runs", async () => {
     cluster = await SupervisedCluster.start({ format: "systemd-unit", members: 3, quotaBytes: 64 * MiB });
     const { quota, compaction } = stacks();
-    const logStart = host.logs.length;
-    const change = quota.up("quota", { quota: "96MiB", members: cluster.quotaMembers(), restartTimeout: "60s" });
-    // Start the second run once the first holds the lock: its first member is being written.
-    const deadline = Date.now() + 30_000;
-    while (!host.logs.slice(logStart).some((line) => /EtcdQuota: m\d: .*write /.test(line))) {
-      assert.ok(Date.now() < deadline, "the quota change started");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const started = Date.now();
-    const second = await compaction.up("space", { endpoints: cluster.endpoints, lockTimeout: "3s" }).then(
-      () => assert.fail("the second run went ahead while the first held the lock"),
-      (error: unknown) => error as Error,
+    const names = cluster.lab.members.map((m) => m.name);
+    const files = () => names.map((name) => sha256(cluster!.configFile(name)));
+    const pids = () => names.map((name) => cluster!.pid(name));
+    const old = await withClient(cluster.endpoints, async (client) => {
+      const { header } = await client.put("lock/history").value("first").exec();
+      await client.put("lock/history").value("second").exec();
+      return Number(header.revision);
+    });
+    const before = { files: files(), pids: pids() };
+    // Another run, as each run takes the lock (a stack elsewhere, another pulumi up).
+    const held = await acquireClusterLock(
+      validateAccess({ endpoints: cluster.endpoints }),
+      { holder: "EtcdQuota", waitMs: 1_000 },
+      () => undefined,
     );
-    const waitedMs = Date.now() - started;
-    assert.match(second.message, /the cluster is locked by EtcdQuota on .* \(pid \d+\).*gave up after 3\.0s/);
-    assert.ok(waitedMs >= 3_000, `it waited its lockTimeout (${waitedMs} ms)`);
-    assert.equal(compaction.state("space"), undefined, "nothing recorded for the second run");
-    await change;
+    try {
+      for (const [stack, name, inputs] of [
+        [compaction, "space", { endpoints: cluster.endpoints, lockTimeout: "3s" }],
+        [quota, "quota", { quota: "96MiB", members: cluster.quotaMembers(), lockTimeout: "3s" }],
+      ] as const) {
+        const started = Date.now();
+        const error = await stack.up(name, inputs).then(
+          () => assert.fail(`${name} went ahead while another run held the lock`),
+          (e: unknown) => e as Error,
+        );
+        const waitedMs = Date.now() - started;
+        assert.match(error.message, /the cluster is locked by EtcdQuota on .* \(pid \d+\).*gave up after 3\.0s/);
+        assert.ok(waitedMs >= 3_000, `${name} waited its lockTimeout (${waitedMs} ms)`);
+        assert.equal(stack.state(name), undefined, `nothing recorded for ${name}`);
+      }
+      assert.deepEqual({ files: files(), pids: pids() }, before, "no file written, no member restarted");
+      const history = await withClient(cluster.endpoints, (client) =>
+        client.get("lock/history").revision(old).string(),
+      );
+      assert.equal(history, "first", "nothing compacted");
+    } finally {
+      await held.release();
+    }
+    await quota.up("quota", { quota: "96MiB", members: cluster.quotaMembers(), restartTimeout: "60s" });
     for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB, member.name);
   });
 });
