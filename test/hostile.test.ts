@@ -789,6 +789,18 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
     });
   }
 
+  it("quota: the preview's plan names the file a symlinked configFile leads to, the one an update would edit", async () => {
+    const logStart = host.logs.length;
+    const preview = await stackFor("quota").preview("link", withFile(at("link-good.env")));
+    assert.deepEqual(preview.failures, []);
+    const plan = host.logs.slice(logStart).filter((line) => line.startsWith("EtcdQuota: plan: "));
+    const target = fs.realpathSync(goodEnv(0));
+    assert.ok(
+      plan.some((line) => line.includes(`write ${at("link-good.env")} (a link to ${target})`)),
+      plan.join("\n"),
+    );
+  });
+
   for (const valid of accepted) {
     it(`${valid.resource}: accepts ${valid.name}`, async () => {
       const before = snapshot(dir);
