@@ -3,7 +3,7 @@ import { LabCluster } from "../lab/cluster";
 import { EngineStack, ProviderHost } from "../lab/engine";
 import { fill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
-import { alarmsOf, withClient } from "./support/etcd";
+import { alarmsOf, fillToNoSpace, withClient } from "./support/etcd";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -48,23 +48,6 @@ async function fragment(cluster: LabCluster): Promise<void> {
   });
 }
 
-/**
- * Fills to NOSPACE and waits until the alarm list holds still: each member raises its own alarm when it applies the
- * write that hit the quota, so the list can grow for a moment after the fill stops.
- */
-async function fillToNoSpace(cluster: LabCluster): Promise<void> {
-  await fill(cluster.endpoints, { untilNoSpace: true });
-  let last = "";
-  let stableSince = Date.now();
-  const deadline = Date.now() + 20_000;
-  while (Date.now() - stableSince < 2_000) {
-    assert.ok(Date.now() < deadline, `the alarm list held still within 20 s (last: ${last})`);
-    const now = (await alarmsOf(cluster.endpoints)).sort().join(",");
-    if (now !== last) [last, stableSince] = [now, Date.now()];
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 const STATES: State[] = [
   {
     name: "a lean cluster: compact, every defrag skipped",
@@ -107,7 +90,7 @@ const STATES: State[] = [
     name: "NOSPACE with disarmNoSpace: false: every member defragmented, no disarm",
     quotaBytes: 40 * MiB,
     inputs: { disarmNoSpace: false },
-    prepare: fillToNoSpace,
+    prepare: (cluster) => fillToNoSpace(cluster.endpoints),
     expected: (leader, followers) => [
       "compact",
       ...followers.map((m) => `defragment ${m}`),
@@ -119,7 +102,7 @@ const STATES: State[] = [
     name: "NOSPACE: every member defragmented, then NOSPACE disarmed",
     quotaBytes: 40 * MiB,
     inputs: {},
-    prepare: fillToNoSpace,
+    prepare: (cluster) => fillToNoSpace(cluster.endpoints),
     expected: (leader, followers, alarms) => [
       "compact",
       ...followers.map((m) => `defragment ${m}`),

@@ -1,10 +1,9 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
-import { fill } from "../lab/fill";
 import { validateAccess } from "../provider/inputs/access";
 import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
 import { TimeoutError } from "../provider/errors";
-import { withClient } from "./support/etcd";
+import { alarmsOf, fillToNoSpace, withClient } from "./support/etcd";
 
 describe("cluster lock", function () {
   this.timeout(120_000);
@@ -136,8 +135,9 @@ describe("cluster lock", function () {
     assert.ok(Date.now() - started < 10_000, "the dead holder's lease expired within its TTL");
   });
 
-  it("goes on without the lock under NOSPACE, and says so", async () => {
-    await fill(cluster.endpoints, { untilNoSpace: true });
+  it("goes on without the lock under NOSPACE, says so, and raises no alarm asking for it", async () => {
+    await fillToNoSpace(cluster.endpoints);
+    const before = (await alarmsOf(cluster.endpoints)).sort();
     const progress: string[] = [];
     const lock = await acquireClusterLock(
       validateAccess({ endpoints: cluster.endpoints }),
@@ -146,7 +146,8 @@ describe("cluster lock", function () {
     );
     await lock.release();
     assert.deepEqual(progress, [
-      "warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock",
+      "warning: NOSPACE is raised, so etcd would refuse the lease the cluster lock needs; going on without the lock",
     ]);
+    assert.deepEqual((await alarmsOf(cluster.endpoints)).sort(), before);
   });
 });

@@ -1,10 +1,10 @@
 import * as os from "os";
-import { Etcd3 } from "etcd3";
+import { AlarmAction, Etcd3 } from "etcd3";
 import { EtcdNoSpaceError, TimeoutError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep } from "../wait";
 import { EtcdAccess } from "../inputs/access";
-import { clientOptionsFor, errorContextOf, memberError } from "./member";
+import { alarmName, clientOptionsFor, errorContextOf, memberError } from "./member";
 
 /**
  * The lock is this lease ("PEQLOCK"): etcd grants a lease ID only while no lease has it, so whoever is granted it
@@ -52,6 +52,8 @@ const UNNAMED_HOLDER =
  * rolling change.
  *
  * Under NOSPACE etcd refuses leases and puts, so no lock can be written: the run goes on without one and says so.
+ * It does not even ask: a member over its quota answers a lease request by raising NOSPACE for itself, so asking
+ * would add an alarm the plan did not show.
  */
 export async function acquireClusterLock(
   access: EtcdAccess,
@@ -65,6 +67,11 @@ export async function acquireClusterLock(
   const callOptions = () => ({ deadline: Date.now() + CALL_TIMEOUT_MS });
   let granted = false;
   try {
+    const { alarms } = await client.maintenance.alarm({ action: AlarmAction.Get }, callOptions());
+    if (alarms.some((alarm) => alarmName(alarm.alarm) === "NOSPACE")) {
+      client.close();
+      return withoutLock(progress, "NOSPACE is raised, so etcd would refuse the lease the cluster lock needs");
+    }
     let announced = false;
     for (;;) {
       try {
@@ -95,8 +102,7 @@ export async function acquireClusterLock(
       errorContextOf(access),
     );
     if (failure instanceof EtcdNoSpaceError) {
-      progress("warning: NOSPACE refuses the lease the cluster lock needs; going on without the lock");
-      return { unname: async () => undefined, release: async () => undefined };
+      return withoutLock(progress, "NOSPACE refuses the lease the cluster lock needs");
     }
     throw failure;
   }
@@ -124,6 +130,11 @@ export async function acquireClusterLock(
       client.close();
     },
   };
+}
+
+function withoutLock(progress: Progress, why: string): ClusterLock {
+  progress(`warning: ${why}; going on without the lock`);
+  return { unname: async () => undefined, release: async () => undefined };
 }
 
 /**

@@ -559,7 +559,7 @@ export class MemberClient {
   }
 }
 
-function alarmName(alarm: string | number): string {
+export function alarmName(alarm: string | number): string {
   if (alarm === "Nospace" || alarm === AlarmType.Nospace) return "NOSPACE";
   if (alarm === "Corrupt" || alarm === AlarmType.Corrupt) return "CORRUPT";
   return String(alarm).toUpperCase();

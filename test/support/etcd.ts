@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { fill } from "../../lab/fill";
 import { AlarmAction, AlarmType, Etcd3 } from "etcd3";
 
 /**
@@ -81,4 +82,21 @@ export async function waitHealthy(endpoints: readonly string[], timeoutMs = 30_0
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Fills to NOSPACE and waits until the alarm list holds still: each member raises its own alarm when it applies the
+ * write that hit the quota, so the list can grow for a moment after the fill stops.
+ */
+export async function fillToNoSpace(endpoints: readonly string[]): Promise<void> {
+  await fill(endpoints, { untilNoSpace: true });
+  let last = "";
+  let stableSince = Date.now();
+  const deadline = Date.now() + 20_000;
+  while (Date.now() - stableSince < 2_000) {
+    assert.ok(Date.now() < deadline, `the alarm list held still within 20 s (last: ${last})`);
+    const now = (await alarmsOf(endpoints)).sort().join(",");
+    if (now !== last) [last, stableSince] = [now, Date.now()];
+    await sleep(200);
+  }
 }
