@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import type { ClusterObservation } from "../provider/etcd/observation";
+import type { SnapshotRecord } from "../provider/etcd/snapshot";
 import { ClusterSession } from "../provider/etcd/cluster";
 import { formatSize } from "../provider/size";
 import type { LabCluster } from "./cluster";
@@ -41,11 +42,16 @@ const declared = config.get("quota");
 const quota = declared
   ? new EtcdQuota("quota", { quota: declared, members: config.requireObject<QuotaMemberArgs[]>("members") })
   : undefined;
-const space = new EtcdCompaction("space", { endpoints }, { dependsOn: quota ? [quota] : [] });
+const space = new EtcdCompaction(
+  "space",
+  { endpoints, snapshot: { path: "snapshots/{stack}-{resource}-{time}.db", keep: 2 } },
+  { dependsOn: quota ? [quota] : [] },
+);
 
 export const maintenance = space.maintenance;
 export const reclaimedBytes = space.reclaimedBytes;
 export const alarmsDisarmed = space.alarmsDisarmed;
+export const snapshot = space.snapshotTaken;
 export const quotaBytes = quota ? quota.quotaBytes : "no quota declared";
 `;
 
@@ -177,6 +183,9 @@ function printTable(observation: ClusterObservation): void {
 
 async function startCluster(demo: Demo): Promise<void> {
   say(`  etcd ${demo.etcd.version} (${demo.etcd.etcd})`);
+  // The provider verifies its snapshot with etcdutl when it finds one on the PATH; the release's sits beside etcd.
+  const etcdutl = path.join(path.dirname(demo.etcd.etcd), "etcdutl");
+  if (fs.existsSync(etcdutl)) process.env.PATH = `${path.dirname(etcdutl)}${path.delimiter}${process.env.PATH}`;
   // The program's folder and its npm install are made meanwhile; step 4 needs them.
   demo.project = PulumiProject.create({ name: PROJECT, program: PROGRAM });
   demo.project.catch(() => undefined); // awaited (and reported) later; never an unhandled rejection
@@ -296,6 +305,14 @@ async function showOutcome(demo: Demo): Promise<void> {
   say(`  ${put.stdout.trim()}`);
 
   const outputs = demo.compaction ?? {};
+  const snapshot = outputs.snapshot as SnapshotRecord | undefined;
+  if (!snapshot) throw new Error("EtcdCompaction took no snapshot");
+  const project = await demo.project!;
+  say();
+  say(
+    `  snapshot before compacting: ${path.relative(project.dir, snapshot.path)} (${formatSize(snapshot.sizeBytes)} ` +
+      `from ${snapshot.member}, revision ${snapshot.revision}), verified by ${snapshot.verifiedBy}`,
+  );
   const disarmed = byAlarm((outputs.alarmsDisarmed as string[] | undefined) ?? []);
   const total = (o: ClusterObservation | undefined) => (o?.members ?? []).reduce((sum, m) => sum + m.dbSize, 0);
   say();

@@ -2,11 +2,13 @@ import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterSession, probeAccess } from "./etcd/cluster";
+import type { SnapshotRecord } from "./etcd/snapshot";
 import { ClusterObservation, noMemberAnswered } from "./etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
 import { CompactionSettings, compactionSettings } from "./inputs/compaction";
 import { rejectUnknownKeys } from "./names";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
+import { forecast, keepSamples, sampleOf, SizeSample } from "./plan/forecast";
 import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
 
 /** EtcdCompaction's inputs, as the program gives them. */
@@ -22,6 +24,10 @@ const INPUT_KEYS = [
   "when",
   "triggers",
   "lockTimeout",
+  "snapshot",
+  "disarmBelow",
+  "pauseBetweenMembers",
+  "callTimeout",
 ] as const;
 
 /**
@@ -52,6 +58,10 @@ export interface LiveMember {
 /** What a refresh finds: the cluster now and what a run would do. */
 interface LiveOutputs {
   readonly maintenance: string;
+  /** The readings since the last run, one per refresh, the newest last: what `forecast` is made from. */
+  readonly sizeSamples: readonly SizeSample[];
+  /** When the largest DB file reaches the quota at the rate the samples show, or why that cannot be said. */
+  readonly forecast: string;
   readonly plan: readonly string[];
   readonly liveMembers: readonly LiveMember[];
   readonly alarms: readonly string[];
@@ -65,6 +75,8 @@ interface RunOutputs {
   readonly alarmsDisarmed: readonly string[];
   readonly members: readonly MemberRecord[];
   readonly executed: readonly string[];
+  /** Not `snapshot`: that name is the input, kept in the state as given. */
+  readonly snapshotTaken: SnapshotRecord | null;
 }
 
 /** EtcdCompaction's state: the inputs (read and delete see nothing else), the last run, the last refresh. */
@@ -74,12 +86,23 @@ function progress(line: string): void {
   console.log(`EtcdCompaction: ${line}`);
 }
 
-/** What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. */
-function liveOutputs(observation: ClusterObservation, inputs: CompactionInputs): LiveOutputs {
+/**
+ * What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. `earlier` are the
+ * size samples of the refreshes since the last run.
+ */
+function liveOutputs(
+  observation: ClusterObservation,
+  inputs: CompactionInputs,
+  earlier: readonly SizeSample[],
+): LiveOutputs {
   const settings = compactionSettings(inputs);
-  const reasons = maintenanceReasons(observation, settings.when);
+  const sizeSamples = keepSamples(earlier, sampleOf(observation, new Date()));
+  const outlook = forecast(sizeSamples);
+  const reasons = maintenanceReasons(observation, settings.when, outlook);
   return {
     maintenance: maintenanceState(observation, reasons),
+    sizeSamples,
+    forecast: outlook.text,
     plan: planCompaction(observation, settings).map(describeStep),
     liveMembers: observation.members.map((m) => ({
       name: m.name,
@@ -107,6 +130,7 @@ function recordOutputs(inputs: CompactionInputs, record: CompactionRecord): Comp
     alarmsDisarmed: record.alarmsDisarmed,
     members: record.members,
     executed: record.executed,
+    snapshotTaken: record.snapshot,
   };
 }
 
@@ -115,7 +139,8 @@ function outputsOf(
   record: CompactionRecord,
   observation: ClusterObservation,
 ): CompactionOutputs {
-  return plain({ ...recordOutputs(inputs, record), ...liveOutputs(observation, inputs) });
+  // The run changed the sizes: the growth series starts again.
+  return plain({ ...recordOutputs(inputs, record), ...liveOutputs(observation, inputs, []) });
 }
 
 /** Runs maintenance and returns outputs; a run stopped part way becomes a partial failure recording what was done. */
@@ -124,7 +149,7 @@ async function maintain(
   id: string | undefined,
 ): Promise<{ id: string; outs: CompactionOutputs }> {
   const settings = compactionSettings(inputs);
-  const session = new ClusterSession(settings.access);
+  const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
   try {
     const record = await runCompaction(session, settings, progress);
     const observation = await session.observe();
@@ -194,7 +219,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
     if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = pick(props, INPUT_KEYS);
     const settings = compactionSettings(inputs);
-    const session = new ClusterSession(settings.access);
+    const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
     try {
       const observation = await session.observe();
       if (observation.members.length === 0) {
@@ -208,7 +233,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
           inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
         };
       }
-      const live = liveOutputs(observation, inputs);
+      const live = liveOutputs(observation, inputs, props.sizeSamples ?? []);
       const unfinished = String(props.maintenance).startsWith(STOPPED_PART_WAY);
       const maintenance = unfinished ? props.maintenance : live.maintenance;
       return {

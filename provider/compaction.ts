@@ -1,10 +1,19 @@
 import { formatDuration } from "./duration";
-import { EtcdQuotaError, InterruptedError } from "./errors";
+import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
 import { ClusterSession } from "./etcd/cluster";
 import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
-import { CompactionStep, compactStep, defragOrder, describeStep, disarmSteps, memberSteps } from "./plan/compaction";
+import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import {
+  CompactionStep,
+  compactStep,
+  defragOrder,
+  describeStep,
+  disarmSteps,
+  memberSteps,
+  SNAPSHOT_REASON,
+} from "./plan/compaction";
 import { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
@@ -38,6 +47,8 @@ export interface CompactionRecord {
   readonly members: readonly MemberRecord[];
   /** The steps the run carried out, in order, as its plan prints them. */
   readonly executed: readonly string[];
+  /** The snapshot taken before compacting, or null when `snapshot` is not set. */
+  readonly snapshot: SnapshotRecord | null;
 }
 
 /** A run's progress as it goes; turned into a CompactionRecord at the end or on failure. */
@@ -48,6 +59,7 @@ interface Ledger {
   before: Map<string, ObservedMember>;
   defrag: Map<string, { defragmented: boolean; reason: string }>;
   executed: CompactionStep[];
+  snapshot: SnapshotRecord | null;
 }
 
 /** A bound that grows with the DB: measured here, defrag runs at ~50 MiB/s of live data; allow ten times longer. */
@@ -93,6 +105,7 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
     alarmsDisarmed: ledger.alarmsDisarmed,
     members,
     executed: ledger.executed.map(describeStep),
+    snapshot: ledger.snapshot,
   };
 }
 
@@ -115,6 +128,7 @@ export async function runCompaction(
     before: new Map(initial.members.map((m) => [m.id, m])),
     defrag: new Map(),
     executed: [],
+    snapshot: null,
   };
   let latest: ClusterObservation = initial;
   const lock = await acquireClusterLock(
@@ -125,25 +139,41 @@ export async function runCompaction(
   // The step under way, so a failure says where the run stopped (an endpoint alone does not name the member).
   let step = "compact";
   try {
+    if (settings.snapshot) {
+      const snapshot = await takeSnapshot(session, initial, settings.snapshot, progress);
+      ledger.snapshot = snapshot;
+      ledger.executed.push({
+        action: "snapshot",
+        member: snapshot.member,
+        path: snapshot.path,
+        keep: settings.snapshot.keep,
+        reason: SNAPSHOT_REASON,
+      });
+    }
     // With only the current revision kept, the compaction can take the lock's name out of the database too, so the
     // defrags copy nothing of this run; the lease goes on holding the lock.
     const unnamedAt = settings.retainRevisions <= 1 ? await lock.unname() : undefined;
     await compact(session, initial, Math.max(initial.revision, unnamedAt ?? 0), settings, ledger, progress);
+    let changed: string | undefined;
     for (const { id, name } of defragOrder(initial)) {
       step = `defrag ${name}`;
+      if (changed) await pauseBetweenMembers(settings.pauseBetweenMembersMs, changed, name, progress);
       latest = await defragMember(session, id, settings, ledger, progress);
+      changed = ledger.defrag.get(id)?.defragmented ? name : undefined;
     }
     step = "disarm";
     latest = await session.observe();
     const disarms = disarmSteps(latest, settings);
     if (disarms.length > 0) {
-      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, progress)));
+      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, settings.disarmBelow, progress)));
       ledger.executed.push(...disarms);
     } else if (hasNoSpace(latest)) {
       progress("disarm: NOSPACE left raised (disarmNoSpace is false)");
     }
     latest = await session.observe();
   } catch (error) {
+    // Nothing has changed yet: a plain failure, not a run stopped part way.
+    if (error instanceof SnapshotError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     const partial = recordOf(ledger, await session.observe().catch(() => latest));
     throw new InterruptedError(`maintenance stopped at ${step}: ${reason}`, partial, error);

@@ -98,6 +98,19 @@ export class ConfigFileError extends EtcdQuotaError {
 export class HostError extends EtcdQuotaError {}
 
 /**
+ * The snapshot a run takes before its first change could not be taken, written or verified; the run stopped before
+ * changing anything. `file` is where it was to go.
+ */
+export class SnapshotError extends EtcdQuotaError {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`snapshot ${file}: ${problem}; nothing was changed`);
+  }
+}
+
+/**
  * Part of a create or update was carried out before it failed. The Pulumi host turns an error that carries `id`,
  * `properties` and `reasons` into a partial failure: the engine stores `properties` as the resource's state, so the
  * next `pulumi up` sees what was done and resumes from there.

@@ -1,8 +1,10 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
 import { ClusterSession } from "./etcd/cluster";
-import { accessProblems, noMemberAnswered } from "./etcd/observation";
-import { describeQuotaStep, planQuota } from "./plan/quota";
+import { accessProblems, ClusterObservation, noMemberAnswered } from "./etcd/observation";
+import type { SnapshotRecord } from "./etcd/snapshot";
+import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
+import { describeSnapshot, snapshotSource } from "./plan/snapshot";
 import { QuotaSettings, quotaSettings } from "./inputs/quota";
 import {
   HostPool,
@@ -28,6 +30,10 @@ const INPUT_KEYS = [
   "restartTimeout",
   "disarmNoSpace",
   "lockTimeout",
+  "snapshot",
+  "disarmBelow",
+  "pauseBetweenMembers",
+  "callTimeout",
 ] as const;
 
 /** EtcdQuota's inputs as the engine sends them: unchecked values until {@link quotaSettings} validates them. */
@@ -43,6 +49,11 @@ export type QuotaOutputs = Omit<QuotaInputs, "members"> & {
   readonly quotaBytes: number;
   readonly members: readonly QuotaMemberRecord[];
   readonly alarmsDisarmed: readonly string[];
+  /**
+   * The snapshot the last update took. Not `snapshot`: that name is the input, which a refresh hands back to the
+   * engine as it was given.
+   */
+  readonly snapshotTaken: SnapshotRecord | null;
   readonly plan: readonly string[];
 };
 
@@ -61,22 +72,35 @@ function outputsOf(
   observation: QuotaObservation | undefined,
   settings: QuotaSettings,
 ): QuotaOutputs {
-  const plan = observation ? planQuota(observation.cluster, observation.facts, settings) : undefined;
+  const plan = observation
+    ? planLines(planQuota(observation.cluster, observation.facts, settings), settings, observation.cluster)
+    : [];
   return plain({
     ...pick(inputs, [...INPUT_KEYS, "__provider"]),
     memberSpecs: inputs.members,
     quotaBytes: record.quotaBytes,
     members: record.members,
     alarmsDisarmed: record.alarmsDisarmed,
-    plan: plan?.steps.map(describeQuotaStep) ?? [],
+    snapshotTaken: record.snapshot,
+    plan,
   });
+}
+
+/** The plan's lines: the snapshot first when one is asked for and a member will restart, then each member's step. */
+function planLines(plan: QuotaPlan, settings: QuotaSettings, cluster: ClusterObservation): string[] {
+  const source = snapshotSource(cluster);
+  const snapshot =
+    settings.snapshot && source && plan.steps.some((step) => step.action !== "none")
+      ? [`${describeSnapshot(source.name, settings.snapshot.path, settings.snapshot.keep)}: before the first restart`]
+      : [];
+  return [...snapshot, ...plan.steps.map(describeQuotaStep)];
 }
 
 async function withSession<T>(
   settings: QuotaSettings,
   use: (session: ClusterSession, hosts: HostPool) => Promise<T>,
 ): Promise<T> {
-  const session = new ClusterSession(settings.access);
+  const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
   const hosts = new HostPool();
   try {
     return await use(session, hosts);
@@ -134,7 +158,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       const refusals = await refusalsOf(hosts, settings, observation, plan);
       // The preview's account of what an update would do, each file named as the link it may be resolves.
       if (refusals.length === 0 && plan.steps.some((step) => step.action !== "none")) {
-        for (const step of plan.steps) progress(`plan: ${describeQuotaStep(step)}`);
+        for (const line of planLines(plan, settings, observation.cluster)) progress(`plan: ${line}`);
       }
       return refusals;
     });
@@ -177,6 +201,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,
         alarmsDisarmed: props.alarmsDisarmed ?? [],
+        snapshot: props.snapshotTaken ?? null,
         members: memberRecords(settings, observation, (endpoint) => {
           const previous = (props.members ?? []).find((m) => m.endpoint === endpoint);
           return {

@@ -2,11 +2,19 @@ import { lookup } from "node:dns/promises";
 import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
-import { EtcdQuotaError, HostError, InterruptedError, QuotaReportsDisagreeError, UnsafeClusterError } from "./errors";
+import {
+  EtcdQuotaError,
+  HostError,
+  InterruptedError,
+  QuotaReportsDisagreeError,
+  SnapshotError,
+  UnsafeClusterError,
+} from "./errors";
 import { ClusterSession } from "./etcd/cluster";
 import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
@@ -219,6 +227,8 @@ export interface QuotaRecord {
   readonly quotaBytes: number;
   readonly members: readonly QuotaMemberRecord[];
   readonly alarmsDisarmed: readonly string[];
+  /** The snapshot taken before the first restart, or null (no `snapshot`, or nothing to restart). */
+  readonly snapshot: SnapshotRecord | null;
 }
 
 /** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */
@@ -321,6 +331,7 @@ interface Ledger {
   readonly restarted: Set<string>;
   readonly backups: Map<string, string>;
   readonly alarmsDisarmed: string[];
+  snapshot: SnapshotRecord | null;
 }
 
 /** What each member's file and process say now, with what the run did to it (`done`): the per-member outputs. */
@@ -348,6 +359,7 @@ function recordFrom(settings: QuotaSettings, now: QuotaObservation, ledger: Ledg
   return {
     quotaBytes: settings.quotaBytes,
     alarmsDisarmed: ledger.alarmsDisarmed,
+    snapshot: ledger.snapshot,
     members: memberRecords(settings, now, (endpoint) => ({
       restarted: ledger.restarted.has(endpoint),
       backupPath: ledger.backups.get(endpoint) ?? null,
@@ -377,7 +389,7 @@ export async function runQuotaChange(
     );
   }
   for (const warning of plan.warnings) progress(`warning: ${warning}`);
-  const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [] };
+  const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [], snapshot: null };
   let current: QuotaStep | undefined;
   const lock = await acquireClusterLock(
     settings.access,
@@ -385,24 +397,39 @@ export async function runQuotaChange(
     progress,
   );
   try {
+    if (settings.snapshot && plan.steps.some((step) => step.action !== "none")) {
+      ledger.snapshot = await takeSnapshot(session, observation.cluster, settings.snapshot, progress);
+    }
+    let restarted: string | undefined;
     for (const step of plan.steps) {
       current = step;
+      if (step.action !== "none" && restarted) {
+        await pauseBetweenMembers(settings.pauseBetweenMembersMs, restarted, step.member, progress);
+      }
       progress(describeQuotaStep(step));
       if (step.action === "none") continue;
       const fact = observation.facts.find((f) => f.spec.endpoint === step.endpoint)!;
       await changeMember(session, hosts, settings, fact, step, ledger, progress);
+      restarted = step.member;
     }
     current = undefined;
     const after = await session.observe();
     if (settings.disarmNoSpace && hasNoSpace(after)) {
-      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, after, progress)));
+      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, after, settings.disarmBelow, progress)));
     }
   } catch (error) {
+    // Nothing has changed yet: a plain failure, not a run stopped part way.
+    if (error instanceof SnapshotError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     const now = await observeQuota(session, hosts, settings).catch(() => undefined);
     const record = now
       ? recordFrom(settings, now, ledger)
-      : { quotaBytes: settings.quotaBytes, alarmsDisarmed: ledger.alarmsDisarmed, members: [] };
+      : {
+          quotaBytes: settings.quotaBytes,
+          alarmsDisarmed: ledger.alarmsDisarmed,
+          snapshot: ledger.snapshot,
+          members: [],
+        };
     const states = record.members
       .map((m) => {
         // A file that could not be read (its host unreachable) is not a file without a quota.

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MemberRecord } from "../provider/compaction";
 import type { LiveMember as ProviderLiveMember } from "../provider/compaction-provider";
+import type { SizeSample as ProviderSizeSample } from "../provider/plan/forecast";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
+import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
 export interface TlsArgs {
@@ -29,6 +31,11 @@ export interface WhenArgs {
   readonly quotaUsageAbove?: pulumi.Input<number>;
   /** Some member's DB file holds more than this many reclaimable bytes: bytes or a size such as "256MiB". */
   readonly freeBytesAbove?: pulumi.Input<number | string>;
+  /**
+   * The forecast (see `forecast`) says the largest DB file reaches its quota within this long: seconds or "7d",
+   * "36h". Off unless given.
+   */
+  readonly fullWithin?: pulumi.Input<number | string>;
 }
 
 export interface EtcdCompactionArgs {
@@ -46,7 +53,7 @@ export interface EtcdCompactionArgs {
   readonly defrag?: pulumi.Input<DefragArgs | false>;
   /** Hand leadership to a follower before defragmenting the leader. Default true. */
   readonly moveLeader?: pulumi.Input<boolean>;
-  /** Disarm NOSPACE once every member is below 90% of its quota. Default true. */
+  /** Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true. */
   readonly disarmNoSpace?: pulumi.Input<boolean>;
   /** What a refresh counts as drift. Default: a NOSPACE alarm, usage above 0.8 of the quota, or 256MiB reclaimable. */
   readonly when?: pulumi.Input<WhenArgs>;
@@ -54,6 +61,25 @@ export interface EtcdCompactionArgs {
   readonly triggers?: pulumi.Input<unknown[]>;
   /** How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m". */
   readonly lockTimeout?: pulumi.Input<number | string>;
+  /** Take a snapshot before compacting, and keep the newest few. Default: none. */
+  readonly snapshot?: pulumi.Input<SnapshotArgs>;
+  /**
+   * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come
+   * straight back.
+   * @default 0.9
+   */
+  readonly disarmBelow?: pulumi.Input<number>;
+  /**
+   * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+   * @default none
+   */
+  readonly pauseBetweenMembers?: pulumi.Input<number | string>;
+  /**
+   * The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size):
+   * seconds or "10s", 1s to 10m.
+   * @default "10s"
+   */
+  readonly callTimeout?: pulumi.Input<number | string>;
 }
 
 /** One member as the last run left it. */
@@ -61,6 +87,9 @@ export type CompactedMember = MemberRecord;
 
 /** One member as the last refresh saw it. */
 export type LiveMember = ProviderLiveMember;
+
+/** One refresh's reading of the largest DB file and the smallest quota. */
+export type SizeSample = ProviderSizeSample;
 
 /**
  * The etcd NOSPACE runbook as a resource: compact, defragment member by member (followers first, the leader last
@@ -88,6 +117,15 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
   declare readonly liveMembers: pulumi.Output<LiveMember[]>;
   /** Alarms raised at the last refresh. */
   declare readonly alarms: pulumi.Output<string[]>;
+  /**
+   * When the largest DB file reaches its quota at the rate the refreshes since the last run show (a least-squares
+   * line, as the etcd-mixin's `predict_linear`), or why that cannot be said yet.
+   */
+  declare readonly forecast: pulumi.Output<string>;
+  /** The size readings of the refreshes since the last run, the newest last. */
+  declare readonly sizeSamples: pulumi.Output<SizeSample[]>;
+  /** The snapshot the last run took before compacting, or null when `snapshot` is not set. */
+  declare readonly snapshotTaken: pulumi.Output<SnapshotTaken | null>;
 
   constructor(name: string, args: EtcdCompactionArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -95,6 +133,7 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
       name,
       {
         ...withSecretCredentials(args),
+        snapshot: snapshotInput(args.snapshot, name),
         clusterId: undefined,
         compactedRevision: undefined,
         reclaimedBytes: undefined,
@@ -105,6 +144,9 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
         plan: undefined,
         liveMembers: undefined,
         alarms: undefined,
+        snapshotTaken: undefined,
+        forecast: undefined,
+        sizeSamples: undefined,
       },
       pulumi.mergeOptions(opts, { additionalSecretOutputs: SECRET_OUTPUTS.compaction }),
       "etcd-quota",

@@ -1,2 +1,3 @@
 export * from "./compaction";
 export * from "./quota";
+export * from "./snapshot";

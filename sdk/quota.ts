@@ -3,6 +3,7 @@ import { validateMemberList } from "../provider/inputs/access";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
+import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {
@@ -60,10 +61,29 @@ export interface EtcdQuotaArgs {
   readonly allowAboveRecommended?: pulumi.Input<boolean>;
   /** How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m". */
   readonly restartTimeout?: pulumi.Input<number | string>;
-  /** Disarm NOSPACE once the new quota leaves every member below 90% of it. Default true. */
+  /** Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true. */
   readonly disarmNoSpace?: pulumi.Input<boolean>;
   /** How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m". */
   readonly lockTimeout?: pulumi.Input<number | string>;
+  /** Take a snapshot before the first restart (none when no member needs one), and keep the newest few. Default: none. */
+  readonly snapshot?: pulumi.Input<SnapshotArgs>;
+  /**
+   * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come
+   * straight back.
+   * @default 0.9
+   */
+  readonly disarmBelow?: pulumi.Input<number>;
+  /**
+   * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+   * @default none
+   */
+  readonly pauseBetweenMembers?: pulumi.Input<number | string>;
+  /**
+   * The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size):
+   * seconds or "10s", 1s to 10m.
+   * @default "10s"
+   */
+  readonly callTimeout?: pulumi.Input<number | string>;
 }
 
 /** One member as the last update or refresh found it. */
@@ -101,6 +121,8 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
   declare readonly alarmsDisarmed: pulumi.Output<string[]>;
   /** What an update would do to each member, as of the last refresh. */
   declare readonly plan: pulumi.Output<string[]>;
+  /** The snapshot the last update took before its first restart, or null. */
+  declare readonly snapshotTaken: pulumi.Output<SnapshotTaken | null>;
 
   constructor(name: string, args: EtcdQuotaArgs, opts?: pulumi.CustomResourceOptions) {
     // A list given as a plain value is checked before anything is serialized, with `check`'s own message.
@@ -113,10 +135,12 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
       {
         ...withSecretCredentials(args),
         members: secretIfCredentials(args.members),
+        snapshot: snapshotInput(args.snapshot, name),
         quotaBytes: undefined,
         alarmsDisarmed: undefined,
         plan: undefined,
         memberSpecs: undefined,
+        snapshotTaken: undefined,
       },
       pulumi.mergeOptions(opts, { additionalSecretOutputs: SECRET_OUTPUTS.quota }),
       "etcd-quota",

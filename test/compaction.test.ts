@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import * as net from "net";
 import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
@@ -149,6 +150,107 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     assert.equal((await stack.preview("space", inputs)).op, "same", "a second preview after the update is clean");
   });
 
+  it("disarmBelow: NOSPACE stays while a member is above that share after the defrags, and the run says to raise the quota", async () => {
+    const cluster = await startCluster(3, 40 * MiB);
+    await fill(cluster.endpoints, { untilNoSpace: true });
+    const stack = newStack();
+
+    await assert.rejects(stack.up("space", { endpoints: cluster.endpoints, disarmBelow: 0.001 }), (error: Error) => {
+      assert.ok(error instanceof PartialFailure, String(error));
+      assert.match(error.message, /NOSPACE not disarmed: still at or above 0\.1% of the quota after maintenance/);
+      assert.match(error.message, /raise the quota/);
+      return true;
+    });
+    assert.ok(
+      (await alarmsOf(cluster.endpoints)).some((a) => a.startsWith("NOSPACE")),
+      "NOSPACE is still raised",
+    );
+
+    await stack.up("space", { endpoints: cluster.endpoints, disarmBelow: 0.9 });
+    assert.deepEqual(await alarmsOf(cluster.endpoints), [], "below 90% after the defrags, the next run disarms it");
+  });
+
+  it("pauseBetweenMembers waits that long after each member's defrag before the next member's", async () => {
+    const cluster = await startCluster(3);
+    await fill(cluster.endpoints, { targetBytes: 24 * MiB });
+    const stack = newStack();
+    const logStart = host.logs.length;
+    const started = Date.now();
+    await stack.up("space", {
+      endpoints: cluster.endpoints,
+      defrag: { minFreeBytes: "4MiB" },
+      pauseBetweenMembers: "2s",
+    });
+    const elapsed = Date.now() - started;
+
+    const lines = progressSince(logStart).filter((line) => /defrag m\d: .* -> |pause: /.test(line));
+    const shape = lines.map((line) => (line.includes("pause: ") ? "pause" : "defrag"));
+    assert.deepEqual(shape, ["defrag", "pause", "defrag", "pause", "defrag"], lines.join("\n"));
+    assert.match(lines[1], /pause: 2\.0s after m\d before m\d \(pauseBetweenMembers\)/);
+    assert.ok(elapsed >= 4_000, `two pauses of 2 s: the run took ${elapsed} ms`);
+  });
+
+  it("callTimeout bounds each call: a member that accepts connections but never answers is given up after it", async () => {
+    const cluster = await startCluster(1);
+    const stack = newStack();
+    const inputs = { endpoints: cluster.endpoints, callTimeout: "2s" };
+    await stack.up("space", inputs);
+    const { port } = new URL(cluster.endpoints[0]);
+    await cluster.stop();
+    // The member's port now accepts connections and never answers, as a member stuck on its database lock does.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(Number(port), "127.0.0.1", resolve));
+    try {
+      const started = Date.now();
+      const refreshed = await stack.refresh("space");
+      const elapsed = Date.now() - started;
+      assert.match(String(refreshed.outputs?.maintenance), /no member answered \(.*: status: no answer within 2\.0s/);
+      assert.ok(elapsed < 8_000, `given up after callTimeout, not the 10 s default (${elapsed} ms)`);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("forecasts NOSPACE from refreshes of a cluster filled at a steady rate, and when.fullWithin counts it as drift", async () => {
+    const quotaBytes = 96 * MiB;
+    const cluster = await startCluster(3, quotaBytes);
+    const stack = newStack();
+    const inputs = { endpoints: cluster.endpoints, when: { fullWithin: "1h" } };
+    await stack.up("space", inputs);
+    const largest = async () => Math.max(...(await Promise.all(cluster.endpoints.map(statusOf))).map((s) => s.dbSize));
+    // The run's own reading starts the series; each refresh adds one.
+    const seen = [await largest()];
+    let outputs: Record<string, unknown> | undefined;
+    for (const target of [16, 24, 32, 40]) {
+      // About 9 s apart: the samples span the 30 s a forecast needs.
+      if (target > 16) await new Promise((resolve) => setTimeout(resolve, 9_000));
+      await fill(cluster.endpoints, { targetBytes: target * MiB, keyPrefix: `grow/${target}/` });
+      // Every member's backend commits within its 100 ms batch interval; then the sizes hold still.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      outputs = (await stack.refresh("space")).outputs;
+      seen.push(await largest());
+    }
+    console.log(`      forecast after 4 refreshes: ${String(outputs!.forecast)}`);
+
+    const samples = outputs!.sizeSamples as { dbSize: number; quotaBytes: number }[];
+    assert.deepEqual(
+      samples.map((s) => [s.dbSize, s.quotaBytes]),
+      seen.map((size) => [size, quotaBytes]),
+      "each refresh's reading is the largest file the test saw, against the quota the cluster runs",
+    );
+    // Growing ~8 MiB per ~10 s, the quota is about a minute away: well within the hour `fullWithin` names.
+    assert.match(
+      String(outputs!.forecast),
+      /^full in (\d+\.\ds|\dm\d\ds) at [\d.]+ (MiB|GiB)\/day: [\d.]+ MiB of 96 MiB \(from 5 samples over/,
+    );
+    assert.match(String(outputs!.maintenance), /^needed: the quota is reached within 1h00m: full in /);
+    assert.equal((await stack.preview("space", inputs)).op, "update", "the drift makes the next up run maintenance");
+
+    const update = await stack.up("space", inputs);
+    assert.equal((update.outputs!.sizeSamples as unknown[]).length, 1, "the run starts the series again");
+    assert.match(String(update.outputs!.forecast), /^not enough samples yet: 1 over 0\.0s/);
+  });
+
   it("stops at a CORRUPT alarm, says so, and never disarms it", async () => {
     const cluster = await startCluster(3);
     await raiseCorrupt(cluster.endpoints[1]);
@@ -216,6 +318,15 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
       [{ endpoints: ["http://127.0.0.1:2379"], when: { quotaUsageAbove: 80 } }, "when", /between 0 and 1/],
       [{ endpoints: ["https://127.0.0.1:2379"], tls: { ca: "/etc/etcd/ca.pem" } }, "tls", /tls\.ca: expected PEM/],
       [{ endpoints: ["http://127.0.0.1:2379"], username: "root" }, "password", /go together/],
+      [
+        { endpoints: ["http://127.0.0.1:2379"], disarmBelow: 0 },
+        "disarmBelow",
+        /would never disarm; use disarmNoSpace/,
+      ],
+      [{ endpoints: ["http://127.0.0.1:2379"], disarmBelow: 90 }, "disarmBelow", /between 0 and 1/],
+      [{ endpoints: ["http://127.0.0.1:2379"], pauseBetweenMembers: "soon" }, "pauseBetweenMembers", /duration/],
+      [{ endpoints: ["http://127.0.0.1:2379"], callTimeout: "500ms" }, "callTimeout", /1s to 10m/],
+      [{ endpoints: ["http://127.0.0.1:2379"], snapshot: { path: "b/{time}.db" } }, "snapshot", /absolute path/],
     ];
     for (const [inputs, property, reason] of cases) {
       const preview = await stack.preview("bad", inputs);

@@ -2,7 +2,8 @@ import * as assert from "node:assert/strict";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import type { ClusterObservation, ObservedMember } from "../provider/etcd/observation";
-import { REPO_ROOT } from "../lab/etcd-binary";
+import * as path from "path";
+import { etcdBinary, REPO_ROOT } from "../lab/etcd-binary";
 import { statusTable } from "../lab/status-table";
 import { cluster } from "./unit/observations";
 
@@ -204,6 +205,18 @@ describe("npm run demo", function () {
     assert.match(run.output, /up finished in [\d.]+ s/);
     assert.match(run.output, /summary: reclaimed [\d.]+ MiB .*disarmed NOSPACE on m\d.*test write succeeded/);
     assert.match(run.output, /preview --refresh: no changes/);
+    // {stack} and {resource} filled in by the SDK, the relative path taken from the program's folder; etcdutl, which
+    // 3.4 does not have, is put on the PATH by the demo.
+    const verified = fs.existsSync(path.join(path.dirname(etcdBinary().etcd), "etcdutl"))
+      ? /etcd's SHA-256 and etcdutl snapshot status \(\d+ keys, revision \d+\)/
+      : /etcd's SHA-256 \(etcdutl is not on the PATH\)/;
+    assert.match(
+      run.output,
+      new RegExp(
+        /snapshot before compacting: snapshots\/demo-space-\d{8}T\d{9}Z\.db \([\d.]+ MiB from m\d, revision \d+\), verified by /
+          .source + verified.source,
+      ),
+    );
     assert.match(run.output, /demo finished in [\d.]+ s/);
 
     assert.match(run.output, /live quota before: m1 128 MiB, m2 128 MiB, m3 128 MiB/);

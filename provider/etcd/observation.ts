@@ -30,9 +30,6 @@ export interface ClusterObservation {
   readonly revision: number;
 }
 
-/** etcd's own margin: ahrtr/etcd-defrag and this project only disarm NOSPACE below 90% of the quota. */
-export const DISARM_BELOW_QUOTA_SHARE = 0.9;
-
 /** Alarms maintenance can live with: NOSPACE is what it is there to fix. */
 const TOLERATED_ALARMS = new Set(["NOSPACE"]);
 
@@ -149,23 +146,29 @@ export function quotaUsage(member: ObservedMember): number | undefined {
   return quota !== undefined && quota > 0 ? member.dbSize / quota : undefined;
 }
 
+/** `0.9` as `90%`. */
+export function percent(share: number): string {
+  return `${Number((share * 100).toFixed(2))}%`;
+}
+
 /**
- * Whether NOSPACE may be disarmed: only once every member's DB is below 90% of the quota it reports, so the alarm is
- * not lifted just to be raised again by the next write.
+ * Whether NOSPACE may be disarmed: only once every member's DB is below `below` (`disarmBelow`) of the quota it
+ * reports, so the alarm is not lifted just to be raised again by the next write.
  */
-export function disarmDecision(observation: ClusterObservation): { allowed: boolean; reason: string } {
+export function disarmDecision(observation: ClusterObservation, below: number): { allowed: boolean; reason: string } {
   const over = observation.members.filter((member) => {
     const usage = quotaUsage(member);
-    return usage !== undefined && usage >= DISARM_BELOW_QUOTA_SHARE;
+    return usage !== undefined && usage >= below;
   });
   if (over.length === 0) {
-    return { allowed: true, reason: `every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota` };
+    return { allowed: true, reason: `every member is below ${percent(below)} of its quota` };
   }
   const list = over.map((m) => `${m.name} ${formatSize(m.dbSize)} of ${formatSize(m.metrics.quotaBytes!)}`).join(", ");
   return {
     allowed: false,
     reason:
-      `still at or above ${DISARM_BELOW_QUOTA_SHARE * 100}% of the quota after maintenance (${list}); ` +
-      "the live data itself is too large: raise the quota (EtcdQuota) or delete data, then run again",
+      `still at or above ${percent(below)} of the quota after maintenance (${list}); ` +
+      "the live data itself is too large: raise the quota (EtcdQuota) or delete data, then run again " +
+      "(disarmBelow sets the share)",
   };
 }

@@ -1,5 +1,6 @@
 import { EtcdQuotaError, MemberUnavailableError } from "../errors";
-import { Progress, waitFor } from "../wait";
+import { formatDuration } from "../duration";
+import { Progress, sleep, waitFor } from "../wait";
 import { ClusterSession } from "./cluster";
 import {
   assertHealthy,
@@ -40,16 +41,17 @@ export async function moveLeadershipAway(
 
 /**
  * Disarms every NOSPACE alarm, one member at a time and naming each (an empty request would clear CORRUPT too),
- * only once every member is below 90% of the quota it reports. Returns `NOSPACE on <member>` per alarm lifted.
+ * only once every member is below `below` of the quota it reports. Returns `NOSPACE on <member>` per alarm lifted.
  */
 export async function disarmNoSpace(
   session: ClusterSession,
   observation: ClusterObservation,
+  below: number,
   progress: Progress,
 ): Promise<string[]> {
   const noSpace = noSpaceAlarms(observation);
   if (noSpace.length === 0) return [];
-  const decision = disarmDecision(observation);
+  const decision = disarmDecision(observation, below);
   if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
   const client = session.client(
     observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
@@ -68,4 +70,11 @@ export async function disarmNoSpace(
   }
   progress(`disarm: NOSPACE lifted on ${disarmed.length} member(s); ${decision.reason}`);
   return disarmed;
+}
+
+/** `pauseBetweenMembers`: lets the cluster settle (clients reconnect, followers catch up) before the next member. */
+export async function pauseBetweenMembers(ms: number, done: string, next: string, progress: Progress): Promise<void> {
+  if (ms <= 0) return;
+  progress(`pause: ${formatDuration(ms)} after ${done} before ${next} (pauseBetweenMembers)`);
+  await sleep(ms);
 }

@@ -1,8 +1,10 @@
 import { rejectUnknownKeys } from "../names";
 import { InvalidInputError } from "../errors";
+import { parseDuration } from "../duration";
 import { describe, parseSize } from "../size";
 import { EtcdAccess, validateAccess } from "./access";
-import { lockTimeoutMs, validateBoolean } from "./common";
+import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean, validateFraction } from "./common";
+import { SnapshotSettings, validateSnapshot } from "./snapshot";
 
 /** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
 export interface DefragThresholds {
@@ -20,10 +22,12 @@ export interface DriftConditions {
   readonly quotaUsageAbove?: number;
   /** Some member's DB file holds more than this many reclaimable bytes. */
   readonly freeBytesAbove?: number;
+  /** The forecast says the largest DB file reaches the quota within this many milliseconds. */
+  readonly fullWithinMs?: number;
 }
 
 /** EtcdCompaction's inputs, validated and with defaults applied. */
-export interface CompactionSettings {
+export interface CompactionSettings extends PacingSettings {
   readonly access: EtcdAccess;
   readonly retainRevisions: number;
   /** `false`: never defragment. */
@@ -33,6 +37,8 @@ export interface CompactionSettings {
   readonly when: DriftConditions;
   /** How long to wait for another run's cluster lock. */
   readonly lockTimeoutMs: number;
+  /** The snapshot taken before compacting; undefined: none. */
+  readonly snapshot: SnapshotSettings | undefined;
 }
 
 const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
@@ -41,16 +47,6 @@ const DEFAULT_WHEN: DriftConditions = {
   quotaUsageAbove: 0.8,
   freeBytesAbove: 256 * 1024 ** 2,
 };
-
-function validateFraction(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new InvalidInputError(
-      field,
-      `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`,
-    );
-  }
-  return value;
-}
 
 function validateObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -79,12 +75,13 @@ function validateDefrag(value: unknown): DefragThresholds | false {
 
 function validateWhen(value: unknown): DriftConditions {
   if (value === undefined) return DEFAULT_WHEN;
-  const raw = validateObject(value, "when", ["noSpaceAlarm", "quotaUsageAbove", "freeBytesAbove"]);
+  const raw = validateObject(value, "when", ["noSpaceAlarm", "quotaUsageAbove", "freeBytesAbove", "fullWithin"]);
   return {
     noSpaceAlarm: validateBoolean(raw.noSpaceAlarm, "when.noSpaceAlarm", false),
     quotaUsageAbove:
       raw.quotaUsageAbove === undefined ? undefined : validateFraction(raw.quotaUsageAbove, "when.quotaUsageAbove"),
     freeBytesAbove: raw.freeBytesAbove === undefined ? undefined : parseSize(raw.freeBytesAbove, "when.freeBytesAbove"),
+    fullWithinMs: raw.fullWithin === undefined ? undefined : parseDuration(raw.fullWithin, "when.fullWithin"),
   };
 }
 
@@ -117,5 +114,7 @@ export function compactionSettings(
     disarmNoSpace: validateBoolean(inputs.disarmNoSpace, "disarmNoSpace", true),
     lockTimeoutMs: lockTimeoutMs(inputs.lockTimeout),
     when: validateWhen(inputs.when),
+    snapshot: validateSnapshot(inputs.snapshot),
+    ...pacingSettings(inputs),
   };
 }

@@ -7,7 +7,8 @@ import { rejectUnknownKeys } from "../names";
 import { parseDuration } from "../duration";
 import { describe, formatSize, parseSize } from "../size";
 import { EtcdAccess, validateAccess, validateEndpoint, validateMemberList } from "./access";
-import { lockTimeoutMs, validateBoolean } from "./common";
+import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean } from "./common";
+import { SnapshotSettings, validateSnapshot } from "./snapshot";
 
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
 const RECOMMENDED_MAX_QUOTA = 8 * 1024 ** 3;
@@ -27,7 +28,7 @@ export interface MemberSpec {
 }
 
 /** EtcdQuota's inputs, validated and with defaults applied. */
-export interface QuotaSettings {
+export interface QuotaSettings extends PacingSettings {
   readonly access: EtcdAccess;
   readonly quotaBytes: number;
   readonly members: readonly MemberSpec[];
@@ -36,6 +37,8 @@ export interface QuotaSettings {
   /** How long to wait for another run's cluster lock. */
   readonly lockTimeoutMs: number;
   readonly disarmNoSpace: boolean;
+  /** The snapshot taken before the first restart; undefined: none. */
+  readonly snapshot: SnapshotSettings | undefined;
 }
 
 function validateMember(value: unknown, field: string): MemberSpec {
@@ -148,5 +151,7 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
         : parseDuration(inputs.restartTimeout, "restartTimeout"),
     lockTimeoutMs: lockTimeoutMs(inputs.lockTimeout),
     disarmNoSpace,
+    snapshot: validateSnapshot(inputs.snapshot),
+    ...pacingSettings(inputs),
   };
 }

@@ -1,15 +1,18 @@
 import { formatSize } from "../size";
 import {
   ClusterObservation,
-  DISARM_BELOW_QUOTA_SHARE,
   hasNoSpace,
   leaderSuccessor,
   noSpaceAlarms,
+  percent,
   ObservedMember,
   quotaUsage,
   votingMembers,
 } from "../etcd/observation";
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
+import { describeSnapshot, snapshotSource } from "./snapshot";
+import type { Forecast } from "./forecast";
+import { formatDuration } from "../duration";
 
 /**
  * The revision to compact to so that exactly the newest `retain` revisions stay readable (0 and 1 both keep only the
@@ -66,9 +69,20 @@ export function defragOrder(observation: ClusterObservation): ObservedMember[] {
   );
 }
 
-/** Why maintenance is needed now, one sentence per condition that holds; empty when none does. */
-export function maintenanceReasons(observation: ClusterObservation, when: DriftConditions): string[] {
+/**
+ * Why maintenance is needed now, one sentence per condition that holds; empty when none does. `forecast` is what the
+ * refreshes so far say of growth (`when.fullWithin`).
+ */
+export function maintenanceReasons(
+  observation: ClusterObservation,
+  when: DriftConditions,
+  forecast?: Forecast,
+): string[] {
   const reasons: string[] = [];
+  const left = forecast?.secondsLeft ?? null;
+  if (forecast && when.fullWithinMs !== undefined && left !== null && left * 1000 < when.fullWithinMs) {
+    reasons.push(`the quota is reached within ${formatDuration(when.fullWithinMs)}: ${forecast.text}`);
+  }
   const names = new Map(observation.memberList.map((m) => [m.id, m.name]));
   if (when.noSpaceAlarm) {
     for (const alarm of observation.alarms.filter((a) => a.type === "NOSPACE")) {
@@ -101,6 +115,13 @@ export type CompactionStep = (
   | { readonly action: "move-leader"; readonly member: string; readonly to: string; readonly reason: string }
   | { readonly action: "defrag" | "skip-defrag"; readonly member: string; readonly reason: string }
   | { readonly action: "disarm"; readonly member: string; readonly reason: string }
+  | {
+      readonly action: "snapshot";
+      readonly member: string;
+      readonly path: string;
+      readonly keep: number;
+      readonly reason: string;
+    }
 ) & { readonly decidedLater?: string };
 
 /** The compaction, or none when the revision leaves nothing to compact under `retainRevisions`. */
@@ -147,9 +168,11 @@ export function disarmSteps(observation: ClusterObservation, settings: Compactio
   return noSpaceAlarms(observation).map(({ member }) => ({
     action: "disarm",
     member,
-    reason: `only once every member is below ${DISARM_BELOW_QUOTA_SHARE * 100}% of its quota; otherwise the run fails, saying to raise the quota`,
+    reason: `only once every member is below ${percent(settings.disarmBelow)} of its quota; otherwise the run fails, saying to raise the quota`,
   }));
 }
+
+export const SNAPSHOT_REASON = "a restore point before anything changes";
 
 /**
  * What a run would do now, from the same rules the run follows: the compaction, then each voting member's steps in
@@ -157,13 +180,18 @@ export function disarmSteps(observation: ClusterObservation, settings: Compactio
  * decided again after the compaction when there is one (it frees most pages); the disarms after the defrags.
  */
 export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+  const source = snapshotSource(observation);
+  const snapshot: CompactionStep[] =
+    settings.snapshot && source
+      ? [{ action: "snapshot", member: source.name, ...settings.snapshot, reason: SNAPSHOT_REASON }]
+      : [];
   const compaction = compactStep(observation.revision, settings);
   const later = compaction.length > 0 ? "after the compaction" : undefined;
   const defrags = defragOrder(observation).flatMap((member) =>
     memberSteps(observation, member, settings).map((step) => (later ? { ...step, decidedLater: later } : step)),
   );
   const disarms = disarmSteps(observation, settings).map((step) => ({ ...step, decidedLater: "after the defrags" }));
-  return [...compaction, ...defrags, ...disarms];
+  return [...snapshot, ...compaction, ...defrags, ...disarms];
 }
 
 /** One line per step, for previews and progress messages. */
@@ -184,5 +212,7 @@ function describeAction(step: CompactionStep): string {
       return `skip defragmenting ${step.member}: ${step.reason}`;
     case "disarm":
       return `disarm NOSPACE on ${step.member} (${step.reason})`;
+    case "snapshot":
+      return `${describeSnapshot(step.member, step.path, step.keep)}: ${step.reason}`;
   }
 }

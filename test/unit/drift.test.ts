@@ -9,6 +9,7 @@ function record(quotaBytes: number, members: Partial<QuotaMemberRecord>[]): Quot
   return {
     quotaBytes,
     alarmsDisarmed: [],
+    snapshot: null,
     members: members.map((m, i) => ({
       endpoint: `http://10.0.0.${i + 1}:2379`,
       name: `m${i + 1}`,

@@ -77,11 +77,24 @@ describe("compaction plan", () => {
   });
 
   it("disarms NOSPACE only when every member is below 90% of the quota it reports", () => {
-    assert.equal(disarmDecision(cluster([member("m1", { dbSize: 100 * MiB })])).allowed, true);
-    const full = disarmDecision(cluster([member("m1", { dbSize: 100 * MiB }), member("m2", { dbSize: 560 * MiB })]));
+    assert.equal(disarmDecision(cluster([member("m1", { dbSize: 100 * MiB })]), 0.9).allowed, true);
+    const full = disarmDecision(
+      cluster([member("m1", { dbSize: 100 * MiB }), member("m2", { dbSize: 560 * MiB })]),
+      0.9,
+    );
     assert.equal(full.allowed, false);
     assert.match(full.reason, /m2 560 MiB of 600 MiB/);
     assert.match(full.reason, /raise the quota/);
+  });
+
+  it("moves that line to disarmBelow: 93% full is refused at 0.9 and allowed at 0.95", () => {
+    const observation = cluster([member("m1", { dbSize: 558 * MiB })]);
+    assert.equal(disarmDecision(observation, 0.9).allowed, false);
+    assert.match(disarmDecision(observation, 0.9).reason, /still at or above 90% of the quota/);
+    assert.deepEqual(disarmDecision(observation, 0.95), {
+      allowed: true,
+      reason: "every member is below 95% of its quota",
+    });
   });
 
   it("reports drift for each `when` condition that holds, and none on a lean cluster", () => {

@@ -76,5 +76,7 @@ describe("parseDuration", () => {
   it("formats short and long durations", () => {
     assert.equal(formatDuration(800), "0.8s");
     assert.equal(formatDuration(125_000), "2m05s");
+    assert.equal(formatDuration(5 * 3_600_000 + 7 * 60_000), "5h07m");
+    assert.equal(formatDuration(3 * 86_400_000 + 4 * 3_600_000), "3d04h");
   });
 });
