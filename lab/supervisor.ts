@@ -7,19 +7,20 @@ import { inNamespace, LabCluster, LabTlsFiles, isAlive } from "./cluster";
 import type { LabNetwork } from "./netns";
 
 /**
- * A stand-in for systemd and the kubelet: it (re)starts each etcd member from exactly what its config file says, read
- * the way they would read it, so that a test of EtcdQuota fails when the provider writes an edit etcd would not see.
+ * A stand-in for systemd, the kubelet and k3s: it (re)starts each etcd member from exactly what its config file says,
+ * read the way they would read it, so that a test of EtcdQuota fails when the provider writes an edit etcd would not see.
  *
  * The parsing here is deliberately independent of provider/config: it is a second reading of the same files.
  */
 
-export type SupervisedFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest";
+export type SupervisedFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config";
 
 export const SUPERVISED_FORMATS: readonly SupervisedFormat[] = [
   "systemd-unit",
   "env-file",
   "etcd-config",
   "kubeadm-manifest",
+  "k3s-config",
 ];
 
 export interface SupervisedClusterOptions {
@@ -155,12 +156,15 @@ export class SupervisedCluster {
     this.dir = path.join(lab.dir, "supervised");
     this.members = lab.members.map((m) => {
       const dir = path.join(this.dir, m.name);
-      const unitFile = format === "kubeadm-manifest" ? undefined : path.join(dir, "etcd.service");
+      // k3s runs etcd inside its own process, from config.yaml; its unit only says `k3s server`.
+      const unitFile =
+        format === "kubeadm-manifest" || format === "k3s-config" ? undefined : path.join(dir, "etcd.service");
       const configFile = {
         "systemd-unit": path.join(dir, "etcd.service"),
         "env-file": path.join(dir, "etcd.env"),
         "etcd-config": path.join(dir, "etcd.conf.yml"),
         "kubeadm-manifest": path.join(dir, "etcd.yaml"),
+        "k3s-config": path.join(dir, "rancher", "k3s", "config.yaml"),
       }[format];
       return {
         name: m.name,
@@ -414,6 +418,22 @@ export class SupervisedCluster {
           ]),
         );
         break;
+      case "k3s-config": {
+        fs.mkdirSync(path.dirname(member.configFile), { recursive: true });
+        const lines = [
+          `# k3s server settings for ${member.name}; k3s hands each etcd-arg to its embedded etcd.`,
+          'write-kubeconfig-mode: "0644"',
+          "cluster-init: true",
+          "etcd-expose-metrics: true",
+          "etcd-arg:",
+          `  - "snapshot-count=${get("snapshot-count")}"`,
+          ...(quotaBytes === undefined ? [] : [`  - "quota-backend-bytes=${quotaBytes}"`]),
+          "disable:",
+          "  - traefik",
+        ];
+        write(member.configFile, `${lines.join("\n")}\n`);
+        break;
+      }
     }
     if (this.format !== "kubeadm-manifest") {
       write(path.join(member.dir, "restart.sh"), restartScript(member.name, member.dir));
@@ -424,6 +444,13 @@ export class SupervisedCluster {
   private readLaunch(member: SupervisedMember): Launch {
     if (this.format === "kubeadm-manifest") {
       return manifestLaunch(fs.readFileSync(member.configFile, "utf8"), member.configFile, this.lab.etcd);
+    }
+    if (this.format === "k3s-config") {
+      // What k3s itself sets up for its etcd (names, URLs, TLS, data dir): the lab's flags but those config.yaml holds.
+      const own = this.lab
+        .member(member.name)
+        .args.filter((arg) => !/^--(?:quota-backend-bytes|snapshot-count)=/.test(arg));
+      return k3sLaunch(fs.readFileSync(member.configFile, "utf8"), member.configFile, this.lab.etcd, own);
     }
     return unitLaunch(fs.readFileSync(member.unitFile!, "utf8"), member.unitFile!);
   }
@@ -970,6 +997,28 @@ export function manifestLaunch(text: string, file: string, etcd: string): Launch
   if (argv.length === 0) throw new Error(`${file}: the etcd container has no command`);
   const binary = path.basename(argv[0]) === "etcd" ? etcd : argv[0];
   return { binary, args: argv.slice(1), env, cwd: "/" };
+}
+
+/**
+ * What k3s would run its embedded etcd with: its own settings, then each `etcd-arg` entry of config.yaml (a list, or
+ * one string) as `--key=value`, the key's leading dashes dropped; a later entry wins, as in k3s's own merge.
+ */
+export function k3sLaunch(text: string, file: string, etcd: string, own: readonly string[]): Launch {
+  const config = parseYaml(text) as Record<string, unknown> | null;
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new Error(`${file}: not a mapping of settings`);
+  }
+  const raw = config["etcd-arg"] ?? [];
+  const entries = typeof raw === "string" ? [raw] : raw;
+  if (!Array.isArray(entries) || entries.some((e) => typeof e !== "string")) {
+    throw new Error(`${file}: etcd-arg is not a list of strings`);
+  }
+  const extra = (entries as string[]).map((entry) => {
+    const equals = entry.indexOf("=");
+    if (equals < 0) throw new Error(`${file}: etcd-arg entry "${entry}" is not key=value`);
+    return `--${entry.slice(0, equals).replace(/^-+/, "")}=${entry.slice(equals + 1)}`;
+  });
+  return { binary: etcd, args: [...own, ...extra], env: { PATH: SYSTEMD_PATH }, cwd: "/" };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -159,6 +159,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       // The preview's account of what an update would do, each file named as the link it may be resolves.
       if (refusals.length === 0 && plan.steps.some((step) => step.action !== "none")) {
         for (const line of planLines(plan, settings, observation.cluster)) progress(`plan: ${line}`);
+        for (const warning of plan.warnings) progress(`warning: ${warning}`);
       }
       return refusals;
     });

@@ -3,6 +3,7 @@ import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
 import { formatDuration } from "./duration";
 import {
+  ConfigFileError,
   EtcdQuotaError,
   HostError,
   InterruptedError,
@@ -78,6 +79,17 @@ export async function observeQuota(
           return;
         }
         const format = spec.format ?? detectFormat(spec.configFile, text);
+        if (format === "k3s-config") {
+          const dropIns = await dropInsSettingEtcdArgs(host, spec.configFile);
+          if (dropIns.length > 0) {
+            throw new ConfigFileError(
+              spec.configFile,
+              `${dropIns.join(", ")} also set${dropIns.length === 1 ? "s" : ""} etcd-arg, and k3s and RKE2 read ` +
+                `${spec.configFile}.d after this file, so the quota there would win or be lost; move the etcd-arg ` +
+                "entries into one file and point configFile at it",
+            );
+          }
+        }
         const editor = editorFor(format);
         const reading = editor.read(text, spec.configFile);
         const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
@@ -108,6 +120,22 @@ export async function observeQuota(
   );
   fileProblems.push(...(await duplicates(settings, facts)));
   return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
+}
+
+/**
+ * The drop-ins k3s and RKE2 merge after config.yaml (`config.yaml.d/*.yaml`, in name order) that name `etcd-arg`: a
+ * later list replaces the earlier one, or with `etcd-arg+` extends it.
+ */
+async function dropInsSettingEtcdArgs(host: Host, configFile: string): Promise<string[]> {
+  const dir = shellQuote(`${configFile}.d`);
+  const script =
+    `for f in ${dir}/*.yaml ${dir}/*.yml; do ` +
+    `[ -f "$f" ] && grep -qE '^[[:space:]]*["]?etcd-arg[+]?["]?[[:space:]]*:' "$f" && printf '%s\n' "$f"; ` +
+    "done; exit 0";
+  const { stdout, code, stderr } = await host.run(script, { timeoutMs: 15_000 });
+  if (code !== 0)
+    throw new HostError(`${host.label}: could not list ${configFile}.d: ${stderr.trim() || `exit ${code}`}`);
+  return stdout.split("\n").filter((line) => line !== "");
 }
 
 /**

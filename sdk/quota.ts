@@ -34,12 +34,16 @@ export interface QuotaMemberArgs {
   readonly endpoint: pulumi.Input<string>;
   /** Absolute path of the file that sets the member's quota. */
   readonly configFile: pulumi.Input<string>;
-  /** "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest". Default: detected from the file's content. */
-  readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest">;
+  /**
+   * "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's
+   * config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+   */
+  readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config">;
   /**
    * Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a
-   * systemd unit, `systemctl restart etcd` for an env file or etcd config file, and none for a kubeadm manifest
-   * (the kubelet restarts the pod when the manifest changes).
+   * systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest
+   * (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file
+   * under /etc/rancher/rke2) for a k3s config.
    */
   readonly restartCommand?: pulumi.Input<string>;
   /** The member's host over SSH; absent means the machine running Pulumi. */

@@ -4,6 +4,7 @@ import { promisify } from "util";
 import { EngineStack, PartialFailure, ProviderHost } from "../lab/engine";
 import { fill } from "../lab/fill";
 import { Writer } from "../lab/writer";
+import { KUBEADM_UPGRADE_WARNING } from "../provider/plan/quota";
 import { providerShim } from "../sdk/shim";
 import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "../lab/supervisor";
 import { changedLines, liveQuota, sha256 } from "./support/files";
@@ -111,6 +112,9 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
       const progress = progressSince(logStart);
       const backLines = progress.filter((line) => /: back with quota 96 MiB in effect after/.test(line));
       assert.equal(backLines.length, 3, progress.join("\n"));
+      // The check's account and the run's both say what the next kubeadm upgrade would do; no other format has it.
+      const upgradeWarnings = progress.filter((line) => line === `EtcdQuota: warning: ${KUBEADM_UPGRADE_WARNING}`);
+      assert.equal(upgradeWarnings.length, format === "kubeadm-manifest" ? 2 : 0, progress.join("\n"));
       console.log(
         `      ${format}: ${(tookMs / 1000).toFixed(1)} s for 3 members; writer ${report.acknowledged} acknowledged, ` +
           `${report.failed} failed, longest gap ${report.longestGapMs} ms; ${backLines.map((l) => l.replace(/^EtcdQuota: /, "")).join("; ")}`,
@@ -225,6 +229,36 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
     const down = await stack.preview("bad", inputsFor(cluster, "96MiB"));
     assert.match(down.failures.map((f) => f.reason).join("\n"), /did not answer/);
     assert.deepEqual(hashes(), before, "no file changed");
+  });
+
+  it("k3s-config: a config.yaml.d drop-in that sets etcd-arg is refused at check, naming it; one that does not is fine", async () => {
+    const cluster = await startCluster("k3s-config");
+    const m2 = cluster.configFile("m2");
+    const dropIns = `${m2}.d`;
+    fs.mkdirSync(dropIns);
+    fs.writeFileSync(`${dropIns}/10-node.yaml`, "node-label:\n  - disk=ssd\n");
+    fs.writeFileSync(`${dropIns}/50-etcd.yaml`, "etcd-arg+:\n  - snapshot-count=5000\n");
+    const before = cluster.lab.members.map((m) => sha256(cluster.configFile(m.name)));
+    const stack = newStack();
+
+    const preview = await stack.preview("quota", inputsFor(cluster, "96MiB"));
+    assert.equal(preview.op, "failed");
+    assert.deepEqual(
+      preview.failures.map((f) => f.reason),
+      [
+        `members[1].configFile: ${m2}: ${dropIns}/50-etcd.yaml also sets etcd-arg, and k3s and RKE2 read ${dropIns} ` +
+          "after this file, so the quota there would win or be lost; move the etcd-arg entries into one file and point " +
+          "configFile at it",
+      ],
+    );
+    assert.deepEqual(
+      cluster.lab.members.map((m) => sha256(cluster.configFile(m.name))),
+      before,
+      "no file changed",
+    );
+
+    fs.rmSync(`${dropIns}/50-etcd.yaml`);
+    assert.equal((await stack.preview("quota", inputsFor(cluster, "96MiB"))).op, "create");
   });
 
   it("leaves NOSPACE the runbook's second way: a larger quota, then the alarm disarmed and writes accepted again", async () => {

@@ -1,6 +1,7 @@
 import { isMap, isScalar, parseDocument } from "yaml";
 import { ConfigFileError } from "../errors";
 import { ETCD_CONFIG_KEYS } from "./etcd-config";
+import { ETCD_ARG, K3S_CONFIG_KEYS } from "./k3s-config";
 import { CONFIG_FORMATS, type ConfigFormat } from "./format";
 import { stringOf, valueOf } from "./yaml-source";
 
@@ -10,6 +11,7 @@ const LOOKS: Readonly<Record<ConfigFormat, string>> = {
   "env-file": "ETCD_*=value lines",
   "etcd-config": "the YAML file of etcd --config-file",
   "kubeadm-manifest": "a static Pod manifest",
+  "k3s-config": "the config.yaml of a k3s or RKE2 server",
 };
 
 /** File names that tell the format when the content does not. */
@@ -17,6 +19,7 @@ const NAMES: readonly (readonly [RegExp, ConfigFormat])[] = [
   [/\.service$|\.service\.d\/[^/]+\.conf$/, "systemd-unit"],
   [/\.env$|(?:^|\/)(?:default|sysconfig)\/etcd$/, "env-file"],
   [/(?:^|\/)manifests\/[^/]+\.ya?ml$/, "kubeadm-manifest"],
+  [/(?:^|\/)rancher\/(?:k3s|rke2)\/config\.ya?ml$/, "k3s-config"],
   [/\.ya?ml$/, "etcd-config"],
 ];
 
@@ -51,6 +54,9 @@ function formatFromContent(text: string, lines: readonly string[]): ConfigFormat
     const kind = stringOf(valueOf(yaml.contents, "kind"));
     if (kind === "Pod") return "kubeadm-manifest";
     const keys = yaml.contents.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : ""));
+    // k3s and RKE2 share a few names with etcd (data-dir); their own settings tell them apart.
+    if (kind === undefined && keys.some((key) => K3S_CONFIG_KEYS.has(key) || key === `${ETCD_ARG}+`))
+      return "k3s-config";
     if (kind === undefined && keys.some((key) => ETCD_CONFIG_KEYS.has(key))) return "etcd-config";
   }
   const names = lines.map((line) => ASSIGNMENT.exec(line)?.[1]);
@@ -75,7 +81,7 @@ export function detectFormat(file: string, text: string): ConfigFormat {
   if (byName && (lines.length === 0 || (byName === "env-file" && onlyAssignments))) return byName;
   // A .yml/.yaml file that does not parse: its editor reports the YAML error and its line, which says more than
   // "cannot tell what kind" (and it edits nothing, since it refuses to read the file).
-  const yamlByName = byName === "etcd-config" || byName === "kubeadm-manifest";
+  const yamlByName = byName === "etcd-config" || byName === "kubeadm-manifest" || byName === "k3s-config";
   if (yamlByName && parseDocument(text).errors.length > 0) return byName;
   const choices = CONFIG_FORMATS.map((format) => `"${format}" (${LOOKS[format]})`).join(", ");
   throw new ConfigFileError(

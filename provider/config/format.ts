@@ -2,10 +2,16 @@ import { InvalidInputError } from "../errors";
 import { describe } from "../size";
 
 /** The kinds of file an etcd member's quota can live in. */
-export type ConfigFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest";
+export type ConfigFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config";
 
 /** Every format, in the order messages list them. */
-export const CONFIG_FORMATS: readonly ConfigFormat[] = ["systemd-unit", "env-file", "etcd-config", "kubeadm-manifest"];
+export const CONFIG_FORMATS: readonly ConfigFormat[] = [
+  "systemd-unit",
+  "env-file",
+  "etcd-config",
+  "kubeadm-manifest",
+  "k3s-config",
+];
 
 /** The quota one file sets. */
 export interface QuotaInFile {

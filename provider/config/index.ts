@@ -1,6 +1,7 @@
 import { envFile } from "./env-file";
 import { etcdConfig } from "./etcd-config";
 import type { ConfigEditor, ConfigFormat } from "./format";
+import { k3sConfig } from "./k3s-config";
 import { kubeadmManifest } from "./kubeadm-manifest";
 import { systemdUnit } from "./systemd-unit";
 
@@ -13,6 +14,7 @@ const EDITORS: Readonly<Record<ConfigFormat, ConfigEditor>> = {
   "env-file": envFile,
   "etcd-config": etcdConfig,
   "kubeadm-manifest": kubeadmManifest,
+  "k3s-config": k3sConfig,
 };
 
 /** The editor for a format. */

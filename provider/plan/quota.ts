@@ -3,7 +3,10 @@ import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
 import { formatSize } from "../size";
 
-/** The restart each format needs when the user gives none: systemd reloads the unit; the kubelet needs nothing. */
+/**
+ * The restart each format needs when the user gives none: systemd reloads the unit; the kubelet needs nothing; k3s
+ * and RKE2 restart their server service, which restarts the embedded etcd with the rest of the control plane.
+ */
 export function defaultRestartCommand(format: ConfigFormat, configFile: string): string {
   switch (format) {
     case "systemd-unit": {
@@ -15,6 +18,8 @@ export function defaultRestartCommand(format: ConfigFormat, configFile: string):
       return "systemctl restart etcd";
     case "kubeadm-manifest":
       return "";
+    case "k3s-config":
+      return /(?:^|\/)rke2\//.test(configFile) ? "systemctl restart rke2-server" : "systemctl restart k3s";
   }
 }
 
@@ -117,12 +122,25 @@ export function planQuota(
   if (restarting.length > 0 && voters === 1) {
     warnings.push("this cluster has one member: it is unavailable while it restarts");
   }
+  if (
+    facts.some((f) => f.format === "kubeadm-manifest" && needsChange(f, settings.quotaBytes) === "write-and-restart")
+  ) {
+    warnings.push(KUBEADM_UPGRADE_WARNING);
+  }
   const withLeaderMove = steps.map((step) => {
     const isLeader = facts.find((f) => f.spec.endpoint === step.endpoint)?.isLeader ?? false;
     return isLeader && step.action !== "none" && voters > 1 ? { ...step, moveLeader: true } : step;
   });
   return { refusals, warnings, steps: withLeaderMove };
 }
+
+/**
+ * kubeadm keeps its own copy of the etcd flags: `kubeadm upgrade` writes the manifest again from the ClusterConfiguration
+ * stored in the cluster, so an edit of the manifest alone lasts until the next upgrade (kubernetes/kubeadm#2157).
+ */
+export const KUBEADM_UPGRADE_WARNING =
+  "the next `kubeadm upgrade` writes etcd.yaml again from kubeadm's ClusterConfiguration and brings the old quota " +
+  "back: set etcd.local.extraArgs quota-backend-bytes there too (kubectl -n kube-system edit configmap kubeadm-config)";
 
 /** One line per step, for previews and progress messages. */
 export function describeQuotaStep(step: QuotaStep): string {

@@ -11,6 +11,7 @@ describe("config formats", () => {
       ["kubespray-etcd.env", "/etc/etcd.env", "env-file"],
       ["etcd.conf.yml", "/etc/etcd/etcd.conf.yml", "etcd-config"],
       ["kubeadm-etcd.yaml", "/etc/kubernetes/manifests/etcd.yaml", "kubeadm-manifest"],
+      ["k3s-config.yaml", "/etc/rancher/k3s/config.yaml", "k3s-config"],
     ] as const) {
       it(`tells ${file} is ${format} by its content, whatever its name`, () => {
         assert.equal(detectFormat(path, fixture(file)), format);
@@ -52,7 +53,7 @@ describe("config formats", () => {
         (error: unknown) =>
           error instanceof InvalidInputError &&
           error.message ===
-            'members[0].format: expected one of "systemd-unit", "env-file", "etcd-config", "kubeadm-manifest", got "yaml"',
+            'members[0].format: expected one of "systemd-unit", "env-file", "etcd-config", "kubeadm-manifest", "k3s-config", got "yaml"',
       );
       assert.throws(() => parseFormat(undefined, "format"), InvalidInputError);
     });

@@ -19,6 +19,12 @@ const CASES: { name: string; format: ConfigFormat; text: string }[] = [
     text: fixture("etcd.conf.yml").replace(/^quota-backend-bytes: .*\n/m, ""),
   },
   { name: "kubeadm's manifest", format: "kubeadm-manifest", text: fixture("kubeadm-etcd.yaml") },
+  { name: "a k3s server's config.yaml", format: "k3s-config", text: fixture("k3s-config.yaml") },
+  {
+    name: "a k3s server's config.yaml without a quota",
+    format: "k3s-config",
+    text: fixture("k3s-config.yaml").replace(/^ {2}- "quota-backend-bytes=.*\n/m, ""),
+  },
   {
     // kubeadm for etcd 3.6 (Kubernetes 1.34+): the feature gate and flag that replaced the --experimental-* ones.
     name: "kubeadm's manifest for etcd 3.6",

@@ -1,6 +1,12 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
-import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota } from "../../provider/plan/quota";
+import {
+  defaultRestartCommand,
+  describeQuotaStep,
+  KUBEADM_UPGRADE_WARNING,
+  MemberFacts,
+  planQuota,
+} from "../../provider/plan/quota";
 import { quotaSettings } from "../../provider/inputs/quota";
 import { backupPathFor } from "../../provider/quota";
 import { cluster, member, MiB } from "./observations";
@@ -188,5 +194,20 @@ describe("quota plan", () => {
     assert.deepEqual(plan.refusals, []);
     assert.match(plan.warnings[0], /one member/);
     assert.equal(plan.steps[0].moveLeader, false);
+  });
+
+  it("warns that kubeadm upgrade brings the old quota back when a kubeadm manifest is written, and only then", () => {
+    const members = [member("m1"), member("m2"), member("m3")];
+    const kubeadm = (configuredBytes: number) =>
+      facts(
+        members,
+        members.map(() => ({ format: "kubeadm-manifest" as const, configuredBytes, liveBytes: configuredBytes })),
+      );
+    const writes = planQuota(cluster(members), kubeadm(600 * MiB), settingsFor(members, "1GiB"));
+    assert.deepEqual(writes.warnings, [KUBEADM_UPGRADE_WARNING]);
+    assert.match(KUBEADM_UPGRADE_WARNING, /kubeadm upgrade.*ClusterConfiguration.*etcd\.local\.extraArgs/);
+    const converged = planQuota(cluster(members), kubeadm(GiB), settingsFor(members, "1GiB"));
+    assert.deepEqual(converged.warnings, []);
+    assert.deepEqual(planQuota(cluster(members), facts(members), settingsFor(members, "1GiB")).warnings, []);
   });
 });
