@@ -26,7 +26,16 @@ export interface ConnectionArgs {
   readonly sudo?: pulumi.Input<boolean>;
   /** Seconds to wait for the connection. Default 15. */
   readonly dialTimeout?: pulumi.Input<number>;
+  /** `dialTimeout` under @pulumi/command's name; give one or the other. */
+  readonly perDialTimeout?: pulumi.Input<number>;
+  /** An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`. */
+  readonly agentSocketPath?: pulumi.Input<string>;
+  /** A jump host to connect through (`ssh -J`). Its credentials are secret too. */
+  readonly proxy?: pulumi.Input<ProxyConnectionArgs>;
 }
+
+/** A jump host, as @pulumi/command's `remote.ProxyConnectionArgs`: it only forwards, so no `sudo` and no `proxy`. */
+export type ProxyConnectionArgs = Omit<ConnectionArgs, "sudo" | "proxy">;
 
 /** One etcd member: where it answers, and where its quota is configured. */
 export interface QuotaMemberArgs {
@@ -103,9 +112,10 @@ function secretIfCredentials(
   return pulumi.output(members).apply((list) => {
     // A computed value that is not a list goes on as it is, for `check` to refuse with its message.
     if (!Array.isArray(list)) return pulumi.output(list);
-    const credentials = list.some(
-      (m) => m?.connection?.privateKey || m?.connection?.password || m?.connection?.privateKeyPassword,
-    );
+    const holdsCredentials = (
+      c: { privateKey?: unknown; password?: unknown; privateKeyPassword?: unknown } | undefined,
+    ) => Boolean(c?.privateKey || c?.password || c?.privateKeyPassword);
+    const credentials = list.some((m) => holdsCredentials(m?.connection) || holdsCredentials(m?.connection?.proxy));
     return credentials ? pulumi.secret(list) : pulumi.output(list);
   });
 }

@@ -275,6 +275,62 @@ describe("hosts", function () {
       for (const call of calls) assert.match(call, /^-n timeout -s KILL \d+/);
     });
 
+    it("reaches the host through a jump host (proxy), and says so when the jump host is the problem", async function () {
+      const jump = await startSshd();
+      try {
+        const proxy = { host: "127.0.0.1", port: jump.port, privateKey: jump.privateKey, hostKey: jump.hostKey };
+        const host = await connectSsh(sshConnection({ proxy }));
+        try {
+          assert.equal(host.label, `root@127.0.0.1:${sshd.port} via root@127.0.0.1:${jump.port}`);
+          assert.equal((await host.run("echo through", { timeoutMs: 10_000 })).stdout, "through\n");
+        } finally {
+          await host.close();
+        }
+        const otherKey = generateKey(keys, "other_jump").publicKey;
+        await assert.rejects(
+          connectSsh(sshConnection({ proxy: { ...proxy, hostKey: otherKey } })),
+          new RegExp(
+            `^HostError: cannot connect to the proxy root@127\\.0\\.0\\.1:${jump.port}: the host key does not match`,
+          ),
+        );
+      } finally {
+        await jump.stop();
+      }
+      await assert.rejects(
+        connectSsh(
+          sshConnection({
+            proxy: { host: "127.0.0.1", port: jump.port, privateKey: jump.privateKey, hostKey: jump.hostKey },
+          }),
+        ),
+        new RegExp(`cannot connect to the proxy root@127\\.0\\.0\\.1:${jump.port}: connection refused`),
+      );
+    });
+
+    it("logs in with the key an SSH agent holds (agentSocketPath), no privateKey given", async function () {
+      const socket = join(keys, "agent.sock");
+      const started = execFileSync("ssh-agent", ["-s", "-a", socket], { encoding: "utf8" });
+      const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(started)?.[1]);
+      assert.ok(pid > 0, started);
+      try {
+        const keyFile = join(keys, "agent_key");
+        writeFileSync(keyFile, sshd.privateKey, { mode: 0o600 });
+        execFileSync("ssh-add", [keyFile], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: "ignore" });
+        const host = await connectSsh({
+          host: "127.0.0.1",
+          port: sshd.port,
+          hostKey: sshd.hostKey,
+          agentSocketPath: socket,
+        });
+        try {
+          assert.equal((await host.run("echo agent", { timeoutMs: 10_000 })).stdout, "agent\n");
+        } finally {
+          await host.close();
+        }
+      } finally {
+        process.kill(pid, "SIGTERM");
+      }
+    });
+
     it("refuses a server whose host key does not match", async function () {
       const other = generateKey(keys, "other_host").publicKey;
       await assert.rejects(connectSsh(sshConnection({ hostKey: other })), (err: Error) => {
@@ -447,7 +503,7 @@ describe("hosts", function () {
         name: "no way to log in",
         input: () => ({ ...valid, privateKey: undefined }),
         field: ".privateKey",
-        says: /unless password is set/,
+        says: /unless password or agentSocketPath is set/,
       },
       {
         name: "empty password",
@@ -500,9 +556,33 @@ describe("hosts", function () {
       },
       {
         name: "unsupported option",
-        input: () => ({ ...valid, proxy: { host: "bastion" } }),
-        field: ".proxy",
+        input: () => ({ ...valid, dialErrorLimit: 3 }),
+        field: ".dialErrorLimit",
         says: /unknown connection setting; the connection settings are host, port, /,
+      },
+      {
+        name: "a jump host with sudo",
+        input: () => ({ ...valid, proxy: { ...valid, sudo: true } }),
+        field: ".proxy.sudo",
+        says: /unknown proxy setting/,
+      },
+      {
+        name: "a jump host without host key verification",
+        input: () => ({ ...valid, proxy: { host: "10.0.0.9", privateKey: valid.privateKey } }),
+        field: ".proxy.hostKey",
+        says: /host key verification is required/,
+      },
+      {
+        name: "a relative agentSocketPath",
+        input: () => ({ ...valid, privateKey: undefined, agentSocketPath: "agent.sock" }),
+        field: ".agentSocketPath",
+        says: /absolute path/,
+      },
+      {
+        name: "both dialTimeout and perDialTimeout",
+        input: () => ({ ...valid, dialTimeout: 5, perDialTimeout: 5 }),
+        field: ".perDialTimeout",
+        says: /give one of them/,
       },
     ];
 

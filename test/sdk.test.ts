@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 
 interface Registered {
@@ -66,6 +67,28 @@ describe("EtcdCompaction SDK class (under mocks)", () => {
     );
     await valueOf(resource.urn);
     assert.deepEqual(seen?.additionalSecretOutputs, ["tls", "password"]);
+  });
+});
+
+describe("snapshot paths (under mocks)", () => {
+  it("fills {stack} and {resource} and makes a relative path absolute from the program's folder, leaving {time}", async () => {
+    const { EtcdCompaction, EtcdQuota } = await import("../sdk");
+    new EtcdCompaction("space-snap", {
+      endpoints: ["http://127.0.0.1:2379"],
+      snapshot: { path: "snapshots/{stack}-{resource}-{time}.db", keep: 2 },
+    });
+    const quota = new EtcdQuota("quota-snap", {
+      quota: "1GiB",
+      members: [{ endpoint: "http://127.0.0.1:2379", configFile: "/etc/etcd.env" }],
+      snapshot: { path: "/var/backups/{resource}/{time}.db" },
+    });
+    await valueOf(quota.urn);
+    const inputsOf = (name: string) => registered.find((r) => r.name === name)?.inputs.snapshot;
+    assert.deepEqual(inputsOf("space-snap"), {
+      path: path.join(process.cwd(), "snapshots", "test-space-snap-{time}.db"),
+      keep: 2,
+    });
+    assert.deepEqual(inputsOf("quota-snap"), { path: "/var/backups/quota-snap/{time}.db" });
   });
 });
 

@@ -26,6 +26,12 @@ export interface ConnectionInput {
   readonly sudo?: boolean;
   /** Seconds to wait for the connection, handshake and login; defaults to 15. */
   readonly dialTimeout?: number;
+  /** The same as `dialTimeout`, under @pulumi/command's name; give one or the other. */
+  readonly perDialTimeout?: number;
+  /** An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`. */
+  readonly agentSocketPath?: string;
+  /** A jump host to reach this one through (`ssh -J`): its own host, port, user, credentials and host key. */
+  readonly proxy?: ConnectionInput;
 }
 
 /** A checked connection input with its defaults filled in. */
@@ -38,6 +44,8 @@ export interface Connection extends ConnectionInput {
   readonly sudo: boolean;
   /** Seconds to wait for the connection, handshake and login. */
   readonly dialTimeout: number;
+  /** The checked jump host, if any. */
+  readonly proxy?: Connection;
 }
 
 const FIELDS: readonly string[] = [
@@ -51,7 +59,12 @@ const FIELDS: readonly string[] = [
   "knownHosts",
   "sudo",
   "dialTimeout",
+  "perDialTimeout",
+  "agentSocketPath",
+  "proxy",
 ];
+/** A jump host only forwards the connection: it runs no command, so it has no sudo, and no jump host of its own. */
+const PROXY_FIELDS = FIELDS.filter((name) => name !== "sudo" && name !== "proxy");
 
 const DEFAULT_PORT = 22;
 const DEFAULT_USER = "root";
@@ -68,16 +81,16 @@ const PRIVATE_KEY_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
  * messages, e.g. `members[0].connection`. Host key verification is required: connecting without it would hand the
  * login credentials and root access to whoever answers on that address.
  */
-export function validateConnection(value: unknown, field: string): Connection {
+export function validateConnection(value: unknown, field: string, isProxy = false): Connection {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new InvalidInputError(field, `expected an object with host, user and privateKey, got ${describe(value)}`);
   }
   const input = value as Record<string, unknown>;
   rejectUnknownKeys(
     Object.fromEntries(Object.entries(input).filter(([, given]) => given !== null)),
-    FIELDS,
+    isProxy ? PROXY_FIELDS : FIELDS,
     field,
-    "connection setting",
+    isProxy ? "proxy setting" : "connection setting",
   );
 
   const host = input.host;
@@ -111,8 +124,18 @@ export function validateConnection(value: unknown, field: string): Connection {
   if (privateKey === undefined && privateKeyPassword !== undefined) {
     throw new InvalidInputError(`${field}.privateKeyPassword`, "is set but privateKey is not");
   }
-  if (privateKey === undefined && password === undefined) {
-    throw new InvalidInputError(`${field}.privateKey`, "is required unless password is set: give a way to log in");
+  const agentSocketPath = optionalString(input, "agentSocketPath", field);
+  if (agentSocketPath !== undefined && !agentSocketPath.startsWith("/")) {
+    throw new InvalidInputError(
+      `${field}.agentSocketPath`,
+      `must be an absolute path, got ${describe(agentSocketPath)}`,
+    );
+  }
+  if (privateKey === undefined && password === undefined && agentSocketPath === undefined) {
+    throw new InvalidInputError(
+      `${field}.privateKey`,
+      "is required unless password or agentSocketPath is set: give a way to log in",
+    );
   }
 
   const hostKey = optionalString(input, "hostKey", field);
@@ -143,15 +166,39 @@ export function validateConnection(value: unknown, field: string): Connection {
     throw new InvalidInputError(`${field}.sudo`, `must be true or false, got ${describe(sudo)}`);
   }
 
-  const dialTimeout = input.dialTimeout ?? DEFAULT_DIAL_TIMEOUT_SECONDS;
+  const given = input.dialTimeout ?? undefined;
+  const perDial = input.perDialTimeout ?? undefined;
+  if (given !== undefined && perDial !== undefined) {
+    throw new InvalidInputError(`${field}.perDialTimeout`, "is dialTimeout under another name: give one of them");
+  }
+  const timeoutField = perDial !== undefined ? "perDialTimeout" : "dialTimeout";
+  const dialTimeout = given ?? perDial ?? DEFAULT_DIAL_TIMEOUT_SECONDS;
   if (typeof dialTimeout !== "number" || !Number.isFinite(dialTimeout) || dialTimeout <= 0) {
     throw new InvalidInputError(
-      `${field}.dialTimeout`,
+      `${field}.${timeoutField}`,
       `must be a positive number of seconds, got ${describe(dialTimeout)}`,
     );
   }
 
-  return { host, port, user, privateKey, privateKeyPassword, password, hostKey, knownHosts, sudo, dialTimeout };
+  const proxy =
+    isProxy || input.proxy === undefined || input.proxy === null
+      ? undefined
+      : validateConnection(input.proxy, `${field}.proxy`, true);
+
+  return {
+    host,
+    port,
+    user,
+    privateKey,
+    privateKeyPassword,
+    password,
+    hostKey,
+    knownHosts,
+    sudo: isProxy ? false : sudo,
+    dialTimeout,
+    ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
+    ...(proxy === undefined ? {} : { proxy }),
+  };
 }
 
 function keyscanHint(host: string, port: number): string {

@@ -1,4 +1,5 @@
 import { constants as osConstants } from "node:os";
+import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import { Client, ClientChannel } from "ssh2";
 import { formatDuration } from "../duration";
@@ -93,12 +94,44 @@ exec head -c ${MAX_CONFIG_FILE_BYTES} -- "$f"
 
 /**
  * Opens an SSH connection after checking `connection` (so a caller that skipped validation still gets host key
- * verification). Throws HostError naming the host and port and why the connection failed.
+ * verification), through its jump host when it has a `proxy`. Throws HostError naming the host and port (and the
+ * jump host, for a failure there) and why the connection failed.
  */
 export async function connectSsh(connection: ConnectionInput): Promise<Host> {
   const checked = validateConnection(connection, "connection");
-  const { host, port, user, privateKey, privateKeyPassword, password, dialTimeout } = checked;
-  const label = `${user}@${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (!checked.proxy) return new SshHost(await openClient(checked), labelOf(checked), checked.sudo);
+  const jump = await openClient(checked.proxy, "the proxy ");
+  try {
+    // The jump host opens the TCP connection to the member's host (a direct-tcpip channel, as `ssh -J` does); the
+    // SSH session to the member, host key check and login included, runs inside it, end to end.
+    const tunnel = await new Promise<Duplex>((resolve, reject) =>
+      jump.forwardOut("127.0.0.1", 0, checked.host, checked.port, (err, stream) =>
+        err
+          ? reject(
+              new HostError(
+                `cannot connect to ${labelOf(checked)} through the proxy ${labelOf(checked.proxy!)}: ${err.message}`,
+              ),
+            )
+          : resolve(stream),
+      ),
+    );
+    const client = await openClient(checked, "", tunnel);
+    client.on("close", () => jump.end());
+    return new SshHost(client, `${labelOf(checked)} via ${labelOf(checked.proxy)}`, checked.sudo);
+  } catch (error) {
+    jump.end();
+    throw error;
+  }
+}
+
+function labelOf({ user, host, port }: Connection): string {
+  return `${user}@${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** One SSH login, over `sock` when given (a jump host's tunnel), else over TCP. */
+async function openClient(checked: Connection, role = "", sock?: Duplex): Promise<Client> {
+  const { host, port, user, privateKey, privateKeyPassword, password, dialTimeout, agentSocketPath } = checked;
+  const label = labelOf(checked);
   const trusted = trustedKeys(checked);
   const client = new Client();
   let presented: Buffer | undefined;
@@ -109,7 +142,7 @@ export async function connectSsh(connection: ConnectionInput): Promise<Host> {
       if (settled) return;
       settled = true;
       client.end();
-      reject(new HostError(`cannot connect to ${label}: ${cause}`));
+      reject(new HostError(`cannot connect to ${role}${label}: ${cause}`));
     };
     client.once("ready", () => {
       settled = true;
@@ -122,12 +155,12 @@ export async function connectSsh(connection: ConnectionInput): Promise<Host> {
       fail(describeConnectError(err, { connection: checked, presented, trusted })),
     );
     client.connect({
-      host,
-      port,
+      ...(sock ? { sock } : { host, port }),
       username: user,
       privateKey,
       passphrase: privateKeyPassword,
       password,
+      agent: agentSocketPath,
       readyTimeout: dialTimeout * 1000,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -138,7 +171,7 @@ export async function connectSsh(connection: ConnectionInput): Promise<Host> {
       },
     });
   });
-  return new SshHost(client, label, checked.sudo);
+  return client;
 }
 
 interface TrustedKeys {
@@ -201,7 +234,11 @@ function describeConnectError(err: Error & { level?: string; code?: string }, co
     return `the server has no host key of the type given in ${trusted.source} (${types})`;
   }
   if (err.level === "client-authentication") {
-    const methods = [connection.privateKey && "the private key", connection.password && "the password"].filter(Boolean);
+    const methods = [
+      connection.privateKey && "the private key",
+      connection.password && "the password",
+      connection.agentSocketPath && `the agent at ${connection.agentSocketPath}`,
+    ].filter(Boolean);
     return `authentication failed for user "${connection.user}" with ${methods.join(" and ")}`;
   }
   if (err.level === "client-timeout") {
