@@ -62,6 +62,9 @@ interface Ledger {
   snapshot: SnapshotRecord | null;
 }
 
+/** How {@link defragTimeoutMs} is set, for timeout messages: no input changes it. */
+const DB_SIZE_BOUND = "60s plus 1s per 5 MiB of the largest DB file";
+
 /** A bound that grows with the DB: measured here, defrag runs at ~50 MiB/s of live data; allow ten times longer. */
 function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
@@ -242,7 +245,13 @@ async function waitForFreedPages(session: ClusterSession, timeoutMs: number) {
       return settled ? true : undefined;
     },
     // A member that stops answering here is a health problem, not a slow compaction: stop at once.
-    { what: "every member to finish compacting", timeoutMs, intervalMs: 300, retryErrors: false },
+    {
+      what: "every member to finish compacting",
+      timeoutMs,
+      boundBy: DB_SIZE_BOUND,
+      intervalMs: 300,
+      retryErrors: false,
+    },
   );
 }
 
@@ -300,7 +309,7 @@ async function defragMember(
           throw probeError;
         }
       },
-      { what: `${member.name} to answer after its defrag`, timeoutMs },
+      { what: `${member.name} to answer after its defrag`, timeoutMs, boundBy: DB_SIZE_BOUND },
     ).catch(() => undefined);
     throw error;
   }

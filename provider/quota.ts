@@ -307,6 +307,7 @@ async function waitUntilBack(
       {
         what: `${fact.name} to come back${expectedQuota === undefined ? "" : ` with quota ${formatSize(expectedQuota)}`}`,
         timeoutMs,
+        boundBy: "restartTimeout",
         retryErrors: (error) => !(error instanceof QuotaReportsDisagreeError),
       },
     );
@@ -336,7 +337,7 @@ async function waitForHealthyCluster(
         assertHealthy(observation, "go on");
         return observation;
       },
-      { what: "every member to answer with a leader elected", timeoutMs },
+      { what: "every member to answer with a leader elected", timeoutMs, boundBy: "restartTimeout" },
     );
   } catch (error) {
     const now = await session.observe().catch(() => undefined);

@@ -8,6 +8,8 @@ export interface WaitOptions {
   /** What is awaited, for the timeout message: "m2 to answer", "a new leader". */
   readonly what: string;
   readonly timeoutMs: number;
+  /** What sets the bound, for the timeout message: the input that changes it (`restartTimeout`), or its rule. */
+  readonly boundBy?: string;
   readonly intervalMs?: number;
   /**
    * Whether an error from the probe means "not yet" (the default: a member coming back refuses, resets or hangs up
@@ -31,7 +33,10 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, options: W
   let lastProblem = "";
   const gaveUp = () => {
     const detail = lastProblem ? ` (last problem: ${lastProblem})` : "";
-    return new TimeoutError(`gave up waiting for ${options.what} after ${formatDuration(options.timeoutMs)}${detail}`);
+    const bound = options.boundBy ? ` (${options.boundBy})` : "";
+    return new TimeoutError(
+      `gave up waiting for ${options.what} after ${formatDuration(options.timeoutMs)}${bound}${detail}`,
+    );
   };
   for (;;) {
     const remainingMs = Math.max(0, options.timeoutMs - (Date.now() - started));

@@ -33,7 +33,7 @@ export async function moveLeadershipAway(
       const now = await session.observe();
       return now.leaderId !== undefined && now.leaderId !== leader.id && now.unreachable.length === 0 ? now : undefined;
     },
-    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS },
+    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS, boundBy: "a fixed 30s" },
   );
   assertHealthy(settled, `go on with ${leader.name}`);
   return settled;

@@ -28,6 +28,20 @@ describe("waitFor", () => {
     );
   });
 
+  it("names what sets the bound, so the message says which input to raise", async () => {
+    await assert.rejects(
+      waitFor(async () => undefined, {
+        what: "m2 to come back",
+        timeoutMs: 50,
+        intervalMs: 10,
+        boundBy: "restartTimeout",
+      }),
+      (error: unknown) =>
+        error instanceof TimeoutError &&
+        /^gave up waiting for m2 to come back after 0\.1s \(restartTimeout\)$/.test(error.message),
+    );
+  });
+
   it("gives up when a probe never answers, instead of waiting for it", async () => {
     // A member that accepts the connection and then says nothing, like etcd waiting for its database lock.
     const never = new Promise<undefined>(() => undefined);
