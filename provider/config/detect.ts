@@ -1,7 +1,7 @@
 import { isMap, isScalar, parseDocument } from "yaml";
 import { ConfigFileError } from "../errors";
 import { ETCD_CONFIG_KEYS } from "./etcd-config";
-import { ETCD_ARG, K3S_CONFIG_KEYS } from "./k3s-config";
+import { K3S_ONLY_KEYS } from "./k3s-config";
 import { CONFIG_FORMATS, type ConfigFormat } from "./format";
 import { stringOf, valueOf } from "./yaml-source";
 
@@ -55,8 +55,7 @@ function formatFromContent(text: string, lines: readonly string[]): ConfigFormat
     if (kind === "Pod") return "kubeadm-manifest";
     const keys = yaml.contents.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : ""));
     // k3s and RKE2 share a few names with etcd (data-dir); their own settings tell them apart.
-    if (kind === undefined && keys.some((key) => K3S_CONFIG_KEYS.has(key) || key === `${ETCD_ARG}+`))
-      return "k3s-config";
+    if (kind === undefined && keys.some((key) => K3S_ONLY_KEYS.has(key))) return "k3s-config";
     if (kind === undefined && keys.some((key) => ETCD_CONFIG_KEYS.has(key))) return "etcd-config";
   }
   const names = lines.map((line) => ASSIGNMENT.exec(line)?.[1]);
@@ -69,8 +68,9 @@ function formatFromContent(text: string, lines: readonly string[]): ConfigFormat
 /**
  * Tells the format of a config file, by content first and by name second: `[Service]`/`ExecStart=` is a systemd
  * unit, YAML with `kind: Pod` a kubeadm manifest, a YAML mapping with etcd's keys an etcd config file, `NAME=value`
- * lines with `ETCD_` names an env file. The name decides only for a file with nothing in it yet (or, for an env file
- * name, only assignments), where guessing wrong cannot edit the wrong kind of file.
+ * lines with `ETCD_` names an env file, k3s's own settings a k3s or RKE2 config.yaml. The name decides only for a
+ * file with nothing in it yet (or, for an env file name, only assignments; for k3s's and RKE2's config.yaml, its
+ * place), where guessing wrong cannot edit the wrong kind of file.
  */
 export function detectFormat(file: string, text: string): ConfigFormat {
   const lines = contentLines(text);
@@ -78,10 +78,14 @@ export function detectFormat(file: string, text: string): ConfigFormat {
   if (byContent) return byContent;
   const onlyAssignments = lines.every((line) => ASSIGNMENT.test(line));
   const byName = NAMES.find(([pattern]) => pattern.test(file))?.[1];
-  if (byName && (lines.length === 0 || (byName === "env-file" && onlyAssignments))) return byName;
+  // /etc/rancher/{k3s,rke2}/config.yaml is that file wherever it is found, even when it holds only settings other
+  // programs also use (a server joining a cluster: `server` and `token`); its editor still wants one of them.
+  if (byName && (lines.length === 0 || (byName === "env-file" && onlyAssignments) || byName === "k3s-config")) {
+    return byName;
+  }
   // A .yml/.yaml file that does not parse: its editor reports the YAML error and its line, which says more than
   // "cannot tell what kind" (and it edits nothing, since it refuses to read the file).
-  const yamlByName = byName === "etcd-config" || byName === "kubeadm-manifest" || byName === "k3s-config";
+  const yamlByName = byName === "etcd-config" || byName === "kubeadm-manifest";
   if (yamlByName && parseDocument(text).errors.length > 0) return byName;
   const choices = CONFIG_FORMATS.map((format) => `"${format}" (${LOOKS[format]})`).join(", ");
   throw new ConfigFileError(

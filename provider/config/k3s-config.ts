@@ -17,28 +17,32 @@ import { parseYaml } from "./yaml-source";
 export const ETCD_ARG = "etcd-arg";
 
 /**
- * Settings of a k3s or RKE2 server's config.yaml that any real one sets at least one of (besides `etcd-arg`): a
- * mapping with none of them is not that file.
+ * Settings only k3s and RKE2 use: a YAML mapping with one of them is their config.yaml, whatever its name. Names
+ * other programs use too (`server`, `token`, `disable`) are left out, so an unrelated YAML file is not taken for it.
  */
-export const K3S_CONFIG_KEYS: ReadonlySet<string> = new Set([
+export const K3S_ONLY_KEYS: ReadonlySet<string> = new Set([
   ETCD_ARG,
+  `${ETCD_ARG}+`,
   "cluster-init",
-  "server",
-  "token",
-  "token-file",
-  "tls-san",
-  "node-name",
-  "node-ip",
   "write-kubeconfig-mode",
-  "cni",
-  "disable",
-  "cluster-cidr",
-  "service-cidr",
+  "tls-san",
+  "kube-apiserver-arg",
+  "kube-controller-manager-arg",
+  "kube-scheduler-arg",
+  "kubelet-arg",
   "etcd-expose-metrics",
   "etcd-snapshot-schedule-cron",
   "etcd-snapshot-retention",
-  "kube-apiserver-arg",
+  "flannel-backend",
+  "cluster-cidr",
+  "service-cidr",
 ]);
+
+/**
+ * Settings a k3s or RKE2 server's config.yaml may hold alone: a server joining a cluster often sets only `server`
+ * and `token`. A file given as (or placed as) config.yaml with none of these is not that file.
+ */
+const K3S_CONFIG_KEYS: ReadonlySet<string> = new Set([...K3S_ONLY_KEYS, "server", "token", "token-file", "node-name"]);
 
 /** The quota setting, if any, and how to add one. */
 interface K3sQuota {

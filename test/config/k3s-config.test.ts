@@ -105,6 +105,17 @@ describe("k3s and RKE2 config.yaml editor", () => {
     });
   });
 
+  it("is not taken for another program's YAML that shares a name (server, token), but reads a joining server's", () => {
+    assert.throws(
+      () => detectFormat("/srv/app.yml", "server:\n  port: 8080\nlogging: debug\n"),
+      /cannot tell what kind/,
+    );
+    const joining = 'server: "https://10.0.0.1:6443"\ntoken: "K10example::server:secret"\n';
+    assert.equal(detectFormat(FILE, joining), "k3s-config");
+    assert.equal(k3sConfig.read(joining, FILE).bytes, undefined);
+    assert.ok(k3sConfig.write(joining, GiB8, FILE).endsWith("etcd-arg:\n  - quota-backend-bytes=8589934592\n"));
+  });
+
   it("is told by its content or its place, and restarts k3s or rke2-server by default", () => {
     assert.equal(detectFormat("/tmp/upload", sample), "k3s-config");
     assert.equal(detectFormat("/etc/rancher/rke2/config.yaml", ""), "k3s-config");
