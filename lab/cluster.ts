@@ -301,6 +301,62 @@ export class LabCluster {
   }
 
   /**
+   * Adds a learner, a member that receives the log but does not vote (etcd 3.4+): registers it (MemberAdd with
+   * isLearner), then starts it joining the running cluster with the others' settings. Named after the last member,
+   * on 127.0.0.1 with free ports; not for TLS or network clusters.
+   */
+  async addLearner(): Promise<LabMember> {
+    if (this.tls || this.members.some((m) => m.namespace !== undefined)) {
+      throw new Error("addLearner supports plain http clusters on 127.0.0.1");
+    }
+    const name = `m${this.members.length + 1}`;
+    const [clientPort, peerPort, metricsPort] = await freePorts(3);
+    const url = (port: number) => `http://127.0.0.1:${port}`;
+    // etcd refuses a new member ("unhealthy cluster") until every member has been connected for a few seconds. A
+    // client per attempt: etcd3's circuit breaker would refuse the retries of a client that failed.
+    const deadline = Date.now() + DEFAULT_TIMEOUT_MS;
+    for (;;) {
+      const client = new Etcd3(this.clientOptions());
+      try {
+        await client.cluster.memberAdd({ peerURLs: [url(peerPort)], isLearner: true });
+        break;
+      } catch (error) {
+        if (!/unhealthy cluster/.test(String(error)) || Date.now() > deadline) throw error;
+        await sleep(500);
+      } finally {
+        client.close();
+      }
+    }
+    const own =
+      /^--(?:name|data-dir|listen-client-urls|advertise-client-urls|listen-peer-urls|initial-advertise-peer-urls|listen-metrics-urls|initial-cluster|initial-cluster-state)=/;
+    const member: LabMember = {
+      name,
+      clientUrl: url(clientPort),
+      peerUrl: url(peerPort),
+      metricsUrl: url(metricsPort),
+      dataDir: path.join(this.dir, name),
+      pid: undefined,
+      args: [
+        `--name=${name}`,
+        `--data-dir=${path.join(this.dir, name)}`,
+        `--listen-client-urls=${url(clientPort)}`,
+        `--advertise-client-urls=${url(clientPort)}`,
+        `--listen-peer-urls=${url(peerPort)}`,
+        `--initial-advertise-peer-urls=${url(peerPort)}`,
+        `--listen-metrics-urls=${url(metricsPort)}`,
+        `--initial-cluster=${[...this.members, { name, peerUrl: url(peerPort) }].map((m) => `${m.name}=${m.peerUrl}`).join(",")}`,
+        "--initial-cluster-state=existing",
+        ...this.members[0].args.filter((arg) => !own.test(arg)),
+      ],
+    };
+    this.members.push(member);
+    this.spawnMember(member);
+    await this.waitReady([member], DEFAULT_TIMEOUT_MS);
+    this.log(`learner ${name} joined at ${member.clientUrl}`);
+    return member;
+  }
+
+  /**
    * Stops every member (SIGTERM, then SIGKILL after a bound); safe to call more than once. The leader goes last:
    * SIGTERMed together with its followers it waits ~7 s trying to hand leadership to members that are exiting.
    */

@@ -52,6 +52,7 @@ export const maintenance = space.maintenance;
 export const reclaimedBytes = space.reclaimedBytes;
 export const alarmsDisarmed = space.alarmsDisarmed;
 export const snapshot = space.snapshotTaken;
+export const forecast = space.forecast;
 export const quotaBytes = quota ? quota.quotaBytes : "no quota declared";
 `;
 
@@ -313,6 +314,8 @@ async function showOutcome(demo: Demo): Promise<void> {
     `  snapshot before compacting: ${path.relative(project.dir, snapshot.path)} (${formatSize(snapshot.sizeBytes)} ` +
       `from ${snapshot.member}, revision ${snapshot.revision}), verified by ${snapshot.verifiedBy}`,
   );
+  // The run starts the growth series again; scheduled refreshes add to it (README: Forecast).
+  say(`  forecast: ${String(outputs.forecast)}`);
   const disarmed = byAlarm((outputs.alarmsDisarmed as string[] | undefined) ?? []);
   const total = (o: ClusterObservation | undefined) => (o?.members ?? []).reduce((sum, m) => sum + m.dbSize, 0);
   say();

@@ -1,7 +1,7 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
 import { ClusterSession } from "./etcd/cluster";
-import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember } from "./etcd/observation";
+import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
@@ -86,7 +86,10 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
   const now = new Map((latest?.members ?? []).map((m) => [m.id, m]));
   const members = [...ledger.before.values()].map((before): MemberRecord => {
     const after = now.get(before.id) ?? before;
-    const defrag = ledger.defrag.get(before.id) ?? { defragmented: false, reason: "not reached" };
+    const defrag = ledger.defrag.get(before.id) ?? {
+      defragmented: false,
+      reason: before.isLearner ? "skipped: a learner (maintenance only defragments voting members)" : "not reached",
+    };
     return {
       name: before.name,
       id: before.id,
@@ -136,7 +139,11 @@ export async function runCompaction(
   let latest: ClusterObservation = initial;
   const lock = await acquireClusterLock(
     settings.access,
-    { holder: "EtcdCompaction", waitMs: settings.lockTimeoutMs },
+    {
+      holder: "EtcdCompaction",
+      waitMs: settings.lockTimeoutMs,
+      endpoints: votingMembers(initial).map((m) => m.endpoint),
+    },
     progress,
   );
   // The step under way, so a failure says where the run stopped (an endpoint alone does not name the member).

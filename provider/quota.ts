@@ -422,7 +422,11 @@ export async function runQuotaChange(
   let current: QuotaStep | undefined;
   const lock = await acquireClusterLock(
     settings.access,
-    { holder: "EtcdQuota", waitMs: settings.lockTimeoutMs },
+    {
+      holder: "EtcdQuota",
+      waitMs: settings.lockTimeoutMs,
+      endpoints: votingMembers(observation.cluster).map((m) => m.endpoint),
+    },
     progress,
   );
   try {

@@ -4,6 +4,7 @@ import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
 import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "../lab/engine";
+import { DefragObserver } from "./support/defrag-observer";
 import { alarmsOf, raiseCorrupt, statusOf, withClient } from "./support/etcd";
 
 const MiB = 1024 ** 2;
@@ -100,11 +101,22 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     assert.ok(leaderBefore);
     const stack = newStack();
     const logStart = host.logs.length;
+    const observer = DefragObserver.start(cluster.members);
     const { outputs } = await stack.up("space", {
       endpoints: cluster.endpoints,
       defrag: { minFreeBytes: "4MiB" },
       moveLeader: true,
+      // Paced apart, so that the observer's looks (every 100 ms) tell the defrags' order.
+      pauseBetweenMembers: "1s",
     });
+    const seen = await observer.stop();
+
+    // Read from etcd by the test itself: the files shrank followers first, by name, then the leader's, after
+    // leadership had left it.
+    const followers = cluster.members.map((m) => m.name).filter((name) => name !== leaderBefore);
+    assert.deepEqual(seen.shrinkOrder, [...followers.sort(), leaderBefore], `order etcd showed (${seen.looks} looks)`);
+    const leaderThen = seen.leaderAtShrink.get(leaderBefore);
+    assert.ok(leaderThen !== undefined && leaderThen !== leaderBefore, `${leaderBefore} no longer led (${leaderThen})`);
     const progress = progressSince(logStart);
     const defragLines = progress.filter((line) => /defrag m\d: .* -> /.test(line));
     assert.equal(defragLines.length, 3, progress.join("\n"));
@@ -249,6 +261,75 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     const update = await stack.up("space", inputs);
     assert.equal((update.outputs!.sizeSamples as unknown[]).length, 1, "the run starts the series again");
     assert.match(String(update.outputs!.forecast), /^not enough samples yet: 1 over 0\.0s/);
+  });
+
+  it("skips a learner: it is listed, not defragmented, not asked to lead, and its file keeps its size", async () => {
+    const cluster = await startCluster(3);
+    const voters = cluster.endpoints.slice(0, 3);
+    const learner = await cluster.addLearner();
+    // A learner refuses writes ("rpc not supported for learner"): the test writes through the voting members.
+    await fill(voters, { targetBytes: 24 * MiB });
+    const learnerBefore = await statusOf(learner.clientUrl);
+    assert.equal(learnerBefore.isLearner, true, "etcd reports m4 as a learner");
+    const stack = newStack();
+
+    const { outputs } = await stack.up("space", { endpoints: cluster.endpoints, defrag: { minFreeBytes: "1MiB" } });
+
+    const executed = outputs!.executed as string[];
+    assert.ok(
+      executed.some((step) => step.startsWith("defragment ")),
+      executed.join("\n"),
+    );
+    assert.ok(
+      !executed.some((step) => step.includes(learner.name)),
+      `no step names ${learner.name}:\n${executed.join("\n")}`,
+    );
+    const record = (
+      outputs!.members as { name: string; learner: boolean; defragmented: boolean; reason: string }[]
+    ).find((m) => m.name === learner.name);
+    assert.deepEqual(record && { learner: record.learner, defragmented: record.defragmented }, {
+      learner: true,
+      defragmented: false,
+    });
+    assert.match(record!.reason, /a learner/);
+    const learnerAfter = await statusOf(learner.clientUrl);
+    assert.ok(learnerAfter.dbSize >= learnerBefore.dbSize, `${learner.name}'s file was not defragmented`);
+    const after = await Promise.all(voters.map(statusOf));
+    assert.ok(
+      after.every((v) => v.dbSize < learnerAfter.dbSize / 2),
+      "the voting members were",
+    );
+  });
+
+  it("counts when.quotaUsageAbove and when.freeBytesAbove as drift, naming the members the test finds over each", async () => {
+    const quotaBytes = 64 * MiB;
+    const cluster = await startCluster(3, quotaBytes);
+    const stack = newStack();
+    const inputs = { endpoints: cluster.endpoints, when: { quotaUsageAbove: 0.5, freeBytesAbove: "8MiB" } };
+    await stack.up("space", inputs);
+    assert.equal((await stack.refresh("space")).outputs?.maintenance, "up-to-date");
+
+    // Over half the quota with history kept, then that history compacted away: free pages inside every file.
+    await fill(cluster.endpoints, { targetBytes: 40 * MiB });
+    await withClient(cluster.endpoints, async (client) => {
+      const { header } = await client.put("drift/marker").value("x").exec();
+      await client.kv.compact({ revision: header.revision, physical: true });
+      for (let i = 0; i < 3; i++) {
+        await client.put("drift/marker").value(String(i)).exec();
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    });
+    const names = new Map(cluster.members.map((m) => [m.clientUrl, m.name]));
+    const statuses = await Promise.all(cluster.endpoints.map(statusOf));
+    const over = statuses.filter((s) => s.dbSize / quotaBytes > 0.5).map((s) => names.get(s.endpoint)!);
+    const free = statuses.filter((s) => s.dbSize - s.dbSizeInUse > 8 * MiB).map((s) => names.get(s.endpoint)!);
+    assert.ok(over.length > 0 && free.length > 0, "the test made both conditions hold");
+
+    const maintenance = String((await stack.refresh("space")).outputs?.maintenance);
+    const named = (pattern: RegExp) => [...maintenance.matchAll(pattern)].map((m) => m[1]).sort();
+    assert.deepEqual(named(/(m\d) DB [\d.]+ MiB is \d+% of its quota 64 MiB/g), over.sort(), maintenance);
+    assert.deepEqual(named(/(m\d) has [\d.]+ MiB reclaimable/g), free.sort(), maintenance);
+    assert.equal((await stack.preview("space", inputs)).op, "update", "the drift makes the next up run maintenance");
   });
 
   it("stops at a CORRUPT alarm, says so, and never disarms it", async () => {

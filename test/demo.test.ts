@@ -217,6 +217,7 @@ describe("npm run demo", function () {
           .source + verified.source,
       ),
     );
+    assert.match(run.output, /forecast: not enough samples yet: 1 over 0\.0s; a forecast needs 3 refreshes/);
     assert.match(run.output, /demo finished in [\d.]+ s/);
 
     assert.match(run.output, /live quota before: m1 128 MiB, m2 128 MiB, m3 128 MiB/);

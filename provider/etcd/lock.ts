@@ -23,6 +23,11 @@ export interface LockOptions {
   readonly waitMs: number;
   /** Lease TTL: how long a lock outlives a run that died without releasing it. */
   readonly ttlSeconds?: number;
+  /**
+   * The endpoints to take the lock through: the voting members'. A learner's endpoint refuses the lease ("rpc not
+   * supported for learner"). Default: every endpoint of `access`.
+   */
+  readonly endpoints?: readonly string[];
 }
 
 /** A held lock; `release` is safe to call more than once. */
@@ -60,7 +65,8 @@ export async function acquireClusterLock(
   options: LockOptions,
   progress: Progress,
 ): Promise<ClusterLock> {
-  const client = new Etcd3({ ...clientOptionsFor(access.endpoints, access), dialTimeout: 10_000 });
+  const endpoints = options.endpoints?.length ? options.endpoints : access.endpoints;
+  const client = new Etcd3({ ...clientOptionsFor(endpoints, access), dialTimeout: 10_000 });
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const me = `${options.holder} on ${os.hostname()} (pid ${process.pid}) since ${new Date().toISOString()}`;
   const deadline = Date.now() + options.waitMs;
@@ -96,7 +102,7 @@ export async function acquireClusterLock(
     if (granted) await client.leaseClient.leaseRevoke({ ID: LOCK_LEASE_ID }, callOptions()).catch(() => undefined);
     client.close();
     const failure = memberError(
-      access.endpoints.join(", "),
+      endpoints.join(", "),
       `could not take the cluster lock ${LOCK_KEY}`,
       error,
       errorContextOf(access),

@@ -25,6 +25,7 @@ export interface RawStatus {
   readonly dbSize: number;
   readonly dbSizeInUse: number;
   readonly isLeader: boolean;
+  readonly isLearner: boolean;
   readonly revision: number;
 }
 
@@ -37,6 +38,7 @@ export function statusOf(endpoint: string): Promise<RawStatus> {
       dbSize: Number(status.dbSize),
       dbSizeInUse: Number(status.dbSizeInUse),
       isLeader: status.leader === status.header.member_id,
+      isLearner: Boolean(status.isLearner),
       revision: Number(status.header.revision),
     };
   });

@@ -35,7 +35,10 @@ export interface TestSshd {
  * checks for `-n` and runs the rest, so the sudo code path runs end to end as root without a real sudo or an
  * unprivileged user.
  */
-export async function startSshd(host?: Pick<LabHost, "namespace" | "address">): Promise<TestSshd> {
+export async function startSshd(
+  host?: Pick<LabHost, "namespace" | "address">,
+  options: { readonly realSudo?: boolean } = {},
+): Promise<TestSshd> {
   ensureSshd();
   // sshd refuses to start without its privilege separation directory, which the package creates only at boot.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
@@ -58,7 +61,7 @@ export async function startSshd(host?: Pick<LabHost, "namespace" | "address">): 
     // A lab host is a machine of its own: sshd gets the standard port there.
     const port = host ? 22 : await freePort();
     const configFile = join(dir, "sshd_config");
-    writeFileSync(configFile, config(dir, address, port, hostKeyFile));
+    writeFileSync(configFile, config(dir, address, port, hostKeyFile, options.realSudo ?? false));
     try {
       const child = await launch(configFile, address, port, host?.namespace);
       return running(child, {
@@ -102,7 +105,7 @@ function ensureSshd(): void {
   });
 }
 
-function config(dir: string, address: string, port: number, hostKeyFile: string): string {
+function config(dir: string, address: string, port: number, hostKeyFile: string, realSudo: boolean): string {
   return [
     `ListenAddress ${address}`,
     `Port ${port}`,
@@ -116,8 +119,8 @@ function config(dir: string, address: string, port: number, hostKeyFile: string)
     "PasswordAuthentication no",
     "KbdInteractiveAuthentication no",
     // HOME keeps the developer's ~/.bashrc (which bash sources for SSH commands) out of the sessions: it is slow and
-    // not what the tests are about. PATH puts the sudo shim first.
-    `SetEnv HOME=${dir} PATH=${join(dir, "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    // not what the tests are about. PATH puts the sudo shim first, unless the test wants the system's sudo.
+    `SetEnv HOME=${dir} PATH=${realSudo ? "" : `${join(dir, "bin")}:`}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     "",
   ].join("\n");
 }
