@@ -3,7 +3,7 @@ import { LabCluster } from "../lab/cluster";
 import { EngineStack, ProviderHost } from "../lab/engine";
 import { fill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
-import { alarmsOf, fillToNoSpace, withClient } from "./support/etcd";
+import { alarmsOf, compactHistory, fillToNoSpace } from "./support/etcd";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -37,15 +37,7 @@ interface State {
 /** Writes 24 MiB of values, overwrites them, and compacts the history away: fragmented files, little left to compact. */
 async function fragment(cluster: LabCluster): Promise<void> {
   await fill(cluster.endpoints, { targetBytes: 24 * MiB });
-  await withClient(cluster.endpoints, async (client) => {
-    const { header } = await client.put("plan/marker").value("x").exec();
-    await client.kv.compact({ revision: header.revision, physical: true });
-    // Two commits a batch interval apart, so each member's dbSizeInUse shows the pages the compaction freed.
-    for (let i = 0; i < 3; i++) {
-      await client.put("plan/marker").value(String(i)).exec();
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  });
+  await compactHistory(cluster.endpoints);
 }
 
 const STATES: State[] = [

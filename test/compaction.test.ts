@@ -5,7 +5,7 @@ import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
 import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "../lab/engine";
 import { DefragObserver } from "./support/defrag-observer";
-import { alarmsOf, raiseCorrupt, statusOf, withClient } from "./support/etcd";
+import { alarmsOf, compactHistory, raiseCorrupt, statusOf, withClient } from "./support/etcd";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -311,14 +311,7 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
 
     // Over half the quota with history kept, then that history compacted away: free pages inside every file.
     await fill(cluster.endpoints, { targetBytes: 40 * MiB });
-    await withClient(cluster.endpoints, async (client) => {
-      const { header } = await client.put("drift/marker").value("x").exec();
-      await client.kv.compact({ revision: header.revision, physical: true });
-      for (let i = 0; i < 3; i++) {
-        await client.put("drift/marker").value(String(i)).exec();
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    });
+    await compactHistory(cluster.endpoints);
     const names = new Map(cluster.members.map((m) => [m.clientUrl, m.name]));
     const statuses = await Promise.all(cluster.endpoints.map(statusOf));
     const over = statuses.filter((s) => s.dbSize / quotaBytes > 0.5).map((s) => names.get(s.endpoint)!);

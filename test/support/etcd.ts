@@ -102,3 +102,18 @@ export async function fillToNoSpace(endpoints: readonly string[]): Promise<void>
     await sleep(200);
   }
 }
+
+/**
+ * Compacts the history away physically, then makes a few commits a batch interval apart so that each member's
+ * dbSizeInUse shows the pages the compaction freed: files with free pages inside them.
+ */
+export async function compactHistory(endpoints: readonly string[]): Promise<void> {
+  await withClient(endpoints, async (client) => {
+    const { header } = await client.put("lab/compact-marker").value("x").exec();
+    await client.kv.compact({ revision: header.revision, physical: true });
+    for (let i = 0; i < 3; i++) {
+      await client.put("lab/compact-marker").value(String(i)).exec();
+      await sleep(250);
+    }
+  });
+}
