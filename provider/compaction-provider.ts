@@ -7,6 +7,7 @@ import { ClusterObservation, noMemberAnswered } from "./etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
 import { CompactionSettings, compactionSettings } from "./inputs/compaction";
 import { rejectUnknownKeys } from "./names";
+import { clusterIdIn, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "./plan/forecast";
 import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
@@ -31,6 +32,14 @@ const INPUT_KEYS = [
 ] as const;
 
 /**
+ * The inputs a refresh gives back: also `resourceName`, the SDK's label for progress lines, which is never diffed
+ * since it changes nothing on the cluster.
+ */
+const READ_KEYS = [...INPUT_KEYS, "resourceName"] as const;
+/** What the state keeps of the inputs: also the engine's `__provider`. */
+const KEPT_KEYS = [...READ_KEYS, "__provider"] as const;
+
+/**
  * The `maintenance` of a run that stopped part way. A refresh keeps it until a run finishes: the engine forgets a
  * partial failure at every refresh (a Read returns no init errors), so under `refresh: always` only drift makes the
  * next `up` resume, and a cluster that now looks fine would otherwise be left half done.
@@ -41,7 +50,7 @@ const STOPPED_PART_WAY = "needed: the last run stopped part way";
  * EtcdCompaction's inputs as the engine sends them: unchecked values until {@link compactionSettings} validates them.
  * `maintenance` is the one `check` adds ({@link UP_TO_DATE}).
  */
-export type CompactionInputs = { readonly [K in (typeof INPUT_KEYS)[number] | "__provider" | "maintenance"]?: unknown };
+export type CompactionInputs = { readonly [K in (typeof KEPT_KEYS)[number] | "maintenance"]?: unknown };
 
 /** One member as a refresh saw it. */
 export interface LiveMember {
@@ -82,10 +91,6 @@ interface RunOutputs {
 /** EtcdCompaction's state: the inputs (read and delete see nothing else), the last run, the last refresh. */
 export type CompactionOutputs = CompactionInputs & RunOutputs & LiveOutputs;
 
-function progress(line: string): void {
-  console.log(`EtcdCompaction: ${line}`);
-}
-
 /**
  * What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. `earlier` are the
  * size samples of the refreshes since the last run.
@@ -123,7 +128,7 @@ function liveOutputs(
 /** The inputs (read and delete see only outputs) and what the run did. */
 function recordOutputs(inputs: CompactionInputs, record: CompactionRecord): CompactionInputs & RunOutputs {
   return {
-    ...pick(inputs, [...INPUT_KEYS, "__provider"]),
+    ...pick(inputs, KEPT_KEYS),
     clusterId: record.clusterId,
     compactedRevision: record.compactedRevision,
     reclaimedBytes: record.reclaimedBytes,
@@ -151,7 +156,12 @@ async function maintain(
   const settings = compactionSettings(inputs);
   const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
   try {
-    const record = await runCompaction(session, settings, progress);
+    const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
+    const record = await runCompaction(
+      session,
+      settings,
+      progressFor("EtcdCompaction", settings.resourceName, clusterId),
+    );
     const observation = await session.observe();
     return { id: id ?? `etcd-compaction-${record.clusterId}`, outs: outputsOf(inputs, record, observation) };
   } catch (error) {
@@ -175,7 +185,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
     let settings: CompactionSettings;
     try {
       // A misspelled input would otherwise be ignored and its default used: for retainRevisions, keep no history.
-      rejectUnknownKeys(news, [...INPUT_KEYS, "__provider"], "", "input");
+      rejectUnknownKeys(news, KEPT_KEYS, "", "input");
       settings = compactionSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
@@ -192,11 +202,12 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
     };
   },
 
-  async diff(_id: string, olds: CompactionOutputs, news: CompactionInputs) {
+  async diff(id: string, olds: CompactionOutputs, news: CompactionInputs) {
     const changed: string[] = INPUT_KEYS.filter((key) => !sameValue(olds[key], news[key]));
     if (olds.maintenance !== UP_TO_DATE) {
       changed.push("maintenance");
       if (Array.isArray(olds.plan) && olds.plan.length > 0) {
+        const progress = progressFor("EtcdCompaction", news.resourceName, clusterIdIn(id));
         progress(
           `maintenance is due (${String(olds.maintenance).replace(/^needed: /, "")}); plan as of the last refresh:`,
         );
@@ -217,7 +228,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
 
   async read(id: string, props?: CompactionOutputs) {
     if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
-    const inputs = pick(props, INPUT_KEYS);
+    const inputs = pick(props, READ_KEYS);
     const settings = compactionSettings(inputs);
     const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
     try {
@@ -226,6 +237,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
         // Shown as drift (`maintenance: "needed: no member answered (...)" => "up-to-date"`), so a preview says it and
         // an `up` fails on it, while a destroy goes through.
         const maintenance = `needed: ${noMemberAnswered(observation)}`;
+        const progress = progressFor("EtcdCompaction", settings.resourceName, clusterIdIn(id));
         progress(`warning: ${maintenance.replace(/^needed: /, "")}; keeping the last known state`);
         return {
           id,
@@ -246,7 +258,8 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
     }
   },
 
-  async delete() {
+  async delete(id: string, props: CompactionOutputs) {
+    const progress = progressFor("EtcdCompaction", props.resourceName, clusterIdIn(id));
     progress("removed from the stack; the cluster is left as it is (maintenance is not undone)");
   },
 };

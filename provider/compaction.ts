@@ -214,7 +214,7 @@ async function compact(
   const started = Date.now();
   progress(`compact: to revision ${target} of ${revision} through ${leader.name}`);
   try {
-    await session.client(leader.endpoint).compact(target, defragTimeoutMs(largest));
+    await session.client(leader.endpoint).compact(target, defragTimeoutMs(largest), DB_SIZE_BOUND);
   } catch (error) {
     if (!isAlreadyCompacted(error)) throw error;
     progress(`compact: revision ${target} was already compacted`);
@@ -302,7 +302,7 @@ async function defragMember(
   progress(`defrag ${member.name}: ${defrag.reason}; allowing up to ${formatDuration(timeoutMs)}${clients}`);
   const started = Date.now();
   try {
-    await session.client(member.endpoint).defragment(timeoutMs);
+    await session.client(member.endpoint).defragment(timeoutMs, DB_SIZE_BOUND);
   } catch (error) {
     // The server keeps defragmenting after the client gives up; wait until the member answers again before
     // reporting, so the next run does not find it mid-defrag. A member that refuses connections has no process

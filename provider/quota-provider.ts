@@ -18,6 +18,7 @@ import {
 } from "./quota";
 import { liveQuota, sameQuota } from "./plan/drift";
 import { rejectUnknownKeys } from "./names";
+import { clusterIdIn, progressFor } from "./progress";
 import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
@@ -36,8 +37,16 @@ const INPUT_KEYS = [
   "callTimeout",
 ] as const;
 
+/**
+ * The inputs a refresh gives back: also `resourceName`, the SDK's label for progress lines, which is never diffed
+ * since it changes nothing on the cluster.
+ */
+const READ_KEYS = [...INPUT_KEYS, "resourceName"] as const;
+/** What the state keeps of the inputs: also the engine's `__provider`. */
+const KEPT_KEYS = [...READ_KEYS, "__provider"] as const;
+
 /** EtcdQuota's inputs as the engine sends them: unchecked values until {@link quotaSettings} validates them. */
-export type QuotaInputs = { readonly [K in (typeof INPUT_KEYS)[number] | "members" | "__provider"]?: unknown };
+export type QuotaInputs = { readonly [K in (typeof KEPT_KEYS)[number] | "members"]?: unknown };
 
 /** EtcdQuota's state: the inputs (read and delete see nothing else) and what the last update or refresh found. */
 export type QuotaOutputs = Omit<QuotaInputs, "members"> & {
@@ -57,13 +66,9 @@ export type QuotaOutputs = Omit<QuotaInputs, "members"> & {
   readonly plan: readonly string[];
 };
 
-function progress(line: string): void {
-  console.log(`EtcdQuota: ${line}`);
-}
-
 /** The inputs as the program gave them, rebuilt from outputs (read and delete see nothing else). */
 function inputsFromOutputs(props: QuotaOutputs): QuotaInputs {
-  return { ...pick(props, INPUT_KEYS), members: props.memberSpecs };
+  return { ...pick(props, READ_KEYS), members: props.memberSpecs };
 }
 
 function outputsOf(
@@ -76,7 +81,7 @@ function outputsOf(
     ? planLines(planQuota(observation.cluster, observation.facts, settings), settings, observation.cluster)
     : [];
   return plain({
-    ...pick(inputs, [...INPUT_KEYS, "__provider"]),
+    ...pick(inputs, KEPT_KEYS),
     memberSpecs: inputs.members,
     quotaBytes: record.quotaBytes,
     members: record.members,
@@ -115,8 +120,10 @@ async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ 
   return withSession(settings, async (session, hosts) => {
     // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
     // in trouble, and a member that accepts connections but never answers costs a whole call timeout per question.
-    const resourceId = id ?? `etcd-quota-${(await session.observe()).members[0]?.clusterId ?? "unknown"}`;
+    const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
+    const resourceId = id ?? `etcd-quota-${clusterId ?? "unknown"}`;
     try {
+      const progress = progressFor("EtcdQuota", settings.resourceName, clusterId);
       const record = await runQuotaChange(session, hosts, settings, progress);
       const observation = await observeQuota(session, hosts, settings);
       return { id: resourceId, outs: outputsOf(inputs, record, observation, settings) };
@@ -138,7 +145,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
     const unknown = unknownKeys(news);
     let settings: QuotaSettings;
     try {
-      rejectUnknownKeys(news, [...INPUT_KEYS, "members", "__provider"], "", "input");
+      rejectUnknownKeys(news, [...KEPT_KEYS, "members"], "", "input");
       settings = quotaSettings(news, unknown);
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
@@ -158,6 +165,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       const refusals = await refusalsOf(hosts, settings, observation, plan);
       // The preview's account of what an update would do, each file named as the link it may be resolves.
       if (refusals.length === 0 && plan.steps.some((step) => step.action !== "none")) {
+        const progress = progressFor("EtcdQuota", settings.resourceName, observation.cluster.members[0]?.clusterId);
         for (const line of planLines(plan, settings, observation.cluster)) progress(`plan: ${line}`);
         for (const warning of plan.warnings) progress(`warning: ${warning}`);
       }
@@ -196,6 +204,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       const observation = await observeQuota(session, hosts, settings);
       if (observation.cluster.members.length === 0) {
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
+        const progress = progressFor("EtcdQuota", settings.resourceName, clusterIdIn(id));
         progress(`warning: ${noMemberAnswered(observation.cluster)}; keeping the last known state`);
         return { id, props, inputs: readInputs<QuotaOutputs>(inputs) };
       }
@@ -216,12 +225,13 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       return {
         id,
         props: { ...outs, quota },
-        inputs: readInputs<QuotaOutputs>({ ...pick(inputs, INPUT_KEYS), members: inputs.members, quota }),
+        inputs: readInputs<QuotaOutputs>({ ...pick(inputs, READ_KEYS), members: inputs.members, quota }),
       };
     });
   },
 
-  async delete() {
+  async delete(id: string, props: QuotaOutputs) {
+    const progress = progressFor("EtcdQuota", props.resourceName, clusterIdIn(id));
     progress("removed from the stack; every member keeps the quota it has (nothing is changed on delete)");
   },
 };

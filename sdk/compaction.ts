@@ -134,6 +134,8 @@ export class EtcdCompaction extends pulumi.dynamic.Resource {
       {
         ...withSecretCredentials(args),
         snapshot: snapshotInput(args.snapshot, name),
+        // Dynamic providers are never told the URN: with the name, their progress lines say which resource they are.
+        resourceName: name,
         clusterId: undefined,
         compactedRevision: undefined,
         reclaimedBytes: undefined,

@@ -150,6 +150,8 @@ export class EtcdQuota extends pulumi.dynamic.Resource {
         ...withSecretCredentials(args),
         members: secretIfCredentials(args.members),
         snapshot: snapshotInput(args.snapshot, name),
+        // Dynamic providers are never told the URN: with the name, their progress lines say which resource they are.
+        resourceName: name,
         quotaBytes: undefined,
         alarmsDisarmed: undefined,
         plan: undefined,

@@ -200,7 +200,20 @@ describe("npm run demo", function () {
     assert.match(run.output, /memberID:\d+ alarm:NOSPACE/);
     // The real CLI's own output: the preview's plan, then the update with the provider's progress lines.
     assert.match(run.output, /\$ pulumi preview\n(.*\n)*? *│ +\+ 2 to create\n/);
-    assert.match(run.output, /│ .*EtcdCompaction: compact: to revision \d+/);
+    assert.match(run.output, /│ .*EtcdCompaction space \(cluster [0-9a-f]+\): compact: to revision \d+/);
+    // The CLI ties a provider's output to no resource: each line names its resource and the cluster it works on.
+    const cliLines = run.output.split("\n").filter((line) => /^ *│/.test(line));
+    const labels = new Set(
+      cliLines.flatMap((line) =>
+        [...line.matchAll(/(Etcd(?:Quota|Compaction)(?: [^ :\n(]+)?(?: \(cluster [0-9a-f]+\))?): /g)].map((m) => m[1]),
+      ),
+    );
+    const cluster = /EtcdCompaction space \(cluster ([0-9a-f]+)\)/.exec(run.output)?.[1];
+    assert.deepEqual(
+      [...labels].sort(),
+      [`EtcdCompaction space (cluster ${cluster})`, `EtcdQuota quota (cluster ${cluster})`],
+      "every progress line of both resources carries its name and the one cluster's ID",
+    );
     assert.match(run.output, /\$ pulumi up --yes\n(.*\n)*? *│ +\+ 2 created\n/);
     assert.match(run.output, /up finished in [\d.]+ s/);
     assert.match(run.output, /summary: reclaimed [\d.]+ MiB .*disarmed NOSPACE on m\d.*test write succeeded/);

@@ -12,6 +12,7 @@ import { providerShim } from "../sdk/shim";
 import { assertHealthy, waitHealthy, withClient } from "./support/etcd";
 import { liveQuota, sha256 } from "./support/files";
 import { SupervisedCluster, unitLaunch } from "../lab/supervisor";
+import { progressLines, unlabelled } from "./support/progress";
 
 /**
  * Faults, each on a real cluster with a writer running against it, each ending with a healthy cluster and no
@@ -40,7 +41,10 @@ async function waitForLine(
 ): Promise<{ line: string; at: number }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const line = host.logs.slice(from).find((l) => pattern.test(l));
+    const line = host.logs
+      .slice(from)
+      .map(unlabelled)
+      .find((l) => pattern.test(l));
     if (line !== undefined) return { line, at: Date.now() };
     if (Date.now() > deadline) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms`);
     await sleep(5);
@@ -170,7 +174,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       );
       assert.match(failure.message, /refusing to start maintenance: .* did not answer/);
 
-      const progress = host.logs.slice(from).filter((l) => l.startsWith("EtcdCompaction: "));
+      const progress = progressLines(host.logs.slice(from), "EtcdCompaction");
       assert.ok(
         !progress.some((l) => new RegExp(`defrag ${victim}: .* -> `).test(l)),
         `the kill landed inside ${victim}'s defrag:\n${progress.join("\n")}`,
@@ -345,7 +349,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       });
       const stoppedAfterMs = Date.now() - started;
       await killer;
-      const progress = host.logs.slice(from).filter((l) => l.startsWith("EtcdQuota: "));
+      const progress = progressLines(host.logs.slice(from), "EtcdQuota");
       assert.ok(
         !progress.some((l) => /restoring/.test(l)),
         `${first} came back right: no rollback\n${progress.join("\n")}`,
@@ -416,7 +420,9 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
         release();
       }
       const backup = /restoring .* from (\S+)$/.exec(
-        host.logs.slice(from).find((l) => l.startsWith(`EtcdQuota: ${first}: did not come back as expected`)) ?? "",
+        progressLines(host.logs.slice(from), "EtcdQuota").find((l) =>
+          l.startsWith(`EtcdQuota: ${first}: did not come back as expected`),
+        ) ?? "",
       )?.[1];
       assert.ok(backup, "the rollback said where the previous file was kept");
       // Either bound can run out first: the wait for the member (3.4 stops at once) or, when the held DB also keeps
@@ -470,7 +476,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.ok((await running) instanceof ProviderCallError, "the engine sees the call fail");
       assert.equal(stack.state("quota"), undefined, "a create that never answered is not in the state");
       assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 96 * MiB);
-      const lastWords = oldHost.logs.filter((l) => l.startsWith("EtcdQuota: ")).at(-1);
+      const lastWords = progressLines(oldHost.logs, "EtcdQuota").at(-1);
       // The dead run may have got as far as writing the next member's file or starting its restart (a restart
       // command outlives the host); a person re-running `pulumi up` would find the cluster settled again.
       await waitHealthy(cluster.endpoints);

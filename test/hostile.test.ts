@@ -8,6 +8,7 @@ import { LabCluster } from "../lab/cluster";
 import { providerShim } from "../sdk/shim";
 import { withClient } from "./support/etcd";
 import { sha256 } from "./support/files";
+import { progressLines } from "./support/progress";
 
 /**
  * A corpus of bad inputs for both resources, each sent through the engine stand-in's preview (Check) against a real
@@ -793,7 +794,9 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
     const logStart = host.logs.length;
     const preview = await stackFor("quota").preview("link", withFile(at("link-good.env")));
     assert.deepEqual(preview.failures, []);
-    const plan = host.logs.slice(logStart).filter((line) => line.startsWith("EtcdQuota: plan: "));
+    const plan = progressLines(host.logs.slice(logStart), "EtcdQuota").filter((line) =>
+      line.startsWith("EtcdQuota: plan: "),
+    );
     const target = fs.realpathSync(goodEnv(0));
     assert.ok(
       plan.some((line) => line.includes(`write ${at("link-good.env")} (a link to ${target})`)),

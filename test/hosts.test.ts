@@ -254,8 +254,8 @@ describe("hosts", function () {
       });
 
       it("rejects a timeout that is not a positive number", async function () {
-        await assert.rejects(host.run("true", { timeoutMs: 0 }), InvalidInputError);
-        await assert.rejects(host.run("true", { timeoutMs: Number.NaN }), InvalidInputError);
+        await assert.rejects(host.run("true", { timeoutMs: 0 }), HostError);
+        await assert.rejects(host.run("true", { timeoutMs: Number.NaN }), HostError);
       });
     });
   }

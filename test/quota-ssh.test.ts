@@ -7,6 +7,7 @@ import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
 import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
 import { changedLines, liveQuota, sha256 } from "./support/files";
+import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
@@ -92,7 +93,7 @@ describe("EtcdQuota through SSH against the test sshd", function () {
   }
 
   function progressSince(from: number): string[] {
-    return host!.logs.slice(from).filter((line) => line.startsWith("EtcdQuota: "));
+    return progressLines(host!.logs.slice(from), "EtcdQuota");
   }
 
   /** The state file the engine keeps holds no private key text, and the members input is stored as ciphertext. */

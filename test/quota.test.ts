@@ -11,6 +11,7 @@ import { changedLines, liveQuota, sha256 } from "./support/files";
 import { startHangupProxy } from "./support/hangup-proxy";
 import { alarmsOf, withClient } from "./support/etcd";
 import { RollingObserver } from "./support/rolling-observer";
+import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
@@ -55,7 +56,7 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
   }
 
   function progressSince(from: number): string[] {
-    return host.logs.slice(from).filter((line) => line.startsWith("EtcdQuota: "));
+    return progressLines(host.logs.slice(from), "EtcdQuota");
   }
 
   for (const format of SUPERVISED_FORMATS) {

@@ -10,6 +10,7 @@ import type { SnapshotRecord } from "../provider/etcd/snapshot";
 import { providerShim } from "../sdk/shim";
 import { withClient } from "./support/etcd";
 import { sha256 } from "./support/files";
+import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
 const COMPACTION = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -169,7 +170,7 @@ describe("snapshot: a verified restore point before a run changes anything (real
 
     const taken = up.outputs!.snapshotTaken as SnapshotRecord;
     assert.equal(fs.statSync(taken.path).size, taken.sizeBytes);
-    const lines = host.logs.slice(from).filter((line) => line.startsWith("EtcdQuota: "));
+    const lines = progressLines(host.logs.slice(from), "EtcdQuota");
     const planned = lines.findIndex((line) =>
       line.startsWith(`EtcdQuota: plan: snapshot ${taken.member} to ${inputs.snapshot.path} `),
     );

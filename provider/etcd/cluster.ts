@@ -82,7 +82,10 @@ export async function probeAccess(
   access: EtcdAccess,
   fieldOf: (endpoint: string) => string,
 ): Promise<{ field: string; reason: string }[]> {
-  const session = new ClusterSession(access, { callTimeoutMs: PROBE_CALL_TIMEOUT_MS });
+  const session = new ClusterSession(access, {
+    callTimeoutMs: PROBE_CALL_TIMEOUT_MS,
+    callTimeoutBoundBy: "a preview's fixed 5s",
+  });
   try {
     const observation = await session.observe();
     const problems = accessProblems(observation, fieldOf);

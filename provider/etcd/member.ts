@@ -74,6 +74,8 @@ export interface ClusterMember {
 export interface MemberClientOptions {
   /** Bound for quick calls (status, alarms, member list, metrics). */
   readonly callTimeoutMs?: number;
+  /** What sets that bound, for the message when a call runs out of it. @default "callTimeout" */
+  readonly callTimeoutBoundBy?: string;
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
@@ -97,6 +99,8 @@ export interface EtcdErrorContext {
   readonly ca?: boolean;
   /** The call's bound, for the message when it ran out. */
   readonly timeoutMs?: number;
+  /** What sets that bound: the input that changes it (`callTimeout`), or its rule. */
+  readonly boundBy?: string;
 }
 
 /**
@@ -240,7 +244,10 @@ function diagnose(error: unknown, context: EtcdErrorContext): Diagnosis {
     };
   }
   if (error instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED|deadline exceeded/i.test(message)) {
-    const bound = context.timeoutMs === undefined ? "" : ` within ${formatDuration(context.timeoutMs)}`;
+    const bound =
+      context.timeoutMs === undefined
+        ? ""
+        : ` within ${formatDuration(context.timeoutMs)}${context.boundBy ? ` (${context.boundBy})` : ""}`;
     return { kind: EtcdDeadlineError, detail: `no answer${bound}` };
   }
   if (/mvcc: database space exceeded/.test(message)) {
@@ -371,6 +378,7 @@ class StatusQuotaEtcd3 extends Etcd3 {
 export class MemberClient {
   private readonly client: StatusQuotaEtcd3;
   private readonly callTimeoutMs: number;
+  private readonly callTimeoutBoundBy: string;
 
   constructor(
     readonly endpoint: string,
@@ -378,6 +386,7 @@ export class MemberClient {
     options: MemberClientOptions = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.callTimeoutBoundBy = options.callTimeoutBoundBy ?? "callTimeout";
     this.client = new StatusQuotaEtcd3({
       ...clientOptionsFor([endpoint], access, () => ({ deadline: this.deadline() })),
       dialTimeout: this.callTimeoutMs,
@@ -389,11 +398,16 @@ export class MemberClient {
     return new Date(Date.now() + timeoutMs);
   }
 
-  private async call<T>(what: string, run: () => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
+  private async call<T>(
+    what: string,
+    run: () => Promise<T>,
+    timeoutMs = this.callTimeoutMs,
+    boundBy = this.callTimeoutBoundBy,
+  ): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      throw memberError(this.endpoint, what, error, { ...errorContextOf(this.access), timeoutMs });
+      throw memberError(this.endpoint, what, error, { ...errorContextOf(this.access), timeoutMs, boundBy });
     }
   }
 
@@ -480,12 +494,13 @@ export class MemberClient {
    * first that the user may run maintenance ({@link requireRootRole}): etcd up to 3.5.2x lets any user compact but
    * only root defragment, and a compaction whose defrags are then refused would leave the run half done.
    */
-  async compact(revision: number, timeoutMs: number): Promise<void> {
+  async compact(revision: number, timeoutMs: number, boundBy?: string): Promise<void> {
     await this.requireRootRole("nothing was compacted");
     await this.call(
       `compact to revision ${revision}`,
       () => this.client.kv.compact({ revision, physical: true }, { deadline: this.deadline(timeoutMs) }),
       timeoutMs,
+      boundBy,
     );
   }
 
@@ -503,6 +518,7 @@ export class MemberClient {
       const { kind, detail, input } = diagnose(error, {
         ...errorContextOf(this.access),
         timeoutMs: this.callTimeoutMs,
+        boundBy: this.callTimeoutBoundBy,
       });
       throw new kind(this.endpoint, `permission check: ${detail}; ${consequence}`, input);
     }
@@ -525,21 +541,23 @@ export class MemberClient {
     );
   }
 
-  async defragment(timeoutMs: number): Promise<void> {
+  async defragment(timeoutMs: number, boundBy?: string): Promise<void> {
     await this.call(
       "defragment",
       () => this.client.maintenance.defragment({ deadline: this.deadline(timeoutMs) }),
       timeoutMs,
+      boundBy,
     );
   }
 
   /** Hands leadership to `targetId` (`targetName` in messages); etcd only accepts this on the current leader. */
-  async moveLeader(targetId: string, timeoutMs: number, targetName = targetId): Promise<void> {
+  async moveLeader(targetId: string, timeoutMs: number, targetName = targetId, boundBy?: string): Promise<void> {
     await this.call(
       `move leader to ${targetName}`,
       () =>
         this.client.maintenance.moveLeader({ targetID: decimalId(targetId) }, { deadline: this.deadline(timeoutMs) }),
       timeoutMs,
+      boundBy,
     );
   }
 

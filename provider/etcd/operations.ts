@@ -12,6 +12,8 @@ import {
 } from "./observation";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
+/** The leader move's bound, for timeout messages: no input changes it. */
+const LEADER_MOVE_BOUND = "a fixed 30s";
 
 /**
  * Hands leadership from `leader` to the most up-to-date follower and waits until the cluster agrees on a new leader
@@ -27,13 +29,15 @@ export async function moveLeadershipAway(
   const successor = leaderSuccessor(observation);
   if (!successor) return observation;
   progress(`move leader: ${leader.name} -> ${successor.name}, ${why}`);
-  await session.client(leader.endpoint).moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS, successor.name);
+  await session
+    .client(leader.endpoint)
+    .moveLeader(successor.id, LEADER_MOVE_TIMEOUT_MS, successor.name, LEADER_MOVE_BOUND);
   const settled = await waitFor(
     async () => {
       const now = await session.observe();
       return now.leaderId !== undefined && now.leaderId !== leader.id && now.unreachable.length === 0 ? now : undefined;
     },
-    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS, boundBy: "a fixed 30s" },
+    { what: `leadership to leave ${leader.name}`, timeoutMs: LEADER_MOVE_TIMEOUT_MS, boundBy: LEADER_MOVE_BOUND },
   );
   assertHealthy(settled, `go on with ${leader.name}`);
   return settled;

@@ -1,4 +1,4 @@
-import { InvalidInputError } from "../errors";
+import { HostError } from "../errors";
 import { formatSize } from "../size";
 
 /**
@@ -90,10 +90,10 @@ export function defaultBackupPath(path: string, now: Date = new Date()): string 
   return `${path}.bak-${now.toISOString().replace(/[-:]/g, "")}`;
 }
 
-/** Rejects a timeout that would make `run` wait forever or not at all. */
+/** Rejects a timeout that would make `run` wait forever or not at all: a fault of the caller, never an input's. */
 export function checkTimeout(timeoutMs: number): void {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new InvalidInputError("timeoutMs", `must be a positive number of milliseconds, got ${timeoutMs}`);
+    throw new HostError(`a command's time limit must be a positive number of milliseconds, got ${timeoutMs}`);
   }
 }
 

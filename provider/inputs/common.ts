@@ -17,6 +17,18 @@ export function validateBoolean(value: unknown, field: string, fallback: boolean
   return value;
 }
 
+/**
+ * `resourceName`: the name the program gave the resource, which the SDK classes pass in so that progress lines name
+ * it. Absent in state written before it existed.
+ */
+export function validateResourceName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new InvalidInputError("resourceName", `expected the resource's name, got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** `lockTimeout`, shared by both resources: a duration, by default two minutes. */
 export function lockTimeoutMs(value: unknown): number {
   return value === undefined ? DEFAULT_LOCK_WAIT_MS : parseDuration(value, "lockTimeout");

@@ -3,7 +3,14 @@ import { InvalidInputError } from "../errors";
 import { parseDuration } from "../duration";
 import { describe, parseSize } from "../size";
 import { EtcdAccess, validateAccess } from "./access";
-import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean, validateFraction } from "./common";
+import {
+  lockTimeoutMs,
+  PacingSettings,
+  pacingSettings,
+  validateBoolean,
+  validateFraction,
+  validateResourceName,
+} from "./common";
 import { SnapshotSettings, validateSnapshot } from "./snapshot";
 
 /** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
@@ -39,6 +46,8 @@ export interface CompactionSettings extends PacingSettings {
   readonly lockTimeoutMs: number;
   /** The snapshot taken before compacting; undefined: none. */
   readonly snapshot: SnapshotSettings | undefined;
+  /** The resource's name in the program, for progress lines; undefined in state older than it. */
+  readonly resourceName: string | undefined;
 }
 
 const DEFAULT_DEFRAG: DefragThresholds = { minFreeBytes: 64 * 1024 ** 2, minFragmentation: 0.2 };
@@ -115,6 +124,7 @@ export function compactionSettings(
     lockTimeoutMs: lockTimeoutMs(inputs.lockTimeout),
     when: validateWhen(inputs.when),
     snapshot: validateSnapshot(inputs.snapshot),
+    resourceName: validateResourceName(inputs.resourceName),
     ...pacingSettings(inputs),
   };
 }

@@ -7,7 +7,7 @@ import { rejectUnknownKeys } from "../names";
 import { parseDuration } from "../duration";
 import { describe, formatSize, parseSize } from "../size";
 import { EtcdAccess, validateAccess, validateEndpoint, validateMemberList } from "./access";
-import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean } from "./common";
+import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean, validateResourceName } from "./common";
 import { SnapshotSettings, validateSnapshot } from "./snapshot";
 
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
@@ -39,6 +39,8 @@ export interface QuotaSettings extends PacingSettings {
   readonly disarmNoSpace: boolean;
   /** The snapshot taken before the first restart; undefined: none. */
   readonly snapshot: SnapshotSettings | undefined;
+  /** The resource's name in the program, for progress lines; undefined in state older than it. */
+  readonly resourceName: string | undefined;
 }
 
 function validateMember(value: unknown, field: string): MemberSpec {
@@ -152,6 +154,7 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
     lockTimeoutMs: lockTimeoutMs(inputs.lockTimeout),
     disarmNoSpace,
     snapshot: validateSnapshot(inputs.snapshot),
+    resourceName: validateResourceName(inputs.resourceName),
     ...pacingSettings(inputs),
   };
 }

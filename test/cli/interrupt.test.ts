@@ -61,7 +61,7 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
       check: false,
       onSpawn: (child) => (pid = child.pid),
       onOutput: (text) => {
-        if (sent === 0 && /EtcdQuota: m\d: back with quota 192 MiB in effect/.test(text)) {
+        if (sent === 0 && /EtcdQuota[^:\n]*: m\d: back with quota 192 MiB in effect/.test(text)) {
           // A person's second Ctrl-C comes a moment later; two at once reach the CLI as one.
           const press = () => {
             sent++;
@@ -80,7 +80,7 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     const { supervised, result } = await interruptedUp(1);
     assert.notEqual(result.code, 0, "an interrupted up does not report success");
     assert.match(result.stdout, /error: update canceled/);
-    assert.match(result.stdout, /EtcdQuota: done: m\d runs 192 MiB, m\d runs 192 MiB, m\d runs 192 MiB/);
+    assert.match(result.stdout, /EtcdQuota[^:\n]*: done: m\d runs 192 MiB, m\d runs 192 MiB, m\d runs 192 MiB/);
     await waitHealthy(supervised.endpoints);
     await assertHealthy(supervised.endpoints);
     await assertFilesLive(supervised);
@@ -114,8 +114,8 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     const next = await project!.run(["up", "--yes", "--stack", "dev"]);
     // Under refresh: always the refresh clears the pending operation; the update then restarts only the members
     // that do not run the new quota yet.
-    assert.match(next.stdout, /EtcdQuota: m\d: nothing to do \(already runs 192 MiB from its file\)/);
-    assert.match(next.stdout, /EtcdQuota: done: m\d runs 192 MiB, m\d runs 192 MiB, m\d runs 192 MiB/);
+    assert.match(next.stdout, /EtcdQuota[^:\n]*: m\d: nothing to do \(already runs 192 MiB from its file\)/);
+    assert.match(next.stdout, /EtcdQuota[^:\n]*: done: m\d runs 192 MiB, m\d runs 192 MiB, m\d runs 192 MiB/);
     for (const name of NAMES) {
       assert.equal(await liveQuota(supervised.lab.member(name).clientUrl), 192 * MiB, name);
     }

@@ -203,7 +203,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     const lost = await lab.stopWriters("the rolling change");
     for (const name of NAMES) assert.equal(await lab.liveQuota(name), 96 * MiB, `${name} runs 96 MiB`);
     assert.deepEqual(lab.machines.map(restartsOn), [1, 1, 1], "each member restarted once, by its own host");
-    assert.match(result.stdout, /EtcdCompaction: /, "maintenance ran after the quota change");
+    assert.match(result.stdout, /EtcdCompaction[^:\n]*: /, "maintenance ran after the quota change");
     assert.deepEqual(lost, []);
     assert.deepEqual(await verifyFill(lab.cluster.endpoints, filled.lastValues), []);
     await lab.expectNoChanges();
@@ -220,7 +220,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     const history = await fill(cluster.endpoints, { targetBytes: 150 * MiB, keys: 100, keyPrefix: "net/churn/" });
     lab.startWriters();
     const outageMs = 10_000;
-    const cut = outage(lab, /EtcdCompaction: defrag (m\d): .*allowing up to/, outageMs);
+    const cut = outage(lab, /EtcdCompaction[^:\n]*: defrag (m\d): .*allowing up to/, outageMs);
     const result = await lab.up({ onOutput: cut.onOutput });
     await cut.over();
     const victim = cut.victim();
@@ -240,7 +240,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     lab.startWriters();
     const outageMs = 10_000;
     // The link goes down once the new process runs: the member starts cut off from its peers and from here.
-    const cut = outage(lab, /EtcdQuota: (m\d): restart with/, outageMs, (name) => {
+    const cut = outage(lab, /EtcdQuota[^:\n]*: (m\d): restart with/, outageMs, (name) => {
       const before = cluster.pid(name);
       return until(() => ![before, undefined].includes(cluster.pid(name)), 30_000, `${name} restarting`);
     });
@@ -267,7 +267,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     const failed = await lab.up({
       check: false,
       onOutput: (text) => {
-        const match = /EtcdQuota: (m\d): restart with/.exec(text);
+        const match = /EtcdQuota[^:\n]*: (m\d): restart with/.exec(text);
         if (!match || first !== undefined) return;
         first = match[1];
         unreachable = NAMES.find((n) => n !== first)!;
@@ -300,7 +300,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     const failed = await lab.up({
       check: false,
       onOutput: (text) => {
-        const match = /EtcdQuota: move leader: (m\d) -> (m\d)/.exec(text);
+        const match = /EtcdQuota[^:\n]*: move leader: (m\d) -> (m\d)/.exec(text);
         if (!match || oldLeader !== undefined) return;
         oldLeader = match[1];
         const name = oldLeader;

@@ -36,7 +36,7 @@ describe("a run that stops part way, then the next plain pulumi up finishes it (
     await project.initStack("dev", listConfig("endpoints", lab.endpoints));
 
     let victim: string | undefined;
-    const kill = /EtcdCompaction: defrag (m\d): .*allowing up to/;
+    const kill = /EtcdCompaction[^:\n]*: defrag (m\d): .*allowing up to/;
     const failed = await project.run(["up", "--yes", "--stack", "dev"], {
       check: false,
       onOutput: (text) => {

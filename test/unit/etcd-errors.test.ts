@@ -49,12 +49,16 @@ describe("etcd errors, mapped once to the project's classes", () => {
     assert.match(noCert.message, /TLS alert "certificate required" \(116\)/);
   });
 
-  it("says how long a call waited when its deadline ran out", () => {
+  it("says how long a call waited when its deadline ran out, and what sets that bound", () => {
     const late = memberError(ENDPOINT, "defragment", new GRPCDeadlineExceededError("4 DEADLINE_EXCEEDED"), {
       timeoutMs: 75_000,
+      boundBy: "60s plus 1s per 5 MiB of the largest DB file",
     });
     assert.ok(late instanceof EtcdDeadlineError);
-    assert.equal(late.message, `etcd member ${ENDPOINT}: defragment: no answer within 1m15s`);
+    assert.equal(
+      late.message,
+      `etcd member ${ENDPOINT}: defragment: no answer within 1m15s (60s plus 1s per 5 MiB of the largest DB file)`,
+    );
   });
 
   it("keeps a member that is down apart from settings that are wrong", () => {
