@@ -26,7 +26,8 @@ function setUp(
   options: {
     readonly down?: readonly string[];
     readonly comebacks?: Record<string, Comeback>;
-    readonly downForMs?: number;
+    /** Per member, how long it stays down after its restart command (else it is back at once). */
+    readonly downForMs?: Record<string, number>;
     readonly restartTimeout?: string;
   } = {},
 ): Setup {
@@ -36,7 +37,7 @@ function setUp(
   );
   const host = new FakeHost(cluster);
   const members = cluster.members.map((m) =>
-    host.manage(m, { comeback: options.comebacks?.[m.name], downForMs: options.downForMs }),
+    host.manage(m, { comeback: options.comebacks?.[m.name], downForMs: options.downForMs?.[m.name] }),
   );
   // Short by default, so the tests that wait for a member that never comes back as asked are short too.
   const restartTimeout = options.restartTimeout ?? "0.5s";
@@ -61,8 +62,9 @@ function fileOf(name: string): string {
 
 describe("EtcdQuota's rolling change (in-memory cluster and host)", () => {
   it("restarts the followers in name order and the leader last, each only once the one before is back with the new quota", async () => {
-    // Members listed out of name order; each answers again only 100 ms after its restart command.
-    const setup = setUp(["m3", "m1", "m2"], { downForMs: 100, restartTimeout: "2s" });
+    // Members listed out of name order. The two that others follow answer again only 100 ms after their restart
+    // command, so a run that went on without waiting would restart the next one while they are down.
+    const setup = setUp(["m3", "m1", "m2"], { downForMs: { m2: 100, m3: 100 }, restartTimeout: "2s" });
     const { cluster, host } = setup;
 
     await run(setup);
