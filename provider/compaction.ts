@@ -1,6 +1,5 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
-import { ClusterSession } from "./etcd/cluster";
 import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
@@ -17,6 +16,7 @@ import {
 import { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
+import type { ClusterApi, RunSeams } from "./seams";
 
 /** What one run did to one member: the audit record kept in the resource's outputs. */
 export interface MemberRecord {
@@ -121,9 +121,10 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
  * Throws InterruptedError carrying what was done when a step fails.
  */
 export async function runCompaction(
-  session: ClusterSession,
+  session: ClusterApi,
   settings: CompactionSettings,
   progress: Progress,
+  seams: RunSeams = {},
 ): Promise<CompactionRecord> {
   const initial = await session.observe();
   assertHealthy(initial, "start maintenance");
@@ -137,7 +138,8 @@ export async function runCompaction(
     snapshot: null,
   };
   let latest: ClusterObservation = initial;
-  const lock = await acquireClusterLock(
+  const takeLock = seams.takeLock ?? acquireClusterLock;
+  const lock = await takeLock(
     settings.access,
     {
       holder: "EtcdCompaction",
@@ -196,7 +198,7 @@ export async function runCompaction(
 }
 
 async function compact(
-  session: ClusterSession,
+  session: ClusterApi,
   observation: ClusterObservation,
   revision: number,
   settings: CompactionSettings,
@@ -241,7 +243,7 @@ async function compact(
  * Defrag decisions made before that would see the old, full DB and skip members that need it, so wait until every
  * member's in-use size holds still.
  */
-async function waitForFreedPages(session: ClusterSession, timeoutMs: number) {
+async function waitForFreedPages(session: ClusterApi, timeoutMs: number) {
   // Starts empty so at least two reads, one backend commit interval (100 ms) apart, are compared.
   let previous = new Map<string, number>();
   await waitFor(
@@ -263,7 +265,7 @@ async function waitForFreedPages(session: ClusterSession, timeoutMs: number) {
 }
 
 async function defragMember(
-  session: ClusterSession,
+  session: ClusterApi,
   memberId: string,
   settings: CompactionSettings,
   ledger: Ledger,

@@ -11,7 +11,6 @@ import {
   SnapshotError,
   UnsafeClusterError,
 } from "./errors";
-import { ClusterSession } from "./etcd/cluster";
 import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
@@ -24,12 +23,13 @@ import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota, Quota
 import { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
+import type { ClusterApi, HostSource, RunSeams } from "./seams";
 
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */
 const ROLLBACK_PROBE_MS = 2_000;
 
 /** One connection per distinct host for the length of one provider call. */
-export class HostPool {
+export class HostPool implements HostSource {
   private readonly hosts = new Map<string, Promise<Host>>();
 
   for(spec: MemberSpec): Promise<Host> {
@@ -58,8 +58,8 @@ export interface QuotaObservation {
 }
 
 export async function observeQuota(
-  session: ClusterSession,
-  hosts: HostPool,
+  session: ClusterApi,
+  hosts: HostSource,
   settings: QuotaSettings,
 ): Promise<QuotaObservation> {
   const cluster = await session.observe();
@@ -188,7 +188,7 @@ async function hostAddress(spec: MemberSpec): Promise<string> {
  * then stops at a file it cannot edit. `test -w` asks the kernel, as the user the edits would run as.
  */
 async function unwritableFiles(
-  hosts: HostPool,
+  hosts: HostSource,
   settings: QuotaSettings,
   observation: QuotaObservation,
   plan: QuotaPlan,
@@ -222,7 +222,7 @@ async function unwritableFiles(
 
 /** Every refusal, file problems first: they are the ones a person fixes in the program. */
 export async function refusalsOf(
-  hosts: HostPool,
+  hosts: HostSource,
   settings: QuotaSettings,
   observation: QuotaObservation,
   plan: QuotaPlan,
@@ -286,7 +286,7 @@ async function restart(host: Host, fact: MemberFacts, timeoutMs: number, progres
  * with `expectedQuota` undefined, with any quota (after a rollback).
  */
 async function waitUntilBack(
-  session: ClusterSession,
+  session: ClusterApi,
   fact: MemberFacts,
   startedBefore: number | undefined,
   expectedQuota: number | undefined,
@@ -326,7 +326,7 @@ async function waitUntilBack(
  * stays down, says which and what that means for quorum: that is why the change stops there.
  */
 async function waitForHealthyCluster(
-  session: ClusterSession,
+  session: ClusterApi,
   fact: MemberFacts,
   timeoutMs: number,
 ): Promise<ClusterObservation> {
@@ -404,10 +404,11 @@ function recordFrom(settings: QuotaSettings, now: QuotaObservation, ledger: Ledg
  * quota leaves room.
  */
 export async function runQuotaChange(
-  session: ClusterSession,
-  hosts: HostPool,
+  session: ClusterApi,
+  hosts: HostSource,
   settings: QuotaSettings,
   progress: Progress,
+  seams: RunSeams = {},
 ): Promise<QuotaRecord> {
   const observation = await observeQuota(session, hosts, settings);
   const plan = planQuota(observation.cluster, observation.facts, settings);
@@ -420,7 +421,8 @@ export async function runQuotaChange(
   for (const warning of plan.warnings) progress(`warning: ${warning}`);
   const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [], snapshot: null };
   let current: QuotaStep | undefined;
-  const lock = await acquireClusterLock(
+  const takeLock = seams.takeLock ?? acquireClusterLock;
+  const lock = await takeLock(
     settings.access,
     {
       holder: "EtcdQuota",
@@ -483,8 +485,8 @@ export async function runQuotaChange(
 }
 
 async function changeMember(
-  session: ClusterSession,
-  hosts: HostPool,
+  session: ClusterApi,
+  hosts: HostSource,
   settings: QuotaSettings,
   fact: MemberFacts,
   step: QuotaStep,
@@ -545,7 +547,7 @@ async function changeMember(
 }
 
 async function rollBack(
-  session: ClusterSession,
+  session: ClusterApi,
   host: Host,
   fact: MemberFacts,
   backupPath: string,

@@ -2,9 +2,10 @@ import { isAccessError, QuotaReportsDisagreeError } from "../errors";
 import { EtcdAccess } from "../inputs/access";
 import { Alarm, ClusterMember, MemberClient, MemberClientOptions } from "./member";
 import { accessProblems, ClusterObservation } from "./observation";
+import type { ClusterApi } from "../seams";
 
 /** One client per endpoint for the length of one provider call. */
-export class ClusterSession {
+export class ClusterSession implements ClusterApi {
   readonly clients: ReadonlyMap<string, MemberClient>;
 
   constructor(

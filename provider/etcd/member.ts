@@ -32,6 +32,7 @@ import { formatSize } from "../size";
 import { EtcdAccess, TlsInput } from "../inputs/access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
+import type { MemberApi } from "../seams";
 
 /** What one member says about itself (Maintenance.Status), with numbers as numbers. */
 export interface MemberStatus {
@@ -375,7 +376,7 @@ class StatusQuotaEtcd3 extends Etcd3 {
   }
 }
 
-export class MemberClient {
+export class MemberClient implements MemberApi {
   private readonly client: StatusQuotaEtcd3;
   private readonly callTimeoutMs: number;
   private readonly callTimeoutBoundBy: string;

@@ -1,7 +1,7 @@
 import { EtcdQuotaError, MemberUnavailableError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep, waitFor } from "../wait";
-import { ClusterSession } from "./cluster";
+import type { ClusterApi } from "../seams";
 import {
   assertHealthy,
   ClusterObservation,
@@ -20,7 +20,7 @@ const LEADER_MOVE_BOUND = "a fixed 30s";
  * with every member answering. Returns that settled observation (unchanged when there is no follower).
  */
 export async function moveLeadershipAway(
-  session: ClusterSession,
+  session: ClusterApi,
   observation: ClusterObservation,
   leader: ObservedMember,
   why: string,
@@ -48,7 +48,7 @@ export async function moveLeadershipAway(
  * only once every member is below `below` of the quota it reports. Returns `NOSPACE on <member>` per alarm lifted.
  */
 export async function disarmNoSpace(
-  session: ClusterSession,
+  session: ClusterApi,
   observation: ClusterObservation,
   below: number,
   progress: Progress,

@@ -9,7 +9,7 @@ import { SnapshotSettings } from "../inputs/snapshot";
 import { snapshotPath, snapshotSource, snapshotsToDelete } from "../plan/snapshot";
 import { formatSize } from "../size";
 import { Progress } from "../wait";
-import { ClusterSession } from "./cluster";
+import type { ClusterApi } from "../seams";
 import { ClusterObservation } from "./observation";
 
 /** A snapshot a run took, as its outputs record it. */
@@ -48,7 +48,7 @@ const PROGRESS_EVERY_MS = 5_000;
  * Throws {@link SnapshotError}, leaving no partial file, when any of it fails.
  */
 export async function takeSnapshot(
-  session: ClusterSession,
+  session: ClusterApi,
   observation: ClusterObservation,
   settings: SnapshotSettings,
   progress: Progress,

@@ -23,9 +23,10 @@ function clientLibrariesLoadedBy(modules: readonly string[]): string[] {
 describe("layers: pure logic loads no client", function () {
   this.timeout(60_000);
 
-  it("the planners and the drift rules load no etcd client, gRPC or SSH", () => {
+  it("the planners, the drift rules, the runs' seams and the unit tests' fakes load no etcd client, gRPC or SSH", () => {
     const planners = ["./provider/plan/compaction", "./provider/plan/quota", "./provider/plan/drift"];
-    assert.deepEqual(clientLibrariesLoadedBy(planners), []);
+    const fakes = ["./provider/seams", "./test/unit/fake-cluster", "./test/unit/fake-host"];
+    assert.deepEqual(clientLibrariesLoadedBy([...planners, ...fakes]), []);
   });
 
   it("EtcdCompaction's input checks load none either; EtcdQuota's load only ssh2, for its host key parser", () => {

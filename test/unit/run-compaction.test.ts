@@ -1,0 +1,131 @@
+import * as assert from "node:assert/strict";
+import { CompactionRecord, runCompaction } from "../../provider/compaction";
+import { InterruptedError } from "../../provider/errors";
+import { compactionSettings } from "../../provider/inputs/compaction";
+import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
+
+/** EtcdCompaction's run against an in-memory cluster: what it does, in which order, and what it leaves alone. */
+
+function settingsFor(cluster: FakeCluster, inputs: Record<string, unknown> = {}) {
+  return compactionSettings({ endpoints: cluster.members.map((m) => m.endpoint), ...inputs });
+}
+
+function run(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
+  return runCompaction(cluster, settingsFor(cluster, inputs), (line) => lines.push(line), {
+    takeLock: cluster.takeLock,
+  });
+}
+
+async function interrupted(work: Promise<unknown>): Promise<InterruptedError<CompactionRecord>> {
+  const error = await work.then(
+    () => assert.fail("the run should have stopped part way"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof InterruptedError, `expected InterruptedError, got ${String(error)}`);
+  return error as InterruptedError<CompactionRecord>;
+}
+
+const three: FakeMemberSetup[] = [{ name: "m1" }, { name: "m2" }, { name: "m3" }];
+
+describe("EtcdCompaction's run (in-memory cluster)", () => {
+  it("compacts, defragments the followers in name order, then moves leadership away and defragments the old leader last", async () => {
+    // Endpoints listed out of name order, and the leader first by name: neither order may leak into the run's.
+    const cluster = new FakeCluster([{ name: "etcd-c" }, { name: "etcd-a" }, { name: "etcd-b" }], {
+      leader: "etcd-a",
+      revision: 500,
+    });
+    const a = cluster.member("etcd-a");
+
+    await run(cluster);
+
+    assert.deepEqual(cluster.events.slice(0, 4), ["lock", "compact 500", "defrag etcd-b", "defrag etcd-c"]);
+    assert.match(cluster.events[4], /^move leader etcd-a -> etcd-[bc]$/);
+    assert.deepEqual(cluster.events.slice(5), ["defrag etcd-a", "unlock"]);
+    assert.notEqual(cluster.leaderId, a.id);
+  });
+
+  it("never defragments a learner and records that it was skipped for being one", async () => {
+    const cluster = new FakeCluster([...three, { name: "m4", learner: true }], { leader: "m1" });
+
+    const record = await run(cluster);
+
+    assert.ok(!cluster.events.includes("defrag m4"), cluster.events.join(", "));
+    assert.equal(cluster.member("m4").dbSize, 100 * MiB);
+    const m4 = record.members.find((m) => m.name === "m4")!;
+    assert.equal(m4.defragmented, false);
+    assert.match(m4.reason, /learner/);
+    assert.deepEqual(
+      record.members.filter((m) => m.defragmented).map((m) => m.name),
+      ["m1", "m2", "m3"],
+    );
+  });
+
+  it("disarms NOSPACE on the member that raised it once every member is below disarmBelow of its quota", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1" });
+    cluster.raiseAlarm("NOSPACE", "m2");
+
+    const record = await run(cluster);
+
+    assert.deepEqual(cluster.alarms, []);
+    assert.ok(cluster.events.includes("disarm NOSPACE on m2"), cluster.events.join(", "));
+    assert.deepEqual(record.alarmsDisarmed, ["NOSPACE on m2"]);
+  });
+
+  it("does not disarm NOSPACE while a member's live data alone is above disarmBelow of its quota, and says so", async () => {
+    // m2's live data is 95 MiB of a 100 MiB quota: a defrag cannot take it below 90%.
+    const cluster = new FakeCluster(
+      [{ name: "m1" }, { name: "m2", dbSizeInUse: 95 * MiB, quotaBytes: 100 * MiB }, { name: "m3" }],
+      { leader: "m1" },
+    );
+    cluster.raiseAlarm("NOSPACE", "m2");
+
+    const error = await interrupted(run(cluster));
+
+    assert.match(error.message, /stopped at disarm/);
+    assert.deepEqual(cluster.alarms, [{ type: "NOSPACE", memberId: cluster.member("m2").id }]);
+    assert.ok(!cluster.events.some((e) => e.startsWith("disarm")), cluster.events.join(", "));
+    assert.deepEqual(error.done.alarmsDisarmed, []);
+    assert.equal(cluster.events.at(-1), "unlock");
+  });
+
+  it("leaves NOSPACE raised when disarmNoSpace is false, even where disarming would be safe", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1" });
+    cluster.raiseAlarm("NOSPACE", "m3");
+    const lines: string[] = [];
+
+    const record = await run(cluster, { disarmNoSpace: false }, lines);
+
+    assert.equal(cluster.alarms.length, 1);
+    assert.ok(!cluster.events.some((e) => e.startsWith("disarm")), cluster.events.join(", "));
+    assert.deepEqual(record.alarmsDisarmed, []);
+    assert.ok(
+      lines.some((line) => /NOSPACE left raised/.test(line)),
+      lines.join("\n"),
+    );
+  });
+
+  it("a run cut short by a member killed in its defrag records what it did, and the next run finishes only what is left", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    cluster.member("m3").dieInNextDefrag = true;
+
+    const error = await interrupted(run(cluster));
+
+    assert.match(error.message, /stopped at defrag m3/);
+    const first = new Map(error.done.members.map((m) => [m.name, m.defragmented]));
+    assert.deepEqual(Object.fromEntries(first), { m1: false, m2: true, m3: false });
+    assert.equal(error.done.compactedRevision, 500);
+    assert.equal(cluster.events.at(-1), "unlock");
+
+    // The operator brings m3 back and runs again.
+    cluster.member("m3").up = true;
+    cluster.events.length = 0;
+    const record = await run(cluster);
+
+    assert.deepEqual(cluster.events.slice(0, 2), ["lock", "defrag m3"]);
+    assert.match(cluster.events[2], /^move leader m1 -> /);
+    assert.deepEqual(cluster.events.slice(3), ["defrag m1", "unlock"]);
+    const m2 = record.members.find((m) => m.name === "m2")!;
+    assert.equal(m2.defragmented, false);
+    assert.equal(record.compactedRevision, 500);
+  });
+});
