@@ -27,15 +27,15 @@ export interface MemberApi {
   alarms(): Promise<Alarm[]>;
   /** Lifts the NOSPACE alarm raised on `memberId`, and no other alarm. */
   disarmNoSpace(memberId: string): Promise<void>;
-  /** A physical compaction to `revision`, within `timeoutMs`. */
-  compact(revision: number, timeoutMs: number): Promise<void>;
+  /** A physical compaction to `revision`, within `timeoutMs` (set by `boundBy`, for the message when it runs out). */
+  compact(revision: number, timeoutMs: number, boundBy?: string): Promise<void>;
   /** A lease of `ttlSeconds`; resolves with its ID. */
   grantLease(ttlSeconds: number): Promise<string>;
   revokeLease(id: string): Promise<void>;
-  /** Defragments this member only, within `timeoutMs`. */
-  defragment(timeoutMs: number): Promise<void>;
-  /** Asks this member, the leader, to hand leadership to `targetId` (`targetName` for messages). */
-  moveLeader(targetId: string, timeoutMs: number, targetName?: string): Promise<void>;
+  /** Defragments this member only, within `timeoutMs` (set by `boundBy`, for the message when it runs out). */
+  defragment(timeoutMs: number, boundBy?: string): Promise<void>;
+  /** Asks this member, the leader, to hand leadership to `targetId` (`targetName` and `boundBy` for messages). */
+  moveLeader(targetId: string, timeoutMs: number, targetName?: string, boundBy?: string): Promise<void>;
   /** Streams the member's database to `write`; gives up when nothing arrives for `stallMs`. */
   snapshot(write: (chunk: Buffer, remainingBytes: number) => Promise<void>, stallMs: number): Promise<void>;
 }
