@@ -247,6 +247,8 @@ describe("EngineStack driving the dynamic-provider host", () => {
   });
 
   it("refuses a second stack config on a configured host", async () => {
+    // The test configures the host itself (a first stack's preview), so it does not rely on an earlier test's.
+    assert.strictEqual((await newStack().preview("a", { label: "a", start: 5, dir })).op, "create");
     const stack = new EngineStack(host!, { provider: counterProvider, config: { greeting: "other" } });
     await assert.rejects(stack.preview("a", { label: "a", start: 5, dir }), /configured with other config/);
   });

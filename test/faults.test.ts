@@ -18,8 +18,10 @@ import { progressLines, unlabelled } from "./support/progress";
  * Faults, each on a real cluster with a writer running against it, each ending with a healthy cluster and no
  * acknowledged write lost. Every test prints one line: what the writer saw (acknowledged, failed, longest gap).
  *
- * The clusters are shared within each resource's block (every test leaves its cluster healthy, which is asserted), so
- * the file stays near two minutes.
+ * The clusters are shared within each resource's block, so the file stays near two minutes; each test asserts it leaves
+ * its cluster healthy, and each starts from a healthy one whatever ran before it (a beforeEach brings back a member a
+ * failed test left down). EtcdQuota's tests aim 16 MiB above the quota the cluster runs when they start, so each one
+ * is a change in any order, alone or after the others.
  */
 
 const MiB = 1024 ** 2;
@@ -102,6 +104,10 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
     });
     after(async () => {
       await cluster?.stop();
+    });
+    beforeEach(async () => {
+      for (const member of cluster.members) if (!cluster.isRunning(member.name)) await cluster.startMember(member.name);
+      await waitHealthy(cluster.endpoints);
     });
 
     const inputs = (extra: Record<string, unknown> = {}) => ({
@@ -235,7 +241,11 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.equal(result.op, "create");
       const holder = (await waiting)?.line ?? "";
       // Killed mid-defrag, the dead run had already taken its name out of etcd (so its defrags copied nothing of it).
-      assert.match(holder, /held by a run that does not name itself right now \(EtcdCompaction takes its name out/);
+      assert.match(
+        holder,
+        /held by a run that does not name itself right now \(EtcdCompaction takes its name out/,
+        `the dead run's lock: ${holder || `no wait for the lock was seen; the run went on ${locked.at - killedAt} ms after the kill`}`,
+      );
       const blockedMs = locked.at - started;
       const sinceKillMs = locked.at - killedAt;
       assert.ok(sinceKillMs <= LOCK_TTL_MS + LOCK_SLACK_MS, `the lock lapsed ${sinceKillMs} ms after the kill`);
@@ -275,6 +285,23 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       await promisify(exec)(cluster.restartCommand(name));
       await waitHealthy(cluster.endpoints);
     };
+    /** The quota every member runs, in MiB; the members must agree (each test leaves them converged). */
+    const runningMiB = async () => {
+      const quotas = await Promise.all(cluster.lab.members.map((m) => liveQuota(m.clientUrl)));
+      assert.equal(new Set(quotas).size, 1, `the members run one quota: ${quotas.join(", ")}`);
+      return quotas[0] / MiB;
+    };
+    /** The .bak- files beside the members' files. */
+    const backups = () =>
+      names()
+        .flatMap((name) => fs.readdirSync(path.dirname(cluster.configFile(name))).map((f) => path.join(name, f)))
+        .filter((f) => f.includes(".bak-"))
+        .sort();
+    beforeEach(async () => {
+      for (const name of names()) if (cluster.pid(name) === undefined) await restartByHand(name);
+      await waitHealthy(cluster.endpoints);
+    });
+
     /** Every member's file is one systemd would start, and says the quota the member runs (when it runs). */
     const assertFilesSound = async () => {
       for (const member of cluster.lab.members) {
@@ -292,13 +319,15 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       const writer = Writer.start(cluster.endpoints);
       const [victim] = await cluster.rollingOrder();
       const victimUrl = cluster.lab.member(victim).clientUrl;
+      const target = `${(await runningMiB()) + 16}MiB`;
       const files = hashes();
+      const backupsBefore = backups();
       process.kill(cluster.pid(victim)!, "SIGKILL");
       while (cluster.pid(victim) !== undefined) await sleep(20);
       const running = pids();
 
       const stack = newStack();
-      const preview = await stack.preview("quota", inputs("80MiB"));
+      const preview = await stack.preview("quota", inputs(target));
       assert.equal(preview.op, "failed");
       const reasons = preview.failures.map((f) => f.reason).join("\n");
       assert.ok(
@@ -308,16 +337,13 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.ok(reasons.includes(`${victimUrl} did not answer (member ${victim})`), reasons);
       assert.ok(!reasons.includes("is in the cluster but not in"), "a listed member that is down is not 'missing'");
       // up runs the same check first and stops there: no create is attempted.
-      const up = await stack.up("quota", inputs("80MiB"));
+      const up = await stack.up("quota", inputs(target));
       assert.equal(up.op, "failed");
       assert.deepEqual(up.failures, preview.failures);
       assert.equal(stack.state("quota"), undefined);
       assert.deepEqual(hashes(), files, "no file changed");
       assert.deepEqual(pids(), running, "no member was restarted");
-      assert.deepEqual(
-        fs.readdirSync(path.dirname(cluster.configFile(victim))).filter((f) => f.includes(".bak-")),
-        [],
-      );
+      assert.deepEqual(backups(), backupsBefore, "no backup file was written");
 
       await restartByHand(victim);
       await assertHealthy(cluster.endpoints);
@@ -327,6 +353,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
     it("another member SIGKILLed while the first restarts: stops naming it and quorum, no file broken; the next up completes", async () => {
       const writer = Writer.start(cluster.endpoints);
       const [first, victim, leader] = await cluster.rollingOrder();
+      const targetMiB = (await runningMiB()) + 16;
       const files = hashes();
       const leaderPid = cluster.pid(leader);
       const stack = newStack();
@@ -336,7 +363,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
         process.kill(cluster.pid(victim)!, "SIGKILL");
       })();
       const started = Date.now();
-      await assert.rejects(stack.up("quota", inputs("80MiB", "12s")), (error: unknown) => {
+      await assert.rejects(stack.up("quota", inputs(`${targetMiB}MiB`, "12s")), (error: unknown) => {
         assert.ok(error instanceof PartialFailure, String(error));
         const victimUrl = cluster.lab.member(victim).clientUrl;
         assert.match(
@@ -354,7 +381,11 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
         !progress.some((l) => /restoring/.test(l)),
         `${first} came back right: no rollback\n${progress.join("\n")}`,
       );
-      assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 80 * MiB, `${first} runs the new quota`);
+      assert.equal(
+        await liveQuota(cluster.lab.member(first).clientUrl),
+        targetMiB * MiB,
+        `${first} runs the new quota`,
+      );
       assert.equal(files.get(victim), sha256(cluster.configFile(victim)), `${victim}'s file untouched`);
       assert.equal(files.get(leader), sha256(cluster.configFile(leader)), `${leader}'s file untouched`);
       assert.equal(cluster.pid(leader), leaderPid, `${leader} was not restarted`);
@@ -363,9 +394,9 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.ok(partial && partial.initErrors.length > 0, "the partial failure is in the state");
 
       await restartByHand(victim);
-      const resumed = await stack.up("quota", inputs("80MiB"));
+      const resumed = await stack.up("quota", inputs(`${targetMiB}MiB`));
       assert.equal(resumed.op, "update");
-      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 80 * MiB);
+      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), targetMiB * MiB);
       await assertFilesSound();
       await assertHealthy(cluster.endpoints);
       report(
@@ -379,7 +410,8 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       const writer = Writer.start(cluster.endpoints);
       const [first, ...others] = await cluster.rollingOrder();
       const firstUrl = cluster.lab.member(first).clientUrl;
-      const oldQuota = await liveQuota(firstUrl);
+      const oldQuota = (await runningMiB()) * MiB;
+      const targetMiB = oldQuota / MiB + 16;
       const files = hashes();
       const before = pids();
       const stack = newStack();
@@ -402,7 +434,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       })();
       let failure: PartialFailure;
       try {
-        failure = await stack.up("quota", inputs("96MiB", "5s")).then(
+        failure = await stack.up("quota", inputs(`${targetMiB}MiB`, "5s")).then(
           () => assert.fail("the member never came back: the change cannot succeed"),
           (error: unknown) => {
             assert.ok(error instanceof PartialFailure, String(error));
@@ -430,7 +462,7 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       assert.match(
         failure.message,
         new RegExp(
-          `^quota change stopped at ${first}: (gave up waiting for ${first} to come back with quota 96 MiB after 5.0s|local: command timed out after 5.0s)`,
+          `^quota change stopped at ${first}: (gave up waiting for ${first} to come back with quota ${targetMiB} MiB after 5.0s|local: command timed out after 5.0s)`,
         ),
       );
       assert.ok(
@@ -464,18 +496,19 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
     it("the provider host SIGKILLed between members: a new host's up creates again and finishes the change", async () => {
       const writer = Writer.start(cluster.endpoints);
       const [first] = await cluster.rollingOrder();
+      const targetMiB = (await runningMiB()) + 16;
       const stack = newStack();
       const oldHost = host;
       const from = host.logs.length;
-      const running = stack.up("quota", inputs("96MiB")).then(
+      const running = stack.up("quota", inputs(`${targetMiB}MiB`)).then(
         () => assert.fail("the host was killed: the call cannot succeed"),
         (error: unknown) => error,
       );
-      await waitForLine(oldHost, from, new RegExp(`^EtcdQuota: ${first}: back with quota 96 MiB in effect`));
+      await waitForLine(oldHost, from, new RegExp(`^EtcdQuota: ${first}: back with quota ${targetMiB} MiB in effect`));
       const { killedPid, killedAt } = await killHost();
       assert.ok((await running) instanceof ProviderCallError, "the engine sees the call fail");
       assert.equal(stack.state("quota"), undefined, "a create that never answered is not in the state");
-      assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), 96 * MiB);
+      assert.equal(await liveQuota(cluster.lab.member(first).clientUrl), targetMiB * MiB);
       const lastWords = progressLines(oldHost.logs, "EtcdQuota").at(-1);
       // The dead run may have got as far as writing the next member's file or starting its restart (a restart
       // command outlives the host); a person re-running `pulumi up` would find the cluster settled again.
@@ -484,18 +517,22 @@ describe("Faults on real etcd: each ends with a healthy cluster and no acknowled
       const next = new EngineStack(host, { provider: providerShim("quota"), type: QUOTA });
       const firstPid = cluster.pid(first);
       const started = Date.now();
-      const again = next.up("quota", inputs("96MiB"));
+      const again = next.up("quota", inputs(`${targetMiB}MiB`));
       const waiting = waitForLine(host, 0, /^EtcdQuota: waiting for the cluster lock/, 30_000).catch(() => undefined);
       const locked = await waitForLine(host, 0, /^EtcdQuota: m\d: (nothing to do|write|restart|move)/, 60_000);
       const result = await again;
       assert.equal(result.op, "create");
       const holder = (await waiting)?.line ?? "";
-      assert.match(holder, new RegExp(`held by EtcdQuota on .* \\(pid ${killedPid}\\)`), "the dead run's lock");
+      assert.match(
+        holder,
+        new RegExp(`held by EtcdQuota on .* \\(pid ${killedPid}\\)`),
+        `the dead run's lock: ${holder || `no wait for the lock was seen; the run went on ${locked.at - killedAt} ms after the kill`}`,
+      );
       const blockedMs = locked.at - started;
       const sinceKillMs = locked.at - killedAt;
       assert.ok(sinceKillMs <= LOCK_TTL_MS + LOCK_SLACK_MS, `the lock lapsed ${sinceKillMs} ms after the kill`);
       assert.equal(cluster.pid(first), firstPid, `${first}, already changed, is not restarted again`);
-      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 96 * MiB);
+      for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), targetMiB * MiB);
       await assertFilesSound();
       await assertHealthy(cluster.endpoints);
       report(

@@ -815,8 +815,27 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
     });
   }
 
-  // Runs after the cases (mocha keeps the order within a file; with --grep it measures what ran).
-  it("keeps the provider host's memory bounded whatever the input: peak resident set under 400 MiB", () => {
+  /** The cases that would cost the provider the most memory if it read or expanded what they point at. */
+  const HEAVY = [
+    "a sparse 1.5 GiB file",
+    "/dev/zero (it never ends)",
+    "a FIFO (it would block the read)",
+    "YAML whose aliases expand without bound",
+  ];
+
+  it("keeps the provider host's memory bounded whatever the input: peak resident set under 400 MiB", async () => {
+    // The test sends the heaviest inputs itself, so the peak it reads is theirs whether or not the corpus ran first.
+    const heavy = cases.filter((hostile) => HEAVY.includes(hostile.name));
+    assert.deepEqual(
+      heavy.map((hostile) => hostile.name).sort(),
+      [...HEAVY].sort(),
+      "every heavy case is in the corpus",
+    );
+    for (const hostile of heavy) {
+      const preview = await stackFor(hostile.resource).preview("heavy", hostile.inputs());
+      assert.equal(preview.op, "failed", `${hostile.name}: the preview passed`);
+      assert.match(preview.failures[0].reason, hostile.reason);
+    }
     const status = fs.readFileSync(`/proc/${host.pid}/status`, "utf8");
     const peakKiB = Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)![1]);
     console.log(`      provider host peak RSS: ${(peakKiB / 1024).toFixed(0)} MiB`);

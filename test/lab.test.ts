@@ -25,13 +25,17 @@ describe("lab: local etcd clusters (real etcd)", function () {
   this.timeout(60_000);
 
   describe("one member", () => {
+    /** Started by the first test that needs one; a test that stops it clears it, so the next one starts afresh. */
     let cluster: LabCluster | undefined;
+    beforeEach(async () => {
+      cluster ??= await LabCluster.start({ members: 1 });
+    });
     after(async () => {
       await cluster?.stop();
     });
 
     it("starts, answers Status and keeps its data over a restart", async () => {
-      cluster = await LabCluster.start({ members: 1 });
+      assert.ok(cluster);
       const [member] = cluster.members;
       assert.equal(member.name, "m1");
       const status = await withClient(member.clientUrl, (c) => c.maintenance.status());
@@ -59,24 +63,30 @@ describe("lab: local etcd clusters (real etcd)", function () {
       const pids = livePids(attached);
       assert.equal(pids.length, 1);
 
+      const stopped = cluster;
+      cluster = undefined;
       await attached.stop({ removeDir: false });
       assert.deepEqual(
         pids.filter((pid) => isAlive(pid)),
         [],
       );
-      await cluster.stop();
-      assert.equal(fs.existsSync(cluster.dir), false);
+      await stopped.stop();
+      assert.equal(fs.existsSync(stopped.dir), false);
     });
   });
 
   describe("three members with a 32 MiB quota", () => {
+    /** Started by the first test that needs one; a test that stops it clears it, so the next one starts afresh. */
     let cluster: LabCluster | undefined;
+    beforeEach(async () => {
+      cluster ??= await LabCluster.start({ members: 3, quotaBytes: QUOTA });
+    });
     after(async () => {
       await cluster?.stop();
     });
 
     it("starts healthy, with one leader and the quota in effect", async () => {
-      cluster = await LabCluster.start({ members: 3, quotaBytes: QUOTA });
+      assert.ok(cluster);
       assert.deepEqual(
         cluster.members.map((m) => m.name),
         ["m1", "m2", "m3"],
@@ -118,12 +128,14 @@ describe("lab: local etcd clusters (real etcd)", function () {
       assert.ok(cluster);
       const pids = livePids(cluster);
       assert.equal(pids.length, 3);
-      await cluster.stop();
+      const stopped = cluster;
+      cluster = undefined;
+      await stopped.stop();
       assert.deepEqual(
         pids.filter((pid) => isAlive(pid)),
         [],
       );
-      assert.equal(fs.existsSync(cluster.dir), false);
+      assert.equal(fs.existsSync(stopped.dir), false);
     });
   });
 });

@@ -136,18 +136,28 @@ describe("cluster lock", function () {
   });
 
   it("goes on without the lock under NOSPACE, says so, and raises no alarm asking for it", async () => {
-    await fillToNoSpace(cluster.endpoints);
-    const before = (await alarmsOf(cluster.endpoints)).sort();
-    const progress: string[] = [];
-    const lock = await acquireClusterLock(
-      validateAccess({ endpoints: cluster.endpoints }),
-      { holder: "x", waitMs: 1000 },
-      (line) => progress.push(line),
-    );
-    await lock.release();
-    assert.deepEqual(progress, [
-      "warning: NOSPACE is raised, so etcd would refuse the lease the cluster lock needs; going on without the lock",
-    ]);
-    assert.deepEqual((await alarmsOf(cluster.endpoints)).sort(), before);
+    // A cluster of its own: NOSPACE stays raised, and the shared cluster must stay writable for the other tests.
+    const full = await LabCluster.start({ members: 1, quotaBytes: 32 * 1024 ** 2 });
+    try {
+      await fillToNoSpace(full.endpoints);
+      const before = (await alarmsOf(full.endpoints)).sort();
+      assert.ok(
+        before.some((alarm) => alarm.startsWith("NOSPACE")),
+        `NOSPACE is raised: ${before.join(", ")}`,
+      );
+      const progress: string[] = [];
+      const lock = await acquireClusterLock(
+        validateAccess({ endpoints: full.endpoints }),
+        { holder: "x", waitMs: 1000 },
+        (line) => progress.push(line),
+      );
+      await lock.release();
+      assert.deepEqual(progress, [
+        "warning: NOSPACE is raised, so etcd would refuse the lease the cluster lock needs; going on without the lock",
+      ]);
+      assert.deepEqual((await alarmsOf(full.endpoints)).sort(), before);
+    } finally {
+      await full.stop();
+    }
   });
 });

@@ -30,13 +30,18 @@ describe("a non-root SSH user with a real sudo -n", function () {
     // A locked account ("!" in shadow) may not log in even with a key; "*" has no password and is not locked.
     execFileSync("usermod", ["-p", "*", user]);
     fs.chownSync(home, Number(execFileSync("id", ["-u", user], { encoding: "utf8" })), 0);
-    fs.writeFileSync(sudoers, `${user} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
     sshd = await startSshd(undefined, { realSudo: true });
     // sshd reads authorized_keys as the user logging in: let it through the folder (the keys there stay 0600).
     fs.chmodSync(sshd.dir, 0o711);
     fs.chmodSync(path.join(sshd.dir, "authorized_keys"), 0o644);
     rootOnly = path.join(sshd.dir, "etcd.env");
+  });
+
+  // Each test starts from root's 0600 file with its first value and the sudoers rule in place, whatever ran before.
+  beforeEach(function () {
+    fs.rmSync(rootOnly, { force: true });
     fs.writeFileSync(rootOnly, "ETCD_QUOTA_BACKEND_BYTES=1\n", { mode: 0o600 });
+    fs.writeFileSync(sudoers, `${user} ALL=(root) NOPASSWD: ALL\n`, { mode: 0o440 });
   });
 
   after(async function () {
