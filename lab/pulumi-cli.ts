@@ -296,22 +296,15 @@ export class PulumiProject {
     await this.setConfig(stack, config);
   }
 
+  /** Sets every key in one `pulumi config set-all --path` (one CLI start, not one per key). */
   async setConfig(stack: string, config: Readonly<Record<string, ConfigValue>>): Promise<void> {
-    for (const [key, value] of Object.entries(config)) {
-      const secret = typeof value !== "string";
-      // `--` so that a PEM block or a value starting with a dash is not read as a flag.
-      await this.run([
-        "config",
-        "set",
-        "--stack",
-        stack,
-        "--path",
-        ...(secret ? ["--secret"] : []),
-        key,
-        "--",
-        secret ? value.secret : value,
-      ]);
-    }
+    const entries = Object.entries(config);
+    if (entries.length === 0) return;
+    // `--secret key=value`: a PEM block or a value starting with a dash stays one value, never a flag.
+    const pairs = entries.flatMap(([key, value]) =>
+      typeof value === "string" ? ["--plaintext", `${key}=${value}`] : ["--secret", `${key}=${value.secret}`],
+    );
+    await this.run(["config", "set-all", "--stack", stack, "--path", ...pairs]);
   }
 
   /** `pulumi stack output --json --show-secrets`. */

@@ -40,12 +40,17 @@ export interface LabTlsOptions {
   readonly clientCommonName?: string;
   /** Validity in days (default 2: the lab's PKI is for one test run). */
   readonly days?: number;
+  /** More addresses the server certificate is for, besides 127.0.0.1: the lab network hosts' (lab/netns.ts). */
+  readonly serverAddresses?: readonly string[];
 }
 
 // P-256 keys are quick to make (RSA 2048 takes ~100 ms each) and both Go and Node's TLS take them.
 const KEY_ARGS = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
-/** Makes a new CA, a server certificate for 127.0.0.1 and a client certificate, in a temporary folder. */
+/**
+ * Makes a new CA, a server certificate for 127.0.0.1 (and `serverAddresses`) and a client certificate, in a temporary
+ * folder.
+ */
 export function makeLabTls(options: LabTlsOptions = {}): LabTls {
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "etcd-lab-tls-"));
   fs.mkdirSync(dir, { recursive: true });
@@ -138,7 +143,7 @@ export function makeLabTls(options: LabTlsOptions = {}): LabTls {
       "basicConstraints=critical,CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
       "extendedKeyUsage=serverAuth,clientAuth",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      `subjectAltName=${["127.0.0.1", ...(options.serverAddresses ?? [])].map((ip) => `IP:${ip}`).join(",")},DNS:localhost`,
       "",
     ].join("\n"),
   );

@@ -37,7 +37,6 @@ function makeTls(dir: string): { ca: string; cert: string; key: string } {
  */
 const SECRETS: Record<string, Record<string, readonly ("sshPrivateKey" | "tls")[]>> = {
   "per-environment": { dev: ["sshPrivateKey"], prod: ["sshPrivateKey", "tls"] },
-  kubeadm: { prod: ["sshPrivateKey", "tls"] },
 };
 
 interface Registered {
@@ -329,33 +328,6 @@ describe("examples, run under Pulumi's mocks with each stack's config", function
       assert.equal(one(prod, QUOTA_TYPE).inputs.restartTimeout, "5m");
       assert.equal(one(prod, COMPACTION_TYPE).inputs.retainRevisions, 10000);
       assert.deepEqual(one(dev, COMPACTION_TYPE).inputs.when, { noSpaceAlarm: true, quotaUsageAbove: 0.7 });
-    });
-  });
-
-  describe("kubeadm", function () {
-    const dir = join(EXAMPLES, "kubeadm");
-
-    it("changes each control-plane node's static pod manifest over SSH, with etcd's client certificate", async function () {
-      const stacks = stacksOf(dir);
-      assert.ok(stacks.length > 0);
-      for (const stack of stacks) {
-        const run = await runProgram(dir, stack, secretsFor("kubeadm", stack));
-        checkRun(run, "kubeadm-manifest", /^\/etc\/kubernetes\/manifests\/etcd\.yaml$/, true);
-        const members = reveal(one(run, QUOTA_TYPE).inputs.members) as {
-          endpoint: string;
-          restartCommand?: string;
-          connection: { host: string };
-        }[];
-        for (const member of members) {
-          assert.equal(member.endpoint, `https://${member.connection.host}:2379`);
-          assert.equal(member.restartCommand, undefined, "the kubelet restarts the pod");
-        }
-        const memberQuotas = run.outputs.memberQuotas as { node: string }[];
-        assert.deepEqual(
-          memberQuotas.map((m) => m.node),
-          ["cp-1", "cp-2", "cp-3"],
-        );
-      }
     });
   });
 });

@@ -9,6 +9,8 @@ interface ControlPlaneNode {
   readonly ip: string;
   /** The node's SSH host key, `ssh-ed25519 AAAA...` (`ssh-keyscan -t ed25519 <ip>`). */
   readonly hostKey: string;
+  /** etcd's static pod manifest, when the kubelet's `staticPodPath` is not kubeadm's default; see MANIFEST. */
+  readonly manifest?: string;
 }
 
 /** Where kubeadm writes etcd's static pod manifest; the kubelet restarts the pod when it changes. */
@@ -26,7 +28,7 @@ const quota = new EtcdQuota("quota", {
   quota: config.require("quota"),
   members: nodes.map((node) => ({
     endpoint: `https://${node.ip}:2379`,
-    configFile: MANIFEST,
+    configFile: node.manifest ?? MANIFEST,
     format: "kubeadm-manifest",
     // No restartCommand: the kubelet restarts the etcd pod by itself once the manifest changes.
     connection: {
