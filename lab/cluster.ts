@@ -580,7 +580,7 @@ function cleanUpOnExit(): typeof leftovers {
   return leftovers;
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): void {
+export function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch (err) {
