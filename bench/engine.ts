@@ -1,5 +1,5 @@
 /** The provider host and engine stacks as the benchmarks use them: registered for cleanup, progress on request. */
-import { EngineStack, ProviderHost, serializeProviderClosure } from "../lab/engine";
+import { EngineStack, ProviderHost, serializeProviderClosure } from "../test/support/engine";
 import { providerShim } from "../sdk/shim";
 import { log, onCleanup } from "./support";
 

@@ -3,7 +3,7 @@
  * three bare restart-to-healthy times of the same members, with the lab Writer running during both.
  */
 import { SupervisedCluster } from "../lab/supervisor";
-import { Writer, WriterReport } from "../lab/writer";
+import { Writer, WriterReport } from "../test/support/writer";
 import { quotaStack, startHost } from "./engine";
 import {
   answersWithLeader,

@@ -15,7 +15,7 @@ import { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as statusproto from "@pulumi/pulumi/proto/status_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import { REPO_ROOT } from "./etcd-binary";
+import { REPO_ROOT } from "../../lab/etcd-binary";
 
 /** A resource's properties as they cross the wire: JSON values, with `__provider` among them. */
 export type PropertyMap = Record<string, unknown>;
