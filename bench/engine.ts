@@ -3,8 +3,8 @@ import { EngineStack, ProviderHost, serializeProviderClosure } from "../test/sup
 import { providerShim } from "../sdk/shim";
 import { log, onCleanup } from "./support";
 
-export const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
-export const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
+const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
+const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
 
 export interface BenchHost {
   readonly host: ProviderHost;

@@ -90,7 +90,7 @@ export interface RunResult {
  * Runs a program (no shell) and resolves when it exits; SIGKILLs it by pid after `timeoutMs`. Rejects on a non-zero
  * exit unless `allowFailure`.
  */
-export function runProgram(
+function runProgram(
   file: string,
   args: readonly string[],
   options: { readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv; readonly allowFailure?: boolean },
@@ -180,7 +180,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Rejects when `promise` has not settled within `timeoutMs` (the work itself is not cancelled). */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} did not finish within ${timeoutMs} ms`)), timeoutMs);

@@ -750,11 +750,7 @@ function tlsArgs(tls: LabTlsFiles): string[] {
  * with one read-write role per key prefix, then enables auth. `client` adds connection options (TLS) to the
  * endpoints. Fails when auth is already enabled: etcd then refuses user changes without a root login.
  */
-export async function enableAuth(
-  endpoints: readonly string[],
-  auth: LabAuth,
-  client: Partial<IOptions> = {},
-): Promise<void> {
+async function enableAuth(endpoints: readonly string[], auth: LabAuth, client: Partial<IOptions> = {}): Promise<void> {
   const etcd = new Etcd3({
     ...client,
     hosts: [...endpoints],

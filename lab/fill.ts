@@ -161,7 +161,7 @@ export async function verifyFill(
 }
 
 /** Status `dbSize` of each endpoint, asked of that member alone. */
-export async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
+async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
   return Promise.all(
     endpoints.map(async (endpoint) => {
       const client = connect([endpoint]);

@@ -6,7 +6,7 @@ import { AlarmAction, AlarmType, Etcd3 } from "etcd3";
  * Independent views of a cluster for assertions, through etcd3 directly rather than the project's own member
  * clients, so a bug there cannot hide itself.
  */
-export function connect(endpoints: readonly string[]): Etcd3 {
+function connect(endpoints: readonly string[]): Etcd3 {
   return new Etcd3({ hosts: [...endpoints], defaultCallOptions: () => ({ deadline: Date.now() + 10_000 }) });
 }
 
