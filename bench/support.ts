@@ -4,6 +4,7 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
+import { setTimeout as sleep } from "timers/promises";
 import { etcdBinary } from "../lab/etcd-binary";
 import { gauge } from "../lab/supervisor";
 
@@ -173,10 +174,6 @@ export function median(values: readonly number[]): number {
 
 export function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Rejects when `promise` has not settled within `timeoutMs` (the work itself is not cancelled). */

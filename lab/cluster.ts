@@ -6,6 +6,7 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { setTimeout as sleep } from "timers/promises";
 import { Etcd3, IOptions } from "etcd3";
 import { etcdBinary } from "./etcd-binary";
 import { IP_COMMAND, type LabNetwork } from "./netns";
@@ -724,10 +725,6 @@ async function leaderView(member: LabMember, tls?: LabClusterTlsState): Promise<
   if (metrics?.status !== 200) return undefined;
   const gauge = (name: string) => new RegExp(`^${name} 1$`, "m").test(metrics.body);
   return { hasLeader: gauge("etcd_server_has_leader"), isLeader: gauge("etcd_server_is_leader") };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** `--cert-file` and friends for https client and peer URLs, both requiring a certificate from the lab's CA. */
