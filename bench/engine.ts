@@ -1,10 +1,10 @@
 /** The provider host and engine stacks as the benchmarks use them: registered for cleanup, progress on request. */
-import { EngineStack, ProviderHost, serializeProviderClosure } from "../lab/engine";
+import { EngineStack, ProviderHost, serializeProviderClosure } from "../test/support/engine";
 import { providerShim } from "../sdk/shim";
 import { log, onCleanup } from "./support";
 
-export const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
-export const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
+const COMPACTION_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
+const QUOTA_TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
 
 export interface BenchHost {
   readonly host: ProviderHost;

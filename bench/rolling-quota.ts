@@ -1,9 +1,10 @@
 /**
  * Benchmark 2: a rolling quota change over 3 supervised members (systemd-unit) through EtcdQuota, against the sum of
- * three bare restart-to-healthy times of the same members, with the lab Writer running during both.
+ * three bare restart-to-healthy times of the same members, with the test writer running during both.
  */
+import { setTimeout as sleep } from "timers/promises";
 import { SupervisedCluster } from "../lab/supervisor";
-import { Writer, WriterReport } from "../lab/writer";
+import { Writer, WriterReport } from "../test/support/writer";
 import { quotaStack, startHost } from "./engine";
 import {
   answersWithLeader,
@@ -17,7 +18,6 @@ import {
   ratio,
   runShell,
   seconds,
-  sleep,
   sum,
   table,
   timed,

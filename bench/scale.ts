@@ -5,7 +5,7 @@
  */
 import { LabCluster } from "../lab/cluster";
 import { fill } from "../lab/fill";
-import { EngineStack } from "../lab/engine";
+import { EngineStack } from "../test/support/engine";
 import { compactionStack, startHost } from "./engine";
 import {
   BenchOptions,

@@ -4,6 +4,7 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
+import { setTimeout as sleep } from "timers/promises";
 import { etcdBinary } from "../lab/etcd-binary";
 import { gauge } from "../lab/supervisor";
 
@@ -90,7 +91,7 @@ export interface RunResult {
  * Runs a program (no shell) and resolves when it exits; SIGKILLs it by pid after `timeoutMs`. Rejects on a non-zero
  * exit unless `allowFailure`.
  */
-export function runProgram(
+function runProgram(
   file: string,
   args: readonly string[],
   options: { readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv; readonly allowFailure?: boolean },
@@ -175,12 +176,8 @@ export function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Rejects when `promise` has not settled within `timeoutMs` (the work itself is not cancelled). */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} did not finish within ${timeoutMs} ms`)), timeoutMs);

@@ -6,6 +6,7 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { setTimeout as sleep } from "timers/promises";
 import { Etcd3, IOptions } from "etcd3";
 import { etcdBinary } from "./etcd-binary";
 import { IP_COMMAND, type LabNetwork } from "./netns";
@@ -580,7 +581,7 @@ function cleanUpOnExit(): typeof leftovers {
   return leftovers;
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): void {
+export function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch (err) {
@@ -726,10 +727,6 @@ async function leaderView(member: LabMember, tls?: LabClusterTlsState): Promise<
   return { hasLeader: gauge("etcd_server_has_leader"), isLeader: gauge("etcd_server_is_leader") };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** `--cert-file` and friends for https client and peer URLs, both requiring a certificate from the lab's CA. */
 function tlsArgs(tls: LabTlsFiles): string[] {
   return [
@@ -750,11 +747,7 @@ function tlsArgs(tls: LabTlsFiles): string[] {
  * with one read-write role per key prefix, then enables auth. `client` adds connection options (TLS) to the
  * endpoints. Fails when auth is already enabled: etcd then refuses user changes without a root login.
  */
-export async function enableAuth(
-  endpoints: readonly string[],
-  auth: LabAuth,
-  client: Partial<IOptions> = {},
-): Promise<void> {
+async function enableAuth(endpoints: readonly string[], auth: LabAuth, client: Partial<IOptions> = {}): Promise<void> {
   const etcd = new Etcd3({
     ...client,
     hosts: [...endpoints],

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "crypto";
 import { Etcd3 } from "etcd3";
+import { setTimeout as sleep } from "timers/promises";
 
 /** How {@link fill} writes. Give either `targetBytes` or `untilNoSpace`. */
 export interface FillOptions {
@@ -161,7 +162,7 @@ export async function verifyFill(
 }
 
 /** Status `dbSize` of each endpoint, asked of that member alone. */
-export async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
+async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
   return Promise.all(
     endpoints.map(async (endpoint) => {
       const client = connect([endpoint]);
@@ -172,10 +173,6 @@ export async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
       }
     }),
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function connect(endpoints: readonly string[]): Etcd3 {

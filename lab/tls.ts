@@ -169,11 +169,3 @@ export function makeLabTls(options: LabTlsOptions = {}): LabTls {
     },
   };
 }
-
-/** What an https client passes to reach a lab member: the CA, and the client certificate and key unless `false`. */
-export function clientTlsOptions(
-  tls: Pick<LabTls, "ca" | "client">,
-  clientCert: LabKeyPair | false = tls.client,
-): { ca: string; cert?: string; key?: string } {
-  return clientCert === false ? { ca: tls.ca } : { ca: tls.ca, cert: clientCert.cert, key: clientCert.key };
-}

@@ -1,17 +1,15 @@
 import { InvalidInputError } from "./errors";
 import { describe } from "./size";
 
-/**
- * A duration as users write it: seconds as a number, or Go-style text such as `"90s"`, `"3m"`, `"1m30s"`, `"500ms"`,
- * and days (`"7d"`), which Go's syntax lacks.
- */
-export type DurationInput = number | string;
-
 const PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+$/;
 const MS_PER_UNIT: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses a positive duration into milliseconds; `field` names the input in the error message. */
+/**
+ * Parses a positive duration into milliseconds; `field` names the input in the error message. A duration is seconds
+ * as a number, or Go-style text such as `"90s"`, `"3m"`, `"1m30s"`, `"500ms"`, and days (`"7d"`), which Go's syntax
+ * lacks.
+ */
 export function parseDuration(value: unknown, field: string): number {
   let ms: number;
   if (typeof value === "number") {

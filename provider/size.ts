@@ -1,15 +1,5 @@
 import { InvalidInputError } from "./errors";
 
-/**
- * A size as users write it: a whole number of bytes, or a number with a unit.
- *
- * Binary units (powers of 1024): `Ki`, `Mi`, `Gi`, `Ti`, each with or without a trailing `B` (`64Mi`, `64MiB`).
- * Decimal units (powers of 1000): `K`/`k`, `M`, `G`, `T`, each with or without a trailing `B` (`8G`, `8GB`, `8kB`).
- * This follows Kubernetes quantities, so `8G` is 8,000,000,000 bytes and `8Gi` is 8,589,934,592 bytes.
- * A plain `B` suffix means bytes. Fractions are allowed when they come to a whole number of bytes (`1.5GiB`).
- */
-export type SizeInput = number | string;
-
 const UNITS: Readonly<Record<string, number>> = {
   "": 1,
   B: 1,
@@ -37,7 +27,15 @@ const SIZE_PATTERN = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$/;
 
 const EXAMPLES = `e.g. 8589934592, "8GiB", "8Gi" or "8GB"`;
 
-/** Parses a size into bytes; `field` names the input in the error message. Zero is allowed, negatives are not. */
+/**
+ * Parses a size into bytes; `field` names the input in the error message. Zero is allowed, negatives are not.
+ * A size is a whole number of bytes, or a number with a unit.
+ *
+ * Binary units (powers of 1024): `Ki`, `Mi`, `Gi`, `Ti`, each with or without a trailing `B` (`64Mi`, `64MiB`).
+ * Decimal units (powers of 1000): `K`/`k`, `M`, `G`, `T`, each with or without a trailing `B` (`8G`, `8GB`, `8kB`).
+ * This follows Kubernetes quantities, so `8G` is 8,000,000,000 bytes and `8Gi` is 8,589,934,592 bytes.
+ * A plain `B` suffix means bytes. Fractions are allowed when they come to a whole number of bytes (`1.5GiB`).
+ */
 export function parseSize(value: unknown, field: string): number {
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value) || value < 0) {

@@ -1,7 +1,7 @@
 /** Helpers for the plain values Pulumi passes to and from dynamic providers. */
 
 /** What the engine sends in place of a value it does not know yet (during preview). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Whether `value` is, or contains, a value not known until apply. */
 function containsUnknown(value: unknown): boolean {

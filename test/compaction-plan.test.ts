@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
-import { EngineStack, ProviderHost } from "../lab/engine";
+import { EngineStack, ProviderHost } from "./support/engine";
 import { fill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
 import { alarmsOf, compactHistory, fillToNoSpace } from "./support/etcd";

@@ -3,7 +3,7 @@ import * as net from "net";
 import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "../lab/engine";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "./support/engine";
 import { DefragObserver } from "./support/defrag-observer";
 import { alarmsOf, compactHistory, raiseCorrupt, statusOf, withClient } from "./support/etcd";
 import { progressLines } from "./support/progress";

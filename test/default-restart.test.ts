@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineStack, ProviderHost } from "../lab/engine";
+import { EngineStack, ProviderHost } from "./support/engine";
 import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
 import { providerShim } from "../sdk/shim";
 import { liveQuota } from "./support/files";

@@ -12,7 +12,7 @@ import {
   secret,
   serializeProvider,
   UNKNOWN,
-} from "../lab/engine";
+} from "./support/engine";
 import { CounterError, readCalls, readLive } from "./support/fixtures/counter-helper";
 import { counterProvider } from "./support/fixtures/counter-provider";
 import { isAlive } from "../lab/cluster";

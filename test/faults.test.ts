@@ -3,10 +3,11 @@ import { type ChildProcess, exec, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "../lab/engine";
+import { setTimeout as sleep } from "node:timers/promises";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "./support/engine";
 import { LabCluster } from "../lab/cluster";
 import { fill, FillResult, verifyFill } from "../lab/fill";
-import { Writer, WriterReport } from "../lab/writer";
+import { Writer, WriterReport } from "./support/writer";
 import { LOCK_KEY } from "../provider/etcd/lock";
 import { providerShim } from "../sdk/shim";
 import { assertHealthy, waitHealthy, withClient } from "./support/etcd";
@@ -31,8 +32,6 @@ const QUOTA = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";
 const LOCK_TTL_MS = 15_000;
 /** The lock is retried once a second and etcd expires leases on a 500 ms tick: the most a dead run may add. */
 const LOCK_SLACK_MS = 2_500;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls the host's output for a line matching `pattern` from index `from`; returns it and when it was seen. */
 async function waitForLine(

@@ -3,7 +3,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "../lab/engine";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "./support/engine";
 import { LabCluster } from "../lab/cluster";
 import { providerShim } from "../sdk/shim";
 import { withClient } from "./support/etcd";

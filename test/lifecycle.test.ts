@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { EngineStack, ProviderHost } from "../lab/engine";
+import { EngineStack, ProviderHost } from "./support/engine";
 import { acquireClusterLock } from "../provider/etcd/lock";
 import { validateAccess } from "../provider/inputs/access";
 import { SupervisedCluster } from "../lab/supervisor";

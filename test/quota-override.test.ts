@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { EngineStack, PartialFailure, ProviderHost } from "../lab/engine";
+import { EngineStack, PartialFailure, ProviderHost } from "./support/engine";
 import { SupervisedCluster } from "../lab/supervisor";
 import { providerShim } from "../sdk/shim";
 import { liveQuota, sha256 } from "./support/files";

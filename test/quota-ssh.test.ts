@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { EngineStack, PartialFailure, ProviderHost, secret } from "../lab/engine";
+import { EngineStack, PartialFailure, ProviderHost, secret } from "./support/engine";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
 import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";

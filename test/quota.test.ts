@@ -1,9 +1,9 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import { promisify } from "util";
-import { EngineStack, PartialFailure, ProviderHost } from "../lab/engine";
+import { EngineStack, PartialFailure, ProviderHost } from "./support/engine";
 import { fill } from "../lab/fill";
-import { Writer } from "../lab/writer";
+import { Writer } from "./support/writer";
 import { KUBEADM_UPGRADE_WARNING } from "../provider/plan/quota";
 import { providerShim } from "../sdk/shim";
 import { SupervisedCluster, SUPERVISED_FORMATS, SupervisedFormat } from "../lab/supervisor";

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LabCluster } from "../lab/cluster";
-import { EngineStack, isSecret, ProviderHost, secret } from "../lab/engine";
+import { EngineStack, isSecret, ProviderHost, secret } from "./support/engine";
 import { LabTls, makeLabTls } from "../lab/tls";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
 import { startSshd, TestSshd } from "./support/sshd";

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LabCluster } from "../lab/cluster";
-import { EngineStack, ProviderHost } from "../lab/engine";
+import { EngineStack, ProviderHost } from "./support/engine";
 import { etcdBinary } from "../lab/etcd-binary";
 import { SupervisedCluster } from "../lab/supervisor";
 import type { SnapshotRecord } from "../provider/etcd/snapshot";

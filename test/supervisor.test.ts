@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { setTimeout as sleep } from "timers/promises";
 import {
   SupervisedCluster,
   type SupervisedFormat,
@@ -113,10 +114,6 @@ async function allQuotas(cluster: SupervisedCluster): Promise<Record<string, num
   const names = cluster.lab.members.map((m) => m.name);
   const values = await Promise.all(names.map((n) => quotaOf(cluster, n)));
   return Object.fromEntries(names.map((n, i) => [n, values[i]]));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 describe("supervisor: reading units and manifests like systemd and the kubelet", () => {

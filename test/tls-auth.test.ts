@@ -6,10 +6,10 @@ import * as path from "path";
 import { noop } from "cockatiel";
 import { AlarmAction, AlarmType, Etcd3, IOptions } from "etcd3";
 import { LabCluster } from "../lab/cluster";
-import { EngineStack, ProviderHost, serializeProvider, UpResult } from "../lab/engine";
+import { EngineStack, ProviderHost, serializeProvider, UpResult } from "./support/engine";
 import { SUPERVISED_FORMATS, SupervisedCluster } from "../lab/supervisor";
 import { LabTls, makeLabTls } from "../lab/tls";
-import { Writer } from "../lab/writer";
+import { Writer } from "./support/writer";
 import { providerShim } from "../sdk/shim";
 import { changedLines, liveQuota, sha256 } from "./support/files";
 

@@ -7,7 +7,6 @@ import { systemdUnit } from "./systemd-unit";
 
 export { detectFormat, formatOfContent, looksOf } from "./detect";
 export { CONFIG_FORMATS, type ConfigEditor, type ConfigFormat, type QuotaInFile, parseFormat } from "./format";
-export { environmentFiles } from "./systemd-unit";
 
 const EDITORS: Readonly<Record<ConfigFormat, ConfigEditor>> = {
   "systemd-unit": systemdUnit,

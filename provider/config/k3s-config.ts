@@ -14,7 +14,7 @@ import { type Edit, applyEdits, insertLine, lineNumberAt, lineStart, nextLineSta
 import { parseYaml } from "./yaml-source";
 
 /** The server setting that k3s and RKE2 hand to their embedded etcd, one `key=value` per entry. */
-export const ETCD_ARG = "etcd-arg";
+const ETCD_ARG = "etcd-arg";
 
 /**
  * Settings only k3s and RKE2 use: a YAML mapping with one of them is their config.yaml, whatever its name. Names

@@ -254,7 +254,7 @@ function unitQuota(text: string, file: string): UnitQuota {
  * `ETCD_CONFIG_FILE` variable (etcd would ignore the quota here), more than one
  * ExecStart= command, an ExecStart= that does not run etcd itself, a quota set twice, and a value that is not an
  * integer. Variables that ExecStart= expands (`$ETCD_ARGS`) are not followed; a flag added by `write` goes last so
- * that it wins over one they might hold. See also {@link environmentFiles}.
+ * that it wins over one they might hold.
  */
 export const systemdUnit: ConfigEditor = {
   format: "systemd-unit",
@@ -272,19 +272,3 @@ export const systemdUnit: ConfigEditor = {
     return applyEdits(text, [{ start: end, end, text: ` --${QUOTA_FLAG}=${bytes}` }]);
   },
 };
-
-/**
- * The files `EnvironmentFile=` loads for the service, without the `-` that makes a missing file acceptable.
- *
- * Their variables override `Environment=` (systemd.exec(5)) but not a flag, so when a unit's quota is an
- * `Environment=` value, or is not set, these files may hold the value etcd really uses: read them with the env-file
- * editor, or tell the user.
- */
-export function environmentFiles(text: string): string[] {
-  let files: string[] = [];
-  for (const directive of directives(text)) {
-    if (directive.section !== "Service" || directive.key !== "EnvironmentFile") continue;
-    files = directive.value === "" ? [] : [...files, directive.value.replace(/^-/, "")];
-  }
-  return files;
-}

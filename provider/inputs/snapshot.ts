@@ -11,7 +11,7 @@ export interface SnapshotSettings {
   readonly keep: number;
 }
 
-export const DEFAULT_SNAPSHOTS_KEPT = 3;
+const DEFAULT_SNAPSHOTS_KEPT = 3;
 const MAX_SNAPSHOTS_KEPT = 1000;
 /** The one placeholder the provider fills; the SDK fills `{stack}` and `{resource}` before the value gets here. */
 export const TIME = "{time}";

@@ -24,7 +24,7 @@ export function compactionTarget(revision: number, retain: number): number | und
 }
 
 /** The reclaimable bytes of a member and their share of its file. */
-export function reclaimable(member: Pick<ObservedMember, "dbSize" | "dbSizeInUse">): {
+function reclaimable(member: Pick<ObservedMember, "dbSize" | "dbSizeInUse">): {
   bytes: number;
   share: number;
 } {

@@ -21,8 +21,8 @@ export interface Forecast {
 }
 
 /** A line through fewer points, or over a shorter time, says more about noise than about growth. */
-export const MIN_SAMPLES = 3;
-export const MIN_SPAN_MS = 30_000;
+const MIN_SAMPLES = 3;
+const MIN_SPAN_MS = 30_000;
 /** About two days of hourly refreshes: enough for a trend, little state. */
 export const MAX_SAMPLES = 48;
 

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { SupervisedCluster, unitLaunch } from "../../lab/supervisor";
-import { Writer } from "../../lab/writer";
+import { Writer } from "../support/writer";
 import { assertHealthy, waitHealthy } from "../support/etcd";
 import { liveQuota } from "../support/files";
 

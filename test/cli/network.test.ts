@@ -6,7 +6,7 @@ import { fill, verifyFill } from "../../lab/fill";
 import { LabNetwork, type LabNetworkOptions } from "../../lab/netns";
 import { type ConfigValue, listConfig, PulumiProject } from "../../lab/pulumi-cli";
 import { gauge, SupervisedCluster } from "../../lab/supervisor";
-import { Writer, type WriterReport } from "../../lab/writer";
+import { Writer, type WriterReport } from "../support/writer";
 import { machinesFor, restartsOn } from "../support/machines";
 import type { TestSshd } from "../support/sshd";
 

@@ -96,7 +96,7 @@ describe("a run that stops part way, then the next plain pulumi up finishes it (
     assert.match(failed.stdout, new RegExp(`quota change stopped at ${victim}`));
     const victimUrl = cluster.lab.member(victim).clientUrl;
     assert.equal(await liveQuota(victimUrl), 128 * MiB, `${victim} was rolled back`);
-    // The engine's rule for a failed update, which the stand-in (lab/engine.ts) models: the old inputs stay, with the
+    // The engine's rule for a failed update, which the stand-in (test/support/engine.ts) models: the old inputs stay, with the
     // outputs the provider reported, and the failure as init errors.
     const stored = await project.resource("dev", "EtcdQuota");
     assert.equal(stored?.inputs?.quota, "128MiB", "the old inputs are kept");

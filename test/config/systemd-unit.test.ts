@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { environmentFiles } from "../../provider/config";
 import { systemdUnit } from "../../provider/config/systemd-unit";
 import { changedLines, fixture, refusal } from "./support";
 
@@ -268,17 +267,6 @@ describe("systemd unit editor", () => {
       for (const bytes of [1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY]) {
         assert.match(refusal(() => systemdUnit.write(text, bytes, FILE), FILE).message, /cannot write a quota/);
       }
-    });
-  });
-
-  describe("environmentFiles", () => {
-    it("lists kubespray's /etc/etcd.env", () => {
-      assert.deepEqual(environmentFiles(fixture("kubespray-etcd.service")), ["/etc/etcd.env"]);
-    });
-
-    it("drops the - of optional files and forgets files listed before an empty EnvironmentFile=", () => {
-      const text = "[Service]\nEnvironmentFile=/etc/a.env\nEnvironmentFile=\nEnvironmentFile=-/etc/default/%p\n";
-      assert.deepEqual(environmentFiles(text), ["/etc/default/%p"]);
     });
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "timers/promises";
 import { statusOf } from "./etcd";
 
 /** What {@link DefragObserver} saw, read from etcd's Status, never from the provider. */
@@ -58,7 +59,7 @@ export class DefragObserver {
         }
       }
       looks++;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await sleep(intervalMs);
     }
     return { shrinkOrder, leaderAtShrink, looks };
   }

@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fill } from "../../lab/fill";
 import { AlarmAction, AlarmType, Etcd3 } from "etcd3";
 
@@ -6,7 +7,7 @@ import { AlarmAction, AlarmType, Etcd3 } from "etcd3";
  * Independent views of a cluster for assertions, through etcd3 directly rather than the project's own member
  * clients, so a bug there cannot hide itself.
  */
-export function connect(endpoints: readonly string[]): Etcd3 {
+function connect(endpoints: readonly string[]): Etcd3 {
   return new Etcd3({ hosts: [...endpoints], defaultCallOptions: () => ({ deadline: Date.now() + 10_000 }) });
 }
 
@@ -80,10 +81,6 @@ export async function waitHealthy(endpoints: readonly string[], timeoutMs = 30_0
     if (Date.now() > deadline) throw new Error(`no healthy cluster within ${timeoutMs} ms`);
     await sleep(200);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "timers/promises";
 import type { SupervisedCluster } from "../../lab/supervisor";
 import { statusOf } from "./etcd";
 
@@ -74,7 +75,7 @@ export class RollingObserver {
       mostUnanswered = Math.max(mostUnanswered, answers.filter((a) => a === undefined).length);
       leader = answers.find((a) => a?.s.isLeader)?.name ?? leader;
       looks++;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await sleep(intervalMs);
     }
     return { restartOrder, leaderBeforeRestart, mostUnanswered, looks };
   }

@@ -15,7 +15,14 @@
 import { createHmac, randomBytes } from "crypto";
 import { isDeepStrictEqual } from "util";
 import * as pulumi from "@pulumi/pulumi";
-import { CheckFailure, PartialFailure, PropertyMap, ProviderHost, serializeProviderClosure } from "./engine-host";
+import {
+  CheckFailure,
+  PartialFailure,
+  PropertyMap,
+  ProviderHost,
+  serializeProviderClosure,
+  withoutUndefined,
+} from "./engine-host";
 
 export * from "./engine-host";
 
@@ -242,7 +249,7 @@ export class EngineStack {
       const { text, containsSecrets } = await serializeProviderClosure(this.options.provider);
       return containsSecrets ? secret(text) : text;
     })();
-    return { ...normalize(inputs), __provider: await this.ready };
+    return { ...withoutUndefined(inputs), __provider: await this.ready };
   }
 
   /** The engine's step generator for one resource: Check, then Diff when there is old state. */
@@ -441,11 +448,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The engine's property maps hold no `undefined`; the SDK drops such keys before they reach it. */
-function normalize(props: PropertyMap): PropertyMap {
-  return JSON.parse(JSON.stringify(props));
-}
-
 /**
  * What the engine sends a provider that does not accept secrets: plain values. Unknowns pass as they are: they exist
  * only in previews (the engine's KeepUnknowns), and `up` refuses them before anything is sent.
@@ -466,24 +468,23 @@ function reveal(props: PropertyMap): PropertyMap {
   return plain(props) as PropertyMap;
 }
 
-function containsSecrets(value: unknown): boolean {
-  if (isSecret(value)) {
+/** Whether `value`, or anything nested in it, passes `test`. */
+function contains(value: unknown, test: (value: unknown) => boolean): boolean {
+  if (test(value)) {
     return true;
   }
   if (Array.isArray(value)) {
-    return value.some(containsSecrets);
+    return value.some((element) => contains(element, test));
   }
-  return isObject(value) && Object.values(value).some(containsSecrets);
+  return isObject(value) && Object.values(value).some((element) => contains(element, test));
+}
+
+function containsSecrets(value: unknown): boolean {
+  return contains(value, isSecret);
 }
 
 function containsUnknowns(value: unknown): boolean {
-  if (value === UNKNOWN) {
-    return true;
-  }
-  if (Array.isArray(value)) {
-    return value.some(containsUnknowns);
-  }
-  return isObject(value) && Object.values(value).some(containsUnknowns);
+  return contains(value, (v) => v === UNKNOWN);
 }
 
 /**

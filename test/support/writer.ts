@@ -1,4 +1,5 @@
 import { Etcd3, IOptions } from "etcd3";
+import { setTimeout as sleep } from "timers/promises";
 
 /** What a {@link Writer} saw. */
 export interface WriterReport {
@@ -81,7 +82,7 @@ export class Writer {
       } finally {
         if (!shared) client.close();
       }
-      await new Promise((resolve) => setTimeout(resolve, interval));
+      await sleep(interval);
     }
     shared?.close();
     this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastAck);

@@ -14,8 +14,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as statusproto from "@pulumi/pulumi/proto/status_pb";
-import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import { REPO_ROOT } from "./etcd-binary";
+import { type JavaScriptValue, Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { REPO_ROOT } from "../../lab/etcd-binary";
 
 /** A resource's properties as they cross the wire: JSON values, with `__provider` among them. */
 export type PropertyMap = Record<string, unknown>;
@@ -378,9 +378,13 @@ function setIdentity(
   req.setType(parts[2] ?? "");
 }
 
-/** A JSON round trip drops `undefined` the way the SDK's serialization does; Struct cannot carry it. */
+/** A JSON round trip drops `undefined` the way the SDK's serialization does: the engine's property maps hold none. */
+export function withoutUndefined(props: PropertyMap): Record<string, JavaScriptValue> {
+  return JSON.parse(JSON.stringify(props));
+}
+
 function toStruct(props: PropertyMap): Struct {
-  return Struct.fromJavaScript(JSON.parse(JSON.stringify(props)));
+  return Struct.fromJavaScript(withoutUndefined(props));
 }
 
 /** The host packs partial failures into `grpc-status-details-bin`, as the Go engine's `status.FromError` expects. */
