@@ -1,16 +1,16 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
-import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
 import { ClusterSession, probeAccess } from "./etcd/cluster";
 import type { SnapshotRecord } from "./etcd/snapshot";
 import { ClusterObservation, noMemberAnswered } from "./etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
-import { CompactionSettings, compactionSettings } from "./inputs/compaction";
-import { rejectUnknownKeys } from "./names";
+import { compactionSettings } from "./inputs/compaction";
+import { checkInputs } from "./names";
 import { clusterIdIn, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "./plan/forecast";
-import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
+import { pick, plain, readInputs, sameValue } from "./values";
 
 /** EtcdCompaction's inputs, as the program gives them. */
 const INPUT_KEYS = [
@@ -181,16 +181,9 @@ async function maintain(
 /** The dynamic provider behind EtcdCompaction. A plain object literal: the Pulumi serializer captures it by value. */
 export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInputs, CompactionOutputs> = {
   async check(_olds: CompactionInputs, news: CompactionInputs) {
-    const unknown = unknownKeys(news);
-    let settings: CompactionSettings;
-    try {
-      // A misspelled input would otherwise be ignored and its default used: for retainRevisions, keep no history.
-      rejectUnknownKeys(news, KEPT_KEYS, "", "input");
-      settings = compactionSettings(news, unknown);
-    } catch (error) {
-      if (!(error instanceof InvalidInputError)) throw error;
-      return { inputs: news, failures: [checkFailure(error.field, error.problem)] };
-    }
+    const checked = checkInputs(news, KEPT_KEYS, compactionSettings);
+    if ("failures" in checked) return { inputs: news, failures: checked.failures };
+    const { settings, unknown } = checked;
     // Values still unknown in a preview (computed elsewhere in the program) are tried at the next check.
     const problems =
       unknown.size > 0

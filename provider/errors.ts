@@ -19,12 +19,20 @@ export class InvalidInputError extends EtcdQuotaError {
   }
 }
 
+/** A failure `check` returns: the shape of @pulumi/pulumi's `dynamic.CheckFailure`, without loading it here. */
+export interface CheckFailure {
+  /** Left empty (see {@link checkFailure}). */
+  readonly property: string;
+  /** The input's name, then what is wrong with it. */
+  readonly reason: string;
+}
+
 /**
  * A `check` failure as the engine shows it. The reason names the field (`members[1].configFile: ...`) and the
  * property stays empty: for a failure naming a property, the Pulumi CLI prints that property's whole value in Go's
  * notation (`property members value {&{{[{map[...]}]}}} has a problem: ...`), several lines of noise for `members`.
  */
-export function checkFailure(field: string, reason: string): { property: string; reason: string } {
+export function checkFailure(field: string, reason: string): CheckFailure {
   return { property: "", reason: `${field}: ${reason}` };
 }
 

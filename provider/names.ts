@@ -1,4 +1,5 @@
-import { InvalidInputError } from "./errors";
+import { CheckFailure, checkFailure, InvalidInputError } from "./errors";
+import { unknownKeys } from "./values";
 
 /**
  * The known name a misspelled one most likely meant: the closest by edit distance, ignoring case and `_`/`-`, if it
@@ -47,4 +48,24 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length];
+}
+
+/**
+ * `check`'s first step, the same for both resources: every input known by name (a misspelled one would otherwise be
+ * ignored and its default used: for `retainRevisions`, keep no history), then validated, values still unknown in a
+ * preview left for the next check. The first problem comes back as the check failure naming the input.
+ */
+export function checkInputs<S>(
+  news: Record<string, unknown>,
+  names: readonly string[],
+  settingsOf: (inputs: Record<string, unknown>, unknown: ReadonlySet<string>) => S,
+): { readonly settings: S; readonly unknown: ReadonlySet<string> } | { readonly failures: CheckFailure[] } {
+  const unknown = unknownKeys(news);
+  try {
+    rejectUnknownKeys(news, names, "", "input");
+    return { settings: settingsOf(news, unknown), unknown };
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    return { failures: [checkFailure(error.field, error.problem)] };
+  }
 }

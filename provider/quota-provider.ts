@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { checkFailure, EtcdQuotaError, InterruptedError, InvalidInputError, PartialFailureError } from "./errors";
+import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
 import { ClusterSession } from "./etcd/cluster";
 import { accessProblems, ClusterObservation, noMemberAnswered } from "./etcd/observation";
 import type { SnapshotRecord } from "./etcd/snapshot";
@@ -17,9 +17,9 @@ import {
   runQuotaChange,
 } from "./quota";
 import { liveQuota, sameQuota } from "./plan/drift";
-import { rejectUnknownKeys } from "./names";
+import { checkInputs } from "./names";
 import { clusterIdIn, progressFor } from "./progress";
-import { pick, plain, readInputs, sameValue, unknownKeys } from "./values";
+import { pick, plain, readInputs, sameValue } from "./values";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
 const INPUT_KEYS = [
@@ -142,15 +142,9 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
    */
   async check(_olds: QuotaInputs, news: QuotaInputs) {
-    const unknown = unknownKeys(news);
-    let settings: QuotaSettings;
-    try {
-      rejectUnknownKeys(news, [...KEPT_KEYS, "members"], "", "input");
-      settings = quotaSettings(news, unknown);
-    } catch (error) {
-      if (!(error instanceof InvalidInputError)) throw error;
-      return { inputs: news, failures: [checkFailure(error.field, error.problem)] };
-    }
+    const checked = checkInputs(news, [...KEPT_KEYS, "members"], quotaSettings);
+    if ("failures" in checked) return { inputs: news, failures: checked.failures };
+    const { settings, unknown } = checked;
     if (unknown.size > 0) return { inputs: news, failures: [] };
     const refusals = await withSession(settings, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
