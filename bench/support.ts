@@ -172,6 +172,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** `median (min–max)` of the values, each formatted by `format`. */
+export function spread(values: readonly number[], format: (value: number) => string): string {
+  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+}
+
 export function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
 }
@@ -306,6 +311,8 @@ export interface BenchOptions {
   readonly rounds: number;
   /** Repetitions for medians (benchmark 3). */
   readonly runs: number;
+  /** Samples per side of benchmark 2 (each a rolling restart of every member), sides alternated per round. */
+  readonly samples: number;
   /** Echo the provider's progress lines. */
   readonly verbose: boolean;
 }

@@ -1,6 +1,9 @@
 import { Etcd3, IOptions } from "etcd3";
 import { setTimeout as sleep } from "timers/promises";
 
+/** Bound on reading every acknowledged write back. */
+const READ_BACK_TIMEOUT_MS = 30_000;
+
 /** What a {@link Writer} saw. */
 export interface WriterReport {
   /** Puts etcd acknowledged. */
@@ -43,11 +46,13 @@ export class Writer {
   private longestGapMs = 0;
   private stopped = false;
   private readonly done: Promise<void>;
+  private readonly prefix: string;
 
   private constructor(
     private readonly endpoints: readonly string[],
     private readonly options: WriterOptions,
   ) {
+    this.prefix = options.prefix ?? "lab/writer/";
     this.done = this.loop();
   }
 
@@ -56,7 +61,6 @@ export class Writer {
   }
 
   private async loop(): Promise<void> {
-    const prefix = this.options.prefix ?? "lab/writer/";
     const interval = this.options.intervalMs ?? 20;
     const timeout = this.options.callTimeoutMs ?? 2000;
     const until = Date.now() + (this.options.maxMs ?? 300_000);
@@ -64,7 +68,7 @@ export class Writer {
     const connect = () => new Etcd3({ ...this.options.connection, hosts: [...this.endpoints], dialTimeout: timeout });
     const shared = this.options.longLivedClient ? connect() : undefined;
     for (let i = 0; !this.stopped && Date.now() < until; i++) {
-      const key = `${prefix}${String(i).padStart(7, "0")}`;
+      const key = `${this.prefix}${String(i).padStart(7, "0")}`;
       const value = `${i}@${Date.now()}`;
       const client = shared ?? connect();
       try {
@@ -92,15 +96,20 @@ export class Writer {
   async stop(): Promise<WriterReport> {
     this.stopped = true;
     await this.done;
+    // One bounded range read of the prefix: a get per key took minutes after a long run on a loaded machine, and a
+    // call without a deadline can wait on a connection that never answers.
     const client = new Etcd3({ ...this.options.connection, hosts: [...this.endpoints] });
-    const lost: string[] = [];
+    let stored: Record<string, string>;
     try {
-      for (const [key, value] of this.acked) {
-        if ((await client.get(key).string()) !== value) lost.push(key);
-      }
+      stored = await client
+        .getAll()
+        .prefix(this.prefix)
+        .options({ deadline: Date.now() + READ_BACK_TIMEOUT_MS })
+        .strings();
     } finally {
       client.close();
     }
+    const lost = [...this.acked].filter(([key, value]) => stored[key] !== value).map(([key]) => key);
     return { acknowledged: this.acked.size, failed: this.failed, longestGapMs: this.longestGapMs, lost };
   }
 }
