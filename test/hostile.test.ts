@@ -517,7 +517,12 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
     ),
     q("restart command with NUL", () => quota({ restartCommand: "true\0" }), "members[0].restartCommand", /one line/),
     q("blank restart command", () => quota({ restartCommand: "   " }), "members[0].restartCommand", /is blank/),
-    q("restart command not a string", () => quota({ restartCommand: ["systemctl"] }), "members[0].restartCommand", /./),
+    q(
+      "restart command not a string",
+      () => quota({ restartCommand: ["systemctl"] }),
+      "members[0].restartCommand",
+      /expected one line of shell/,
+    ),
     q("restartTimeout in years", () => quota({}, { restartTimeout: "1y" }), "restartTimeout", /expected a duration/),
     q("negative restartTimeout", () => quota({}, { restartTimeout: -5 }), "restartTimeout", /positive duration/),
     q("zero lockTimeout", () => quota({}, { lockTimeout: "0s" }), "lockTimeout", /positive duration/),
@@ -549,13 +554,13 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
       "connection host with shell",
       () => quota({ connection: { host: "10.0.0.1; rm -rf /", hostKey: "ssh-ed25519 AAAA" } }),
       "members[0].connection.host",
-      /./,
+      /is not a host name or IP address \(no spaces, brackets or shell characters\)/,
     ),
     q(
       "connection user with shell",
       () => quota({ connection: { host: "10.0.0.1", user: "root$(id)", hostKey: "ssh-ed25519 AAAA" } }),
       "members[0].connection.user",
-      /./,
+      /must be a user name such as "root" or "ubuntu", got "root\$\(id\)"/,
     ),
 
     // ---- EtcdQuota: only `up` can tell. A restart command is shell: whether it restarts etcd shows only by running

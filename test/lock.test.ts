@@ -128,11 +128,21 @@ describe("cluster lock", function () {
     } finally {
       child.kill("SIGKILL");
     }
+    const killedAt = Date.now();
     const access = validateAccess({ endpoints: cluster.endpoints });
-    const started = Date.now();
-    const lock = await acquireClusterLock(access, { holder: "next", waitMs: 20_000 }, () => undefined);
+    const said: string[] = [];
+    const lock = await acquireClusterLock(access, { holder: "next", waitMs: 20_000 }, (line) => said.push(line));
+    const tookMs = Date.now() - killedAt;
     await lock.release();
-    assert.ok(Date.now() - started < 10_000, "the dead holder's lease expired within its TTL");
+    assert.equal(said.length, 1, said.join("\n"));
+    assert.match(
+      said[0],
+      new RegExp(`^waiting for the cluster lock, held by doomed on \\S+ \\(pid ${child.pid}\\) since `),
+    );
+    // The lease was last renewed at most a third of its 3 s TTL before the kill, and etcd checks expiries on a 500 ms
+    // tick: it lapses 2 to 3.5 s after the kill, plus the next run's retry once a second.
+    assert.ok(tookMs >= 1_500, `the lock was not free before the dead holder's lease ran out (${tookMs} ms)`);
+    assert.ok(tookMs <= 3_000 + 2_500, `the dead holder's lease expired within its TTL (${tookMs} ms)`);
   });
 
   it("goes on without the lock under NOSPACE, says so, and raises no alarm asking for it", async () => {
