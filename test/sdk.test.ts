@@ -19,7 +19,7 @@ pulumi.runtime.setMocks(
   {
     newResource: (args) => {
       registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-      return { id: `${args.name}-id`, state: { ...args.inputs, maintenance: "up-to-date", reclaimedBytes: 0 } };
+      return { id: `${args.name}-id`, state: args.inputs };
     },
     call: () => ({}),
   },
