@@ -1,5 +1,6 @@
 /** The provider host and engine stacks as the benchmarks use them: registered for cleanup, progress on request. */
 import { EngineStack, ProviderHost, serializeProviderClosure } from "../test/support/engine";
+import { isProgressLine } from "../test/support/progress";
 import { providerShim } from "../sdk/shim";
 import { log, onCleanup } from "./support";
 
@@ -33,8 +34,7 @@ export async function startHost(options: { readonly verbose: boolean; readonly c
       // It exited already.
     }
   });
-  const progressSince = (from: number) =>
-    host.logs.slice(from).filter((line) => /^(EtcdCompaction|EtcdQuota): /.test(line));
+  const progressSince = (from: number) => host.logs.slice(from).filter(isProgressLine);
   const echo = (from: number) => {
     if (options.verbose) for (const line of progressSince(from)) log(`  provider: ${line}`);
   };

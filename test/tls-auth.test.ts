@@ -12,6 +12,7 @@ import { LabTls, makeLabTls } from "../lab/tls";
 import { Writer } from "./support/writer";
 import { providerShim } from "../sdk/shim";
 import { changedLines, liveQuota, sha256 } from "./support/files";
+import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
 const COMPACTION = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -139,8 +140,8 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
     return new EngineStack(host, { provider: providerShim(kind), type: kind === "compaction" ? COMPACTION : QUOTA });
   }
 
-  function progressSince(from: number, prefix: string): string[] {
-    return host.logs.slice(from).filter((line) => line.startsWith(`${prefix}: `));
+  function progressSince(from: number, type: "EtcdQuota" | "EtcdCompaction"): string[] {
+    return progressLines(host.logs.slice(from), type);
   }
 
   describe("TLS with client certificates (--client-cert-auth), 3 members", () => {
