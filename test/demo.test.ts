@@ -149,11 +149,19 @@ function runDemo(timeoutMs: number, onOutput?: (output: string, pid: number) => 
   };
   child.stdout!.on("data", collect);
   child.stderr!.on("data", collect);
-  const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), timeoutMs);
+  // Out of time, the demo is interrupted as a terminal would, so that it stops what it started: the CLI runs its
+  // language and provider hosts in process groups of their own, which a SIGKILL of the demo's group would orphan.
+  const kill = () => process.kill(-child.pid!, "SIGKILL");
+  let last: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    process.kill(-child.pid!, "SIGINT");
+    last = setTimeout(kill, 30_000);
+  }, timeoutMs);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
+      clearTimeout(last);
       resolve({ code, output });
     });
   });
