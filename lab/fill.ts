@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "crypto";
-import { Etcd3 } from "etcd3";
+import { Etcd3, IOptions } from "etcd3";
 import { setTimeout as sleep } from "timers/promises";
 
 /** How {@link fill} writes. Give either `targetBytes` or `untilNoSpace`. */
@@ -21,6 +21,8 @@ export interface FillOptions {
   readonly concurrency?: number;
   /** Give up after this long (default 120 s). */
   readonly timeoutMs?: number;
+  /** More etcd3 options for every client, e.g. the `credentials` of https members (LabCluster's clientOptions). */
+  readonly connection?: Omit<IOptions, "hosts">;
 }
 
 /** What {@link fill} left behind. */
@@ -60,7 +62,7 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
   const pad = randomBytes(valueBytes).toString("base64");
   const keys = Array.from({ length: keyCount }, (_, i) => `${keyPrefix}${String(i).padStart(4, "0")}`);
   const lastValues = new Map<string, string>();
-  // A put that trips the quota may still have been applied: etcd applies it, then answers NOSPACE.
+  // A failed put may still have been applied: etcd applies a put, then answers NOSPACE; a deadline can pass after it.
   const inDoubt = new Map<string, string>();
   let keysWritten = 0;
   let noSpace = false;
@@ -68,6 +70,7 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
   let failure: unknown;
   const finished = () => noSpace || reached || failure !== undefined || Date.now() >= deadline;
 
+  const connect = connector(options.connection);
   const client = connect(endpoints);
   try {
     // Each worker owns its own keys, so two puts to one key are never in flight together and "last" is defined.
@@ -82,12 +85,13 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
           lastValues.set(key, digest);
           keysWritten++;
         } catch (err) {
-          // Once NOSPACE is in, other errors are its echo (etcd3 then opens its circuit breakers).
-          if (!noSpace && !String(err).includes(NO_SPACE)) {
+          inDoubt.set(key, digest);
+          // Other errors can be NOSPACE's echo: etcd3 closes the channel on it, failing the puts in flight with it,
+          // sometimes before the NOSPACE itself arrives here. Whether they were is decided once every worker stopped.
+          if (!String(err).includes(NO_SPACE)) {
             failure ??= err;
             return;
           }
-          inDoubt.set(key, digest);
           noSpace = true;
         }
       }
@@ -95,7 +99,7 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
     const watchSize = async (target: number) => {
       try {
         while (!finished()) {
-          if (Math.max(...(await dbSizes(endpoints))) >= target) reached = true;
+          if (Math.max(...(await dbSizes(endpoints, connect))) >= target) reached = true;
           else await sleep(SIZE_POLL_MS);
         }
       } catch (err) {
@@ -104,7 +108,7 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
     };
     const workers = Array.from({ length: concurrency }, (_, w) => worker(keys.filter((_, i) => i % concurrency === w)));
     await Promise.all([...workers, targetBytes === undefined ? undefined : watchSize(targetBytes)]);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined && !noSpace) throw failure;
     if (noSpace && !untilNoSpace) {
       throw new Error(`etcd ran out of space (NOSPACE) before the database reached ${targetBytes} bytes`);
     }
@@ -114,8 +118,8 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
   } finally {
     client.close();
   }
-  if (inDoubt.size > 0) await settleInDoubt(endpoints, inDoubt, lastValues);
-  return { keysWritten, lastValues, bytes: Math.max(...(await dbSizes(endpoints))), noSpace };
+  if (inDoubt.size > 0) await settleInDoubt(connect(endpoints), inDoubt, lastValues);
+  return { keysWritten, lastValues, bytes: Math.max(...(await dbSizes(endpoints, connect))), noSpace };
 }
 
 /**
@@ -123,11 +127,10 @@ export async function fill(endpoints: readonly string[], options: FillOptions = 
  * etcd3 counts NOSPACE as a recoverable error, so the filling client's circuit breakers are open for 5 s.
  */
 async function settleInDoubt(
-  endpoints: readonly string[],
+  client: Etcd3,
   inDoubt: ReadonlyMap<string, string>,
   lastValues: Map<string, string>,
 ): Promise<void> {
-  const client = connect(endpoints);
   try {
     for (const [key, attempted] of inDoubt) {
       const now = await client.get(key).string();
@@ -147,7 +150,7 @@ export async function verifyFill(
   endpoints: readonly string[],
   lastValues: ReadonlyMap<string, string>,
 ): Promise<string[]> {
-  const client = connect(endpoints);
+  const client = connector()(endpoints);
   try {
     const wrong: string[] = [];
     // One key per call: the values together exceed gRPC's 4 MiB default message size.
@@ -162,7 +165,7 @@ export async function verifyFill(
 }
 
 /** Status `dbSize` of each endpoint, asked of that member alone. */
-async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
+async function dbSizes(endpoints: readonly string[], connect: Connect): Promise<number[]> {
   return Promise.all(
     endpoints.map(async (endpoint) => {
       const client = connect([endpoint]);
@@ -175,8 +178,15 @@ async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
   );
 }
 
-function connect(endpoints: readonly string[]): Etcd3 {
-  return new Etcd3({ hosts: [...endpoints], defaultCallOptions: () => ({ deadline: Date.now() + CALL_TIMEOUT_MS }) });
+type Connect = (endpoints: readonly string[]) => Etcd3;
+
+function connector(connection: Omit<IOptions, "hosts"> = {}): Connect {
+  return (endpoints) =>
+    new Etcd3({
+      ...connection,
+      hosts: [...endpoints],
+      defaultCallOptions: () => ({ deadline: Date.now() + CALL_TIMEOUT_MS }),
+    });
 }
 
 function sha256(value: string): string {

@@ -6,6 +6,7 @@ import * as path from "path";
 import { noop } from "cockatiel";
 import { AlarmAction, AlarmType, Etcd3, IOptions } from "etcd3";
 import { LabCluster } from "../lab/cluster";
+import { fill } from "../lab/fill";
 import { EngineStack, ProviderHost, serializeProvider, UpResult } from "./support/engine";
 import { SUPERVISED_FORMATS, SupervisedCluster } from "../lab/supervisor";
 import { LabTls, makeLabTls } from "../lab/tls";
@@ -60,31 +61,23 @@ async function dbSizesOf(cluster: LabCluster, auth?: IOptions["auth"]): Promise<
   );
 }
 
-/** Overwrites 32 keys with 128 KiB values over the cluster's TLS until etcd answers NOSPACE (lab/fill has no TLS). */
-async function fillToNoSpace(cluster: LabCluster): Promise<number> {
-  const pad = randomBytes(96 * 1024).toString("base64");
-  const deadline = Date.now() + 60_000;
-  let puts = 0;
-  let noSpace = false;
+/**
+ * Brings every member's database far below the quota, whatever an earlier test left (a fill to NOSPACE that no
+ * maintenance followed): the history compacted away, each member defragmented, every alarm disarmed.
+ */
+async function makeRoom(cluster: LabCluster): Promise<void> {
   await withRaw(cluster, async (client) => {
-    const worker = async (w: number) => {
-      for (let round = 0; !noSpace; round++) {
-        if (Date.now() > deadline) throw new Error(`no NOSPACE after ${puts} puts`);
-        try {
-          await client
-            .put(`fill/${w}/${round % 4}`)
-            .value(`${round}${pad}`)
-            .exec();
-          puts++;
-        } catch (error) {
-          if (!String(error).includes("database space exceeded")) throw error;
-          noSpace = true;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+    const { revision } = (await client.maintenance.status()).header;
+    await client.kv.compact({ revision, physical: true }).catch((error: unknown) => {
+      if (!String(error).includes("required revision has been compacted")) throw error;
+    });
+    for (const { memberID, alarm } of (await client.maintenance.alarm({ action: AlarmAction.Get })).alarms) {
+      await client.maintenance.alarm({ action: AlarmAction.Deactivate, memberID, alarm });
+    }
   });
-  return puts;
+  for (const endpoint of cluster.endpoints) {
+    await withRaw(cluster, (client) => client.maintenance.defragment(), { hosts: [endpoint] });
+  }
 }
 
 /** An EtcdQuota member file the way `etcd --config-file` reads it, saying what the member runs. */
@@ -180,8 +173,13 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
     });
 
     it("EtcdCompaction: fills to NOSPACE over TLS, then up lifts the alarm and defragments every member", async () => {
-      const puts = await fillToNoSpace(cluster);
-      assert.ok((await alarmsOf(cluster)).includes("NOSPACE"), `NOSPACE after ${puts} puts`);
+      // 32 keys of 128 KiB: the live data stays far below a quarter of the quota, so defragmenting shrinks each 4x.
+      const filled = await fill(cluster.endpoints, {
+        untilNoSpace: true,
+        keys: 32,
+        connection: cluster.clientOptions(),
+      });
+      assert.ok((await alarmsOf(cluster)).includes("NOSPACE"), `NOSPACE after ${filled.keysWritten} puts`);
       const before = await dbSizesOf(cluster);
 
       const stack = newStack("compaction");
@@ -210,6 +208,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
     });
 
     it("EtcdQuota: check, a converged up and refresh work over TLS, and check reads the member list", async () => {
+      await makeRoom(cluster);
       const files = writeMemberFiles(cluster, dir, quotaBytes);
       const inputs = {
         quota: "32MiB",
