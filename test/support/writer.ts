@@ -1,8 +1,10 @@
+import { noop } from "cockatiel";
 import { Etcd3, IOptions } from "etcd3";
 import { setTimeout as sleep } from "timers/promises";
 
-/** Bound on reading every acknowledged write back. */
-const READ_BACK_TIMEOUT_MS = 30_000;
+/** Bound on reading every acknowledged write back, and on asking one member for them. */
+const READ_BACK_TIMEOUT_MS = 60_000;
+const READ_BACK_CALL_TIMEOUT_MS = 15_000;
 
 /** What a {@link Writer} saw. */
 export interface WriterReport {
@@ -96,20 +98,41 @@ export class Writer {
   async stop(): Promise<WriterReport> {
     this.stopped = true;
     await this.done;
-    // One bounded range read of the prefix: a get per key took minutes after a long run on a loaded machine, and a
-    // call without a deadline can wait on a connection that never answers.
-    const client = new Etcd3({ ...this.options.connection, hosts: [...this.endpoints] });
-    let stored: Record<string, string>;
-    try {
-      stored = await client
-        .getAll()
-        .prefix(this.prefix)
-        .options({ deadline: Date.now() + READ_BACK_TIMEOUT_MS })
-        .strings();
-    } finally {
-      client.close();
-    }
+    const stored = await this.readBack();
     const lost = [...this.acked].filter(([key, value]) => stored[key] !== value).map(([key]) => key);
     return { acknowledged: this.acked.size, failed: this.failed, longestGapMs: this.longestGapMs, lost };
+  }
+
+  /**
+   * One range read of the prefix (a get per key took minutes after a long run on a loaded machine), from one member at
+   * a time: any member's linearizable read sees every acknowledged write, and a member just cut off and reconnected
+   * can hold a read past any deadline until it hears from the leader again, which a client over every endpoint (with
+   * etcd3's retries sharing one deadline) may keep asking.
+   */
+  private async readBack(): Promise<Record<string, string>> {
+    const deadline = Date.now() + READ_BACK_TIMEOUT_MS;
+    const failures: string[] = [];
+    while (Date.now() < deadline) {
+      for (const endpoint of this.endpoints) {
+        const client = new Etcd3({
+          ...this.options.connection,
+          hosts: [endpoint],
+          faultHandling: { host: () => noop, global: noop },
+        });
+        try {
+          return await client
+            .getAll()
+            .prefix(this.prefix)
+            .options({ deadline: Math.min(deadline, Date.now() + READ_BACK_CALL_TIMEOUT_MS) })
+            .strings();
+        } catch (error) {
+          failures.push(`${endpoint}: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          client.close();
+        }
+      }
+      await sleep(500);
+    }
+    throw new Error(`no member read the writes back within ${READ_BACK_TIMEOUT_MS} ms:\n${failures.join("\n")}`);
   }
 }
