@@ -4,13 +4,14 @@ import type { MemberSpec, QuotaSettings } from "../inputs/quota";
 import { formatSize } from "../size";
 
 /**
- * The restart each format needs when the user gives none: systemd reloads the unit; the kubelet needs nothing; k3s
- * and RKE2 restart their server service, which restarts the embedded etcd with the rest of the control plane.
+ * The restart each format needs when the user gives none: systemd reloads the unit (for a drop-in such as
+ * `etcd.service.d/10-quota.conf`, the unit its folder extends); the kubelet needs nothing; k3s and RKE2 restart their
+ * server service, which restarts the embedded etcd with the rest of the control plane.
  */
 export function defaultRestartCommand(format: ConfigFormat, configFile: string): string {
   switch (format) {
     case "systemd-unit": {
-      const unit = configFile.split("/").pop()!;
+      const unit = /([^/]+)\.d\/[^/]+\.conf$/.exec(configFile)?.[1] ?? configFile.split("/").pop()!;
       return `systemctl daemon-reload && systemctl restart '${unit.replace(/'/g, "")}'`;
     }
     case "env-file":

@@ -94,10 +94,14 @@ describe("quota inputs", () => {
     assert.equal(quotaSettings({ ...base, quota: "9GiB", allowAboveRecommended: true }).quotaBytes, 9 * GiB);
   });
 
-  it("picks a restart per format, and none for a kubeadm manifest (the kubelet restarts it)", () => {
+  it("picks a restart per format, the unit a drop-in extends, and none for a kubeadm manifest (the kubelet restarts it)", () => {
     assert.equal(
       defaultRestartCommand("systemd-unit", "/etc/systemd/system/etcd.service"),
       "systemctl daemon-reload && systemctl restart 'etcd.service'",
+    );
+    assert.equal(
+      defaultRestartCommand("systemd-unit", "/etc/systemd/system/etcd-member.service.d/10-quota.conf"),
+      "systemctl daemon-reload && systemctl restart 'etcd-member.service'",
     );
     assert.equal(defaultRestartCommand("env-file", "/etc/etcd.env"), "systemctl restart etcd");
     assert.equal(defaultRestartCommand("kubeadm-manifest", "/etc/kubernetes/manifests/etcd.yaml"), "");
