@@ -22,7 +22,7 @@ export interface ConnectionArgs {
   readonly hostKey?: pulumi.Input<string>;
   /** known_hosts text to verify the host key against. */
   readonly knownHosts?: pulumi.Input<string>;
-  /** Run file writes and the restart command through `sudo -n`. Default: when the user is not root. */
+  /** Run file reads, file writes and the restart command through `sudo -n`. Default: when the user is not root. */
   readonly sudo?: pulumi.Input<boolean>;
   /** Seconds to wait for the connection. Default 15. */
   readonly dialTimeout?: pulumi.Input<number>;
