@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
+import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
 import { formatDuration } from "./duration";
 import {
   ConfigFileError,
@@ -105,6 +106,15 @@ export async function observeQuota(
           dbSize: live?.dbSize,
           isLeader: live?.isLeader ?? false,
         };
+        // A restart from a file written for an older etcd would leave the member down (or silently without a
+        // setting), whatever the quota: said before anything restarts.
+        const removed = live !== undefined && lacksExperimentalFlags(live.version) ? removedFlagsIn(text) : [];
+        if (removed.length > 0) {
+          fileProblems.push({
+            field: `members[${i}].configFile`,
+            reason: removedFlagsProblem(spec.configFile, live!.version, removed),
+          });
+        }
         // The edit, in memory only, so that a file the editor reads but cannot change (a YAML flow mapping, a
         // manifest list on one line) fails the preview rather than the run, possibly after other members restarted.
         if (reading.bytes !== settings.quotaBytes && settings.quotaBytes > 0) {

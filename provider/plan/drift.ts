@@ -2,9 +2,7 @@ import type { ClusterObservation } from "../etcd/observation";
 import type { QuotaRecord } from "../quota";
 import { formatSize, parseSize } from "../size";
 import { sameValue } from "../values";
-
-/** etcd's quota when nothing sets one. */
-const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
+import { quotaInEffect } from "./quota";
 
 /**
  * EtcdCompaction's `maintenance` when no `when` condition holds. `check` adds it to the inputs, so drift found by
@@ -32,9 +30,10 @@ function exactSize(bytes: number): string | number {
 export function liveQuota(declared: unknown, record: QuotaRecord): unknown {
   const members = record.members.map((m) => ({
     name: m.name ?? m.endpoint,
-    // A file without the setting runs etcd's default; a file not read (its host unreachable) says nothing. State
-    // written before `fileRead` existed counts as read.
-    file: m.fileRead === false ? undefined : (m.configuredBytes ?? ETCD_DEFAULT_QUOTA_BYTES),
+    // A file without the setting (or with 0) runs etcd's default, so it is drift only when the declared quota is not
+    // 2 GiB; a file not read (its host unreachable) says nothing. State written before `fileRead` existed counts as
+    // read.
+    file: m.fileRead === false ? undefined : quotaInEffect(m.configuredBytes),
     live: m.liveBytes,
   }));
   const unread = members.some((m) => m.file === undefined);

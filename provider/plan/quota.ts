@@ -68,8 +68,22 @@ function fileOf(fact: MemberFacts): string {
   return fact.realPath === configFile ? configFile : `${configFile} (a link to ${fact.realPath})`;
 }
 
+/** etcd's quota when nothing sets one, or the setting is 0. */
+export const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
+
+/**
+ * The quota a member started from a file runs: what the file sets, or etcd's 2 GiB default when it sets nothing or
+ * 0 (etcd 3.6.6+ and 3.7 report that default in Status, as every release does in its metric).
+ */
+export function quotaInEffect(configuredBytes: number | null | undefined): number {
+  return configuredBytes === undefined || configuredBytes === null || configuredBytes === 0
+    ? ETCD_DEFAULT_QUOTA_BYTES
+    : configuredBytes;
+}
+
+// A file without the setting already gives a declared 2 GiB: writing the flag and restarting would change nothing.
 function needsChange(facts: MemberFacts, quotaBytes: number): QuotaStep["action"] {
-  if (facts.configuredBytes !== quotaBytes) return "write-and-restart";
+  if (quotaInEffect(facts.configuredBytes) !== quotaBytes) return "write-and-restart";
   return facts.liveBytes === quotaBytes ? "none" : "restart";
 }
 
@@ -105,7 +119,9 @@ export function planQuota(
           ? `${fileOf(fact)} (${fact.format}, ${fact.location}): ${from} -> ${formatSize(settings.quotaBytes)}`
           : action === "restart"
             ? `the file says ${formatSize(settings.quotaBytes)} but the member runs ${fact.liveBytes === undefined ? "an unknown quota" : formatSize(fact.liveBytes)}`
-            : `already runs ${formatSize(settings.quotaBytes)} from its file`;
+            : fact.configuredBytes === undefined || fact.configuredBytes === 0
+              ? `already runs etcd's default ${formatSize(settings.quotaBytes)}, which its file leaves as it is`
+              : `already runs ${formatSize(settings.quotaBytes)} from its file`;
       return { member: fact.name!, endpoint: fact.spec.endpoint, action, reason, moveLeader: false };
     })
     .sort((a, b) => {

@@ -34,6 +34,9 @@ const CASES: { name: string; format: ConfigFormat; text: string }[] = [
       .replace("--experimental-watch-progress-notify-interval", "--watch-progress-notify-interval")
       .replace("etcd:3.5.12-0", "etcd:3.6.5-0"),
   },
+  // kubeadm writes the same flags for etcd 3.7 (in name order); the experimental ones would keep 3.7 from starting.
+  { name: "kubeadm's manifest for etcd 3.7", format: "kubeadm-manifest", text: fixture("kubeadm-etcd-3.7.yaml") },
+  { name: "a k3s server's config.yaml on etcd 3.7", format: "k3s-config", text: fixture("k3s-config-3.7.yaml") },
 ];
 
 const QUOTA = /quota-backend-bytes|QUOTA_BACKEND_BYTES/;

@@ -48,6 +48,13 @@ describe("drift: the quota a refresh reports", () => {
     assert.equal(quota, "mixed: m1 8GiB; m2 2GiB; m3 runs 6GiB, its file says 8GiB");
   });
 
+  it("is no drift for files without the setting, or with 0, when 2 GiB is declared, and drift to 2GiB otherwise", () => {
+    const unset = { configuredBytes: null, liveBytes: 2 * GiB };
+    const zero = { configuredBytes: 0, liveBytes: 2 * GiB };
+    assert.equal(liveQuota("2GiB", record(2 * GiB, [unset, zero, unset])), "2GiB");
+    assert.equal(liveQuota("8GiB", record(8 * GiB, [unset, zero, unset])), "2GiB");
+  });
+
   it("never reports a member whose file was not read as converged, nor as running etcd's default", () => {
     const unread = { fileRead: false, configuredBytes: null };
     assert.equal(

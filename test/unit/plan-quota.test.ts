@@ -150,6 +150,17 @@ describe("quota plan", () => {
     assert.ok(plan.steps.every((s) => s.action === "none"));
   });
 
+  it("takes a file without the setting, or with 0, as etcd's 2 GiB: nothing to do for a declared 2 GiB, a write for any other", () => {
+    const unset = { configuredBytes: undefined, liveBytes: 2 * GiB };
+    const zero = { configuredBytes: 0, liveBytes: 2 * GiB };
+    const plan = planQuota(cluster(members), facts(members, [unset, zero, unset]), settingsFor(members, "2GiB"));
+    assert.equal(plan.steps.length, 3);
+    assert.ok(plan.steps.every((s) => s.action === "none"));
+    assert.match(describeQuotaStep(plan.steps[0]), /already runs etcd's default 2 GiB, which its file leaves as it is/);
+    const raise = planQuota(cluster(members), facts(members, [unset, zero, unset]), settingsFor(members, "4GiB"));
+    assert.ok(raise.steps.every((s) => s.action === "write-and-restart"));
+  });
+
   it("restarts without writing a member whose file is right but which runs another quota", () => {
     const plan = planQuota(
       cluster(members),
