@@ -188,9 +188,10 @@ function unit(name: string, execStart: string, environmentFile?: string): string
 }
 
 /**
- * The flags kubeadm adds for the etcd it deploys, so that the lab's manifests run what clusters run: for etcd 3.6
- * (Kubernetes 1.34+) the feature gate and the watch flag that replaced the `--experimental-*` ones, which 3.6
- * deprecates and 3.7 removes; before 3.6 the experimental flags.
+ * The flags kubeadm adds for the etcd it deploys, so that the lab's manifests run what clusters run: for etcd 3.6 and
+ * newer (kubeadm's branch for an image tag of at least 3.6.0, so 3.7 members get the same) the feature gate and the
+ * watch flag that replaced the `--experimental-*` ones, which 3.6 deprecates and 3.7 removes; before 3.6 the
+ * experimental flags.
  */
 function kubeadmFlags(version: string): string[] {
   const [major, minor] = version.split(".").map(Number);

@@ -1,7 +1,8 @@
 /**
- * The `--experimental-*` server flags etcd 3.6 deprecated and 3.7 removed (etcd-io/etcd#19959), each with what
- * replaced it in 3.6: a renamed flag or a feature gate. Taken from the flag set of etcd 3.6.16 (server/embed/config.go)
- * less that of 3.7.3; a 3.7 member given one of them as a flag refuses to start ("flag provided but not defined").
+ * The server flags etcd 3.7 removed, each with what replaces it: the 23 `--experimental-*` ones 3.6 deprecated
+ * (etcd-io/etcd#19959), replaced in 3.6 by a renamed flag or a feature gate, and v2 discovery's two. Taken from the
+ * flag set of etcd 3.6.16 (server/embed/config.go) less that of 3.7.3; a 3.7 member given one of them as a flag
+ * refuses to start ("flag provided but not defined").
  */
 export const REMOVED_IN_3_7: ReadonlyMap<string, string> = new Map([
   ["experimental-bootstrap-defrag-threshold-megabytes", "--bootstrap-defrag-threshold-megabytes"],
@@ -29,6 +30,8 @@ export const REMOVED_IN_3_7: ReadonlyMap<string, string> = new Map([
   ["experimental-watch-progress-notify-interval", "--watch-progress-notify-interval"],
   // The config file's spelling of experimental-snapshot-catchup-entries (3.6 read both).
   ["experimental-snapshot-catch-up-entries", "--snapshot-catchup-entries"],
+  ["discovery", "v3 discovery (--discovery-endpoints and --discovery-token)"],
+  ["discovery-proxy", "remove it (v3 discovery has no proxy setting)"],
 ]);
 
 /** One removed setting found in a file. */
@@ -45,11 +48,13 @@ export interface RemovedFlagUse {
   readonly as: "argument" | "setting";
 }
 
+// Longest first, so that a name is never taken for a shorter one it starts with.
+const NAMES = [...REMOVED_IN_3_7.keys()].sort((a, b) => b.length - a.length).join("|");
 // `--flag`, `-flag` (Go accepts one dash), or a k3s etcd-arg entry `flag=value`: what etcd gets as an argument.
-const ARGUMENT = /(?:^|[\s"'[,])(?:--?|(?=experimental-[a-z0-9-]+=))(experimental-[a-z0-9-]+)(?=[=\s"',\]]|$)/g;
+const ARGUMENT = new RegExp(`(?:^|[\\s"'[,])(?:--?|(?=(?:${NAMES})=))(${NAMES})(?=[=\\s"',\\]]|$)`, "g");
 // A YAML key of etcd's config file.
-const KEY = /^\s*(?:-\s+)?["']?(experimental-[a-z0-9-]+)["']?\s*:/;
-const VARIABLE = /\bETCD_(EXPERIMENTAL_[A-Z0-9_]+)\b/g;
+const KEY = new RegExp(`^\\s*(?:-\\s+)?["']?(${NAMES})["']?\\s*:`);
+const VARIABLE = new RegExp(`(?<![A-Z0-9_])ETCD_(${NAMES.toUpperCase().replace(/-/g, "_")})(?![A-Z0-9_])`, "g");
 
 /**
  * Every flag etcd 3.7 removed that `text` sets, in any of the forms the config formats use; comment lines (`#`) are
@@ -61,7 +66,7 @@ export function removedFlagsIn(text: string): RemovedFlagUse[] {
     if (/^\s*#/.test(content)) return;
     const line = i + 1;
     const found = (flag: string, as: RemovedFlagUse["as"]) => {
-      if (REMOVED_IN_3_7.has(flag) && !uses.some((u) => u.flag === flag && u.line === line)) {
+      if (!uses.some((u) => u.flag === flag && u.line === line)) {
         uses.push({ flag, line, as });
       }
     };
@@ -91,7 +96,9 @@ export function removedFlagsProblem(file: string, version: string, uses: readonl
       use.as === "argument"
         ? "the member would not start"
         : `etcd ${version} ignores it, so the member would restart without that setting`;
-    return `--${use.flag} (line ${use.line}) was removed in etcd 3.7; ${outcome}: use ${REMOVED_IN_3_7.get(use.flag)} instead`;
+    const replacement = REMOVED_IN_3_7.get(use.flag)!;
+    const instead = replacement.startsWith("remove") ? replacement : `use ${replacement} instead`;
+    return `--${use.flag} (line ${use.line}) was removed in etcd 3.7; ${outcome}: ${instead}`;
   });
   return `${file} is for an older etcd than the ${version} this member runs: ${sentences.join("; ")}`;
 }

@@ -95,11 +95,34 @@ describe("flags etcd 3.7 removed, found in every config format", () => {
     }
   });
 
-  it("lists 23 removed flags and the config file's alias, each replaced by a flag without the prefix or a gate", () => {
-    assert.equal(REMOVED_IN_3_7.size, 24);
-    for (const [flag, replacement] of REMOVED_IN_3_7) {
-      assert.match(flag, /^experimental-/);
+  it("lists the 23 experimental flags (and the config file's alias) with their 3.6 names, and v2 discovery's two", () => {
+    const experimental = [...REMOVED_IN_3_7].filter(([flag]) => flag.startsWith("experimental-"));
+    assert.equal(experimental.length, 24);
+    for (const [flag, replacement] of experimental) {
       assert.match(replacement, /^--(?!experimental-)[a-z-]+(?:=[A-Za-z]+=true)?$/, flag);
     }
+    assert.deepEqual(
+      [...REMOVED_IN_3_7.keys()].filter((flag) => !flag.startsWith("experimental-")),
+      ["discovery", "discovery-proxy"],
+    );
+  });
+
+  it("finds v2 discovery's flags, but not v3 discovery's that share their start", () => {
+    const text = [
+      "ExecStart=/usr/bin/etcd --discovery=https://discovery.example/abc \\",
+      "  --discovery-srv=example.com --discovery-endpoints=http://10.0.0.1:2379 --discovery-proxy http://proxy:3128",
+      "ETCD_DISCOVERY_SRV=example.com",
+    ].join("\n");
+    assert.deepEqual(
+      removedFlagsIn(text).map((u) => [u.flag, u.line]),
+      [
+        ["discovery", 1],
+        ["discovery-proxy", 2],
+      ],
+    );
+    assert.match(
+      removedFlagsProblem("/etc/systemd/system/etcd.service", "3.7.3", removedFlagsIn(text)),
+      /--discovery-proxy \(line 2\) was removed in etcd 3\.7; the member would not start: remove it \(v3 discovery has no proxy setting\)$/,
+    );
   });
 });
