@@ -18,7 +18,7 @@ export interface LabClusterOptions {
   readonly members?: number;
   /** `--quota-backend-bytes` for every member; unset leaves etcd's default (2 GiB). */
   readonly quotaBytes?: number;
-  /** etcd version as {@link etcdBinary} takes it (default `$ETCD_VERSION`, else the newest 3.6). */
+  /** etcd version as {@link etcdBinary} takes it (default `$ETCD_VERSION`, else the newest 3.7). */
   readonly version?: string;
   /** Folder for the members' data and logs; default a new temporary folder, which {@link LabCluster.stop} removes. */
   readonly dir?: string;

@@ -13,8 +13,8 @@ export interface EtcdBinary {
   readonly version: string;
 }
 
-/** The release the lab runs unless `$ETCD_VERSION` says otherwise: the newest 3.6, as lab/install-etcd.sh pins it. */
-export const DEFAULT_ETCD_VERSION = "3.6.16";
+/** The release the lab runs unless `$ETCD_VERSION` says otherwise: the newest 3.7, as lab/install-etcd.sh pins it. */
+export const DEFAULT_ETCD_VERSION = "3.7.3";
 
 /** The repository root: `lab/` sits directly under it. */
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -33,8 +33,8 @@ const BUILT_ROOT = path.join(CACHE_ROOT, "etcd");
 
 /**
  * Resolves the etcd binaries for `version`: `3.4` (or `3.4.x`) is the distribution's package in /usr/bin, 3.5.16
- * and 3.5.30 the copies that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`, any other 3.5 or
- * 3.6 the one it builds into `~/.cache/pulumi-etcd-quota/etcd/<version>/`. Throws an Error that says how to install it when it is missing.
+ * and 3.5.30 the copies that `lab/install-etcd.sh` unpacks into `<repo>/.cache/etcd/<version>/`, any other 3.5, 3.6
+ * or 3.7 the one it builds into `~/.cache/pulumi-etcd-quota/etcd/<version>/`. Throws an Error that says how to install it when it is missing.
  */
 export function etcdBinary(version: string = process.env.ETCD_VERSION ?? DEFAULT_ETCD_VERSION): EtcdBinary {
   const candidates = [

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs the etcd the lab runs: `bash lab/install-etcd.sh [VERSION]`, VERSION 3.4, or any 3.5.x or 3.6.x release
-# (default: the pinned newest 3.6, $DEFAULT_VERSION below).
+# Installs the etcd the lab runs: `bash lab/install-etcd.sh [VERSION]`, VERSION 3.4, or any 3.5.x, 3.6.x or 3.7.x
+# release (default: the pinned newest 3.7, $DEFAULT_VERSION below).
 #
 # 3.4 is the distribution's own package in /usr/bin. 3.5.16 and 3.5.30 are taken from a newer Debian suite and
 # unpacked into <repo>/.cache/etcd/<version>/ with a private apt state, so the system's apt configuration and installed
 # packages stay untouched. The Debian mirror is the one this machine already uses (the deb822 file in
-# /etc/apt/sources.list.d, or $ETCD_LAB_DEBIAN_MIRROR). Every other 3.5.x and 3.6.x is built from the Go module proxy
-# (etcd, etcdctl and etcdutl of that release, about 1.5 minutes on 2 cores) into
+# /etc/apt/sources.list.d, or $ETCD_LAB_DEBIAN_MIRROR). Every other 3.5.x, 3.6.x and 3.7.x is built from the Go module
+# proxy (etcd, etcdctl and etcdutl of that release, about 1.5 minutes on 2 cores; 3.7 needs Go 1.26) into
 # ${XDG_CACHE_HOME:-~/.cache}/pulumi-etcd-quota/etcd/<version>/usr/bin, outside the repository, so later runs and CI
 # reuse it. Running it again once the version is in place does nothing.
 set -euo pipefail
@@ -14,9 +14,9 @@ set -euo pipefail
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly SOURCES=/etc/apt/sources.list.d/debian.sources
 
-# The newest releases of each line on the Go module proxy when they were pinned (2026-11); lab/etcd-binary.ts and
-# lab/test-matrix.sh name the same two.
-readonly DEFAULT_VERSION=3.6.16
+# The newest release on the Go module proxy when it was pinned (2026-12); lab/etcd-binary.ts and lab/test-matrix.sh
+# name the same one, and the matrix the newest 3.6 (3.6.16) and 3.5 (3.5.35) as well.
+readonly DEFAULT_VERSION=3.7.3
 version="${1:-$DEFAULT_VERSION}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Scratch folder for the download; global so the exit trap still sees it.
@@ -134,9 +134,10 @@ install_cached_35() {
   say "installed etcd $have in $dest (etcd, etcdctl, etcdutl in usr/bin)"
 }
 
-# 3.5 and 3.6 both put the server's main package at the root of go.etcd.io/etcd/server/v3; a wrapper module pins all
-# three commands to the release (their own go.mod files replace siblings with local paths, which `go install` refuses),
-# and Go's own caches (GOMODCACHE, GOCACHE) make a second version quick.
+# 3.5, 3.6 and 3.7 all put the server's main package at the root of go.etcd.io/etcd/server/v3; a wrapper module pins
+# all three commands to the release (their own go.mod files replace siblings with local paths, which `go install`
+# refuses; the modules outside the repository, go.etcd.io/raft/v3 for 3.6 and 3.7, come at the versions the release's
+# go.mod files require), and Go's own caches (GOMODCACHE, GOCACHE) make a second version quick.
 install_built() {
   local dest="${PULUMI_ETCD_QUOTA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-etcd-quota}/etcd/$version"
   local have
@@ -145,7 +146,7 @@ install_built() {
     say "etcd $version is already in $dest; nothing to do"
     return
   fi
-  command -v go >/dev/null || die "etcd $version is built from Go modules: install Go >= 1.24"
+  command -v go >/dev/null || die "etcd $version is built from Go modules: install Go >= 1.24 (>= 1.26 for 3.7)"
   mkdir -p "$(dirname "$dest")"
   work="$(mktemp -d "$(dirname "$dest")/.build.XXXXXX")"
   local log="$(dirname "$dest")/build-$version.log"
@@ -173,6 +174,6 @@ case "$version" in
   3.4) install_system_34 ;;
   3.5.16) install_cached_35 trixie ;;
   3.5.30) install_cached_35 sid ;;
-  3.5.[0-9]* | 3.6.[0-9]*) install_built ;;
-  *) die "unsupported version '$version'; use 3.4 or a 3.5.x or 3.6.x release (e.g. $DEFAULT_VERSION)" ;;
+  3.5.[0-9]* | 3.6.[0-9]* | 3.7.[0-9]*) install_built ;;
+  *) die "unsupported version '$version'; use 3.4 or a 3.5.x, 3.6.x or 3.7.x release (e.g. $DEFAULT_VERSION)" ;;
 esac

@@ -31,7 +31,7 @@ export interface SupervisedClusterOptions {
   readonly members?: number;
   /** `--quota-backend-bytes` (or its equivalent in the format) written into every member's file; unset: none. */
   readonly quotaBytes?: number;
-  /** etcd version as the lab takes it (default `$ETCD_VERSION`, else the newest 3.6). */
+  /** etcd version as the lab takes it (default `$ETCD_VERSION`, else the newest 3.7). */
   readonly version?: string;
   /** Serve https with this PKI and require client certificates, as LabCluster does; written into every format. */
   readonly tls?: LabTlsFiles;
