@@ -47,6 +47,24 @@ describe("member client: the quota a member reports (real etcd)", function () {
     }
   });
 
+  it("without a quota flag, reads the 2 GiB default a member reports in Status (3.6.6+, 3.7) and in its metric alike", async () => {
+    const unset = await LabCluster.start({ members: 1 });
+    const client = new MemberClient(unset.endpoints[0], {});
+    try {
+      const version = etcdBinary().version;
+      // 3.6 before 3.6.6 sent 0 for an unset quota; 3.4 and 3.5 have no such field.
+      const reports = /^3\.(?:6\.(?:[6-9]|\d\d)|[7-9]\.|\d\d\.)/.test(version);
+      const twoGiB = 2 * 1024 ** 3;
+      assert.equal(etcdctlStatus(unset.endpoints[0]).dbSizeQuota, reports ? twoGiB : undefined, version);
+      assert.equal((await client.status()).dbSizeQuota, reports ? twoGiB : undefined);
+      assert.equal((await client.statusAndMetrics()).metrics.quotaBytes, twoGiB);
+      assert.equal(await liveQuota(unset.endpoints[0]), twoGiB);
+    } finally {
+      client.close();
+      await unset.stop();
+    }
+  });
+
   it("tells a member that stops its gRPC health service during defrags (StopGRPCServiceOnDefrag, 3.6+) from one that does not say", async () => {
     const version = etcdBinary().version;
     const is36 = /^3\.(?:[6-9]|\d\d)\./.test(version);

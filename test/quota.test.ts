@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import { promisify } from "util";
 import { EngineStack, PartialFailure, ProviderHost } from "./support/engine";
@@ -260,6 +261,71 @@ describe("EtcdQuota on real etcd, through the engine protocol", function () {
 
     fs.rmSync(`${dropIns}/50-etcd.yaml`);
     assert.equal((await stack.preview("quota", inputsFor(cluster, "96MiB"))).op, "create");
+  });
+
+  it("a unit with a flag etcd 3.7 removed: refused at check on 3.7 members, naming it, with nothing restarted; fine before 3.7", async () => {
+    const cluster = await startCluster("systemd-unit");
+    const unit = cluster.configFile("m2");
+    fs.writeFileSync(
+      unit,
+      fs
+        .readFileSync(unit, "utf8")
+        .replace(/^ExecStart=(\S+) \\$/m, "ExecStart=$1 \\\n  --experimental-compaction-batch-limit=1000 \\"),
+    );
+    const line =
+      fs.readFileSync(unit, "utf8").split("\n").indexOf("  --experimental-compaction-batch-limit=1000 \\") + 1;
+    assert.ok(line > 0, "the flag is in m2's unit");
+    const hashes = () => cluster.lab.members.map((m) => sha256(cluster.configFile(m.name)));
+    const before = hashes();
+    const pids = cluster.lab.members.map((m) => cluster.pid(m.name));
+    const preview = await newStack().preview("quota", inputsFor(cluster, "96MiB"));
+    if (/^3\.[0-6]\./.test(cluster.lab.version)) {
+      assert.equal(preview.op, "create", JSON.stringify(preview.failures));
+    } else {
+      assert.equal(preview.op, "failed");
+      assert.deepEqual(
+        preview.failures.map((f) => f.reason),
+        [
+          `members[1].configFile: ${unit} is for an older etcd than the ${cluster.lab.version} this member runs: ` +
+            `--experimental-compaction-batch-limit (line ${line}) was removed in etcd 3.7; the member would not ` +
+            "start: use --compaction-batch-limit instead",
+        ],
+      );
+      // What the message says, from etcd itself: this release refuses the flag.
+      const refused = await promisify(execFile)(cluster.lab.etcd, ["--experimental-compaction-batch-limit=1000"], {
+        timeout: 10_000,
+      }).then(
+        () => "started",
+        (error: { stderr?: string }) => error.stderr ?? "",
+      );
+      assert.match(refused, /flag provided but not defined: -experimental-compaction-batch-limit/);
+    }
+    assert.deepEqual(hashes(), before, "no file changed");
+    assert.deepEqual(
+      cluster.lab.members.map((m) => cluster.pid(m.name)),
+      pids,
+      "no member restarted",
+    );
+  });
+
+  it("files without a quota setting run etcd's 2 GiB: a declared 2GiB restarts nothing and shows no drift, 1GiB is a change", async () => {
+    const cluster = await SupervisedCluster.start({ format: "env-file", members: 3 });
+    clusters.push(cluster);
+    const hashes = () => cluster.lab.members.map((m) => sha256(cluster.configFile(m.name)));
+    const before = hashes();
+    const pids = cluster.lab.members.map((m) => cluster.pid(m.name));
+    for (const member of cluster.lab.members) assert.equal(await liveQuota(member.clientUrl), 2 * 1024 * MiB);
+    const stack = newStack();
+    assert.equal((await stack.up("quota", inputsFor(cluster, "2GiB"))).op, "create");
+    assert.equal((await stack.previewRefresh("quota", inputsFor(cluster, "2GiB"))).op, "same", "no drift");
+    assert.deepEqual(hashes(), before, "no file changed");
+    assert.deepEqual(
+      cluster.lab.members.map((m) => cluster.pid(m.name)),
+      pids,
+      "no member restarted",
+    );
+    const change = await stack.preview("quota", inputsFor(cluster, "1GiB"));
+    assert.equal(change.op, "update", JSON.stringify(change.failures));
   });
 
   it("leaves NOSPACE the runbook's second way: a larger quota, then the alarm disarmed and writes accepted again", async () => {
