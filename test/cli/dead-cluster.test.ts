@@ -35,7 +35,6 @@ describe("a cluster with every member stopped, as pulumi preview --refresh tells
     const [live, diagnostics] = output.split(/^Diagnostics:$/m);
     assert.ok(diagnostics !== undefined, output);
     for (const part of [live, diagnostics]) {
-      assert.equal(count(part, "no member answered ("), 2, part);
       assert.equal(count(part, "no member answered (http"), 1, `told in full once:\n${part}`);
       for (const endpoint of endpoints) assert.equal(count(part, `${endpoint}:`), 1, `${endpoint} once in:\n${part}`);
     }

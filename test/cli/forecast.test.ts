@@ -62,7 +62,7 @@ describe("the forecast on the README's schedule, through the real pulumi CLI", f
       /maintenance\s*:\s*"needed: the quota is reached within 7d\S*: full in [^"]+" => "up-to-date"/,
     );
     // The refreshes were saved: the run's reading and one per scheduled refresh.
-    const saved = (await project.resource("prod", "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction"))!;
+    const saved = (await project.resource("prod", "EtcdCompaction"))!;
     assert.equal((saved.outputs!.sizeSamples as unknown[]).length, 3);
     // Warned before NOSPACE: etcd's own reading of the file, well below the quota, and no alarm.
     assert.ok(after >= before + 16 * MiB && after < QUOTA, `DB ${after} B, before ${before} B`);
