@@ -3,11 +3,11 @@ import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
 import { ClusterSession, probeAccess } from "./etcd/cluster";
 import type { SnapshotRecord } from "./etcd/snapshot";
-import { ClusterObservation, noMemberAnswered } from "./etcd/observation";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "./etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
 import { compactionSettings } from "./inputs/compaction";
 import { checkInputs } from "./names";
-import { clusterIdIn, progressFor } from "./progress";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "./plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "./plan/forecast";
 import { pick, plain, readInputs, sameValue } from "./values";
@@ -228,13 +228,14 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
       const observation = await session.observe();
       if (observation.members.length === 0) {
         // Shown as drift (`maintenance: "needed: no member answered (...)" => "up-to-date"`), so a preview says it and
-        // an `up` fails on it, while a destroy goes through.
+        // an `up` fails on it, while a destroy goes through. The plan of the last refresh no longer applies.
         const maintenance = `needed: ${noMemberAnswered(observation)}`;
         const progress = progressFor("EtcdCompaction", settings.resourceName, clusterIdIn(id));
-        progress(`warning: ${maintenance.replace(/^needed: /, "")}; keeping the last known state`);
+        const why = onceThenShort(noMemberAnswered(observation), NO_MEMBER_ANSWERED_AGAIN);
+        progress(`warning: ${why}; keeping the last known state`);
         return {
           id,
-          props: plain({ ...props, maintenance }),
+          props: plain({ ...props, maintenance, plan: [] }),
           inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
         };
       }

@@ -17,3 +17,17 @@ export function progressFor(type: "EtcdQuota" | "EtcdCompaction", name: unknown,
 export function clusterIdIn(resourceId: string): string | undefined {
   return /^etcd-(?:quota|compaction)-([0-9a-f]+)$/.exec(resourceId)?.[1];
 }
+
+/** What this provider host has said already (see {@link onceThenShort}). */
+const said = new Set<string>();
+
+/**
+ * `message` the first time this provider host says it, `short` after that. The CLI sends the refresh and the check of
+ * every resource in a command to one host, so a condition they all meet (no member of a cluster answering) is told
+ * in full once, and each later mention points back to it instead of naming every endpoint again.
+ */
+export function onceThenShort(message: string, short: string): string {
+  if (said.has(message)) return short;
+  said.add(message);
+  return message;
+}

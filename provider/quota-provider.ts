@@ -1,7 +1,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
-import { ClusterSession } from "./etcd/cluster";
-import { accessProblems, ClusterObservation, noMemberAnswered } from "./etcd/observation";
+import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "./etcd/cluster";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "./etcd/observation";
+import type { MemberClientOptions } from "./etcd/member";
 import type { SnapshotRecord } from "./etcd/snapshot";
 import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
 import { describeSnapshot, snapshotSource } from "./plan/snapshot";
@@ -18,7 +19,7 @@ import {
 } from "./quota";
 import { liveQuota, sameQuota } from "./plan/drift";
 import { checkInputs } from "./names";
-import { clusterIdIn, progressFor } from "./progress";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { pick, plain, readInputs, sameValue } from "./values";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
@@ -101,11 +102,13 @@ function planLines(plan: QuotaPlan, settings: QuotaSettings, cluster: ClusterObs
   return [...snapshot, ...plan.steps.map(describeQuotaStep)];
 }
 
+/** A session bounded by `callTimeout` (a run, a refresh), or by the preview's fixed bound (`check`). */
 async function withSession<T>(
   settings: QuotaSettings,
+  calls: MemberClientOptions,
   use: (session: ClusterSession, hosts: HostPool) => Promise<T>,
 ): Promise<T> {
-  const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
+  const session = new ClusterSession(settings.access, calls);
   const hosts = new HostPool();
   try {
     return await use(session, hosts);
@@ -117,7 +120,7 @@ async function withSession<T>(
 
 async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ id: string; outs: QuotaOutputs }> {
   const settings = quotaSettings(inputs);
-  return withSession(settings, async (session, hosts) => {
+  return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, async (session, hosts) => {
     // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
     // in trouble, and a member that accepts connections but never answers costs a whole call timeout per question.
     const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
@@ -146,15 +149,21 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
     if ("failures" in checked) return { inputs: news, failures: checked.failures };
     const { settings, unknown } = checked;
     if (unknown.size > 0) return { inputs: news, failures: [] };
-    const refusals = await withSession(settings, async (session, hosts) => {
+    const refusals = await withSession(settings, PREVIEW_CALLS, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
       // Settings that every member refuses (a wrong CA or password) would also show as each member "down": say the
-      // one thing to fix instead.
-      const access = accessProblems(
+      // one thing to fix instead. A user without the root role could not move leadership or disarm: say so now.
+      const access = await settingsProblems(
+        session,
         observation.cluster,
         (endpoint) => `members[${settings.members.findIndex((m) => m.endpoint === endpoint)}].endpoint`,
       );
       if (access.length > 0) return [...observation.fileProblems, ...access];
+      if (observation.cluster.members.length === 0) {
+        // One failure for the cluster rather than one per member, told in full unless this command's refresh did.
+        const why = onceThenShort(noMemberAnswered(observation.cluster), NO_MEMBER_ANSWERED_AGAIN);
+        return [...observation.fileProblems, { field: "members", reason: why }];
+      }
       const plan = planQuota(observation.cluster, observation.facts, settings);
       const refusals = await refusalsOf(hosts, settings, observation, plan);
       // The preview's account of what an update would do, each file named as the link it may be resolves.
@@ -194,12 +203,13 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
     if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = inputsFromOutputs(props);
     const settings = quotaSettings(inputs);
-    return withSession(settings, async (session, hosts) => {
+    return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
       if (observation.cluster.members.length === 0) {
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
         const progress = progressFor("EtcdQuota", settings.resourceName, clusterIdIn(id));
-        progress(`warning: ${noMemberAnswered(observation.cluster)}; keeping the last known state`);
+        const why = onceThenShort(noMemberAnswered(observation.cluster), NO_MEMBER_ANSWERED_AGAIN);
+        progress(`warning: ${why}; keeping the last known state`);
         return { id, props, inputs: readInputs<QuotaOutputs>(inputs) };
       }
       const record: QuotaRecord = {

@@ -33,7 +33,7 @@ export interface WhenArgs {
   readonly freeBytesAbove?: pulumi.Input<number | string>;
   /**
    * The forecast (see `forecast`) says the largest DB file reaches its quota within this long: seconds or "7d",
-   * "36h". Off unless given.
+   * "36h". Off unless given. Its readings are kept by `pulumi refresh`, not by a preview's refresh: schedule both.
    */
   readonly fullWithin?: pulumi.Input<number | string>;
 }

@@ -1,4 +1,4 @@
-import { isAccessError, QuotaReportsDisagreeError } from "../errors";
+import { isAccessError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
 import { EtcdAccess } from "../inputs/access";
 import { Alarm, ClusterMember, MemberClient, MemberClientOptions } from "./member";
 import { accessProblems, ClusterObservation } from "./observation";
@@ -30,7 +30,14 @@ export class ClusterSession implements ClusterApi {
           return { client, status, metrics };
         } catch (error) {
           if (error instanceof QuotaReportsDisagreeError) throw error;
-          return { client, error, reason: error instanceof Error ? error.message : String(error) };
+          // Every message built from `unreachable` names the endpoint first: the reason alone, not the endpoint again.
+          const reason =
+            error instanceof MemberUnavailableError && error.endpoint === client.endpoint
+              ? error.detail
+              : error instanceof Error
+                ? error.message
+                : String(error);
+          return { client, error, reason };
         }
       }),
     );
@@ -70,34 +77,54 @@ export class ClusterSession implements ClusterApi {
   }
 }
 
-/** A preview's bound for each call to a member: long enough for a busy member, short enough for a preview. */
-const PROBE_CALL_TIMEOUT_MS = 5_000;
+/**
+ * How a preview (`check`) reads the cluster: each call bounded by a fixed 5 s, long enough for a busy member, short
+ * enough for a preview, whatever `callTimeout` the run and the refresh are given.
+ */
+export const PREVIEW_CALLS: MemberClientOptions = {
+  callTimeoutMs: 5_000,
+  callTimeoutBoundBy: "a preview's fixed 5s",
+};
 
 /**
- * Reads the cluster with the access settings as given (each call bounded by a few seconds) and returns what they
- * get wrong, as {@link accessProblems} does, plus a user without etcd's root role: so a wrong CA, a missing client
- * certificate, a wrong password or a URL that is not etcd fails `pulumi preview`, before anything changes. A member
- * that is merely down is not a problem of the settings and is left to the run's health gate.
+ * What the access settings get wrong, as {@link accessProblems} finds it in `observation`, plus a user without etcd's
+ * root role (asked of the first member that answered): so a wrong CA, a missing client certificate, a wrong
+ * password, a user who may not run maintenance or a URL that is not etcd fails `pulumi preview`, before anything
+ * changes. A member that is merely down is not a problem of the settings and is left to the caller.
  */
+export async function settingsProblems(
+  session: ClusterSession,
+  observation: ClusterObservation,
+  fieldOf: (endpoint: string) => string,
+): Promise<{ field: string; reason: string }[]> {
+  const problems = accessProblems(observation, fieldOf);
+  const [answered] = observation.members;
+  if (problems.length > 0 || answered === undefined) return problems;
+  try {
+    await session.client(answered.endpoint).requireRootRole("a preview changes nothing");
+    return [];
+  } catch (error) {
+    return [accessProblem(error, fieldOf)];
+  }
+}
+
+/** An access error as a `check` failure on the input that fixes it; any other error is thrown on. */
+function accessProblem(error: unknown, fieldOf: (endpoint: string) => string): { field: string; reason: string } {
+  if (!isAccessError(error)) throw error;
+  const field = error.input === undefined || error.input === "endpoint" ? fieldOf(error.endpoint) : error.input;
+  return { field, reason: `${error.endpoint}: ${error.detail}` };
+}
+
+/** EtcdCompaction's preview: reads the cluster with the access settings as given, and says what they get wrong. */
 export async function probeAccess(
   access: EtcdAccess,
   fieldOf: (endpoint: string) => string,
 ): Promise<{ field: string; reason: string }[]> {
-  const session = new ClusterSession(access, {
-    callTimeoutMs: PROBE_CALL_TIMEOUT_MS,
-    callTimeoutBoundBy: "a preview's fixed 5s",
-  });
+  const session = new ClusterSession(access, PREVIEW_CALLS);
   try {
-    const observation = await session.observe();
-    const problems = accessProblems(observation, fieldOf);
-    const [answered] = observation.members;
-    if (problems.length > 0 || answered === undefined) return problems;
-    await session.client(answered.endpoint).requireRootRole("a preview changes nothing");
-    return [];
+    return await settingsProblems(session, await session.observe(), fieldOf);
   } catch (error) {
-    if (!isAccessError(error)) throw error;
-    const field = error.input === undefined || error.input === "endpoint" ? fieldOf(error.endpoint) : error.input;
-    return [{ field, reason: `${error.endpoint}: ${error.detail}` }];
+    return [accessProblem(error, fieldOf)];
   } finally {
     session.close();
   }

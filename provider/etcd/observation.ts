@@ -42,6 +42,9 @@ export function noMemberAnswered(observation: ClusterObservation): string {
   return `no member answered (${observation.unreachable.map((u) => `${u.endpoint}: ${u.reason}`).join("; ")})`;
 }
 
+/** {@link noMemberAnswered} once it has been said in full, in this command, naming every endpoint. */
+export const NO_MEMBER_ANSWERED_AGAIN = "no member answered (the endpoints and reasons are above)";
+
 /**
  * The endpoints that refused the access settings (TLS, user, or not etcd at all), as `check` failures: one per input
  * at fault, naming the endpoints, so a wrong CA reads as one line about `tls.ca` rather than one per member.

@@ -61,7 +61,7 @@ export function forecast(samples: readonly SizeSample[]): Forecast {
   const span = samples.length < 2 ? 0 : Date.parse(samples.at(-1)!.at) - Date.parse(samples[0].at);
   if (samples.length < MIN_SAMPLES || span < MIN_SPAN_MS) {
     return {
-      text: `not enough samples yet: ${samples.length} over ${formatDuration(span)}; a forecast needs ${MIN_SAMPLES} refreshes over ${formatDuration(MIN_SPAN_MS)} or more`,
+      text: `not enough samples yet: ${samples.length} over ${formatDuration(span)}; a forecast needs ${MIN_SAMPLES} refreshes over ${formatDuration(MIN_SPAN_MS)} or more, kept by \`pulumi refresh\` (a preview's refresh is not saved)`,
       secondsLeft: null,
     };
   }
