@@ -73,6 +73,7 @@ describe("the break-glass command (etcd-quota) on real etcd", function () {
       [["maintain", "--endpoints", endpoint, "--quota", "8GiB"], /Unknown option '--quota'/],
       [["maintain"], /--endpoints: required/],
       [["compact", "--endpoints", endpoint], /unknown command "compact"/],
+      [[], /give a command: maintain or status/],
     ];
     for (const [args, message] of cases) {
       const result = await etcdQuota(args);

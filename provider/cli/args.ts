@@ -132,7 +132,8 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv 
     throw new UsageError("", error instanceof Error ? error.message : String(error));
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) return undefined;
+  if (values.help) return undefined;
+  if (positionals.length === 0) throw new UsageError("", "give a command: maintain or status");
   const [command, ...extra] = positionals;
   if (command !== "maintain" && command !== "status") {
     throw new UsageError("", `unknown command "${command}"; the commands are maintain and status`);
