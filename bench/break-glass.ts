@@ -6,7 +6,7 @@
 import * as path from "path";
 import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
-import { fillToNoSpace } from "../test/support/etcd";
+import { waitAlarmsHoldStill } from "../test/support/etcd";
 import { sizesOf } from "./maintenance";
 import {
   BenchOptions,
@@ -89,8 +89,7 @@ async function sample(endpoints: readonly string[], side: SideName, targetNote: 
   log(`benchmark 6: filling to NOSPACE (${targetNote}) for the ${side === "runbook" ? "runbook" : "command"}`);
   const filled = await fill(endpoints, { untilNoSpace: true, timeoutMs: 300_000 });
   if (!filled.noSpace) throw new Error("the fill did not reach NOSPACE");
-  // Every member raises its own alarm as it applies the write that hit the quota: wait until the list holds still.
-  await fillToNoSpace(endpoints);
+  await waitAlarmsHoldStill(endpoints);
   const before = await sizesOf(endpoints);
   log(`benchmark 6: ${side}`);
   const { ms, steps } = side === "runbook" ? await bestRunbook(endpoints) : await breakGlass(endpoints);
