@@ -52,7 +52,8 @@ async function bestRunbook(endpoints: readonly string[]): Promise<{ ms: number; 
   const steps: { step: string; ms: number }[] = [];
   const status = await etcdctl(endpoints, ["endpoint", "status", "-w", "json"]);
   steps.push({ step: "endpoint status -w json", ms: status.ms });
-  const parsed = JSON.parse(status.stdout) as {
+  // Member IDs are uint64 in decimal, beyond a JSON number's exact range: read them as text.
+  const parsed = JSON.parse(status.stdout.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as {
     Endpoint: string;
     Status: { header: { revision: number | string; member_id: number | string }; leader: number | string };
   }[];
@@ -67,7 +68,7 @@ async function bestRunbook(endpoints: readonly string[]): Promise<{ ms: number; 
     const defrag = await etcdctl([entry.Endpoint], [timeout, "defrag"], 330_000);
     steps.push({ step: `defrag ${entry.Endpoint} (follower)`, ms: defrag.ms });
   }
-  // etcdctl prints member IDs in decimal in JSON; move-leader takes them in hex.
+  // move-leader takes the ID in hex.
   const target = BigInt(String(follower.Status.header.member_id)).toString(16);
   const move = await etcdctl([leader.Endpoint], ["move-leader", target]);
   steps.push({ step: `move-leader ${target}`, ms: move.ms });
