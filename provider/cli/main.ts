@@ -38,8 +38,7 @@ const CHANGES = new Set<CompactionStep["action"]>(["snapshot", "compact", "move-
 type Print = (line: string) => void;
 
 /** Progress lines with the time since the command started, so an operator sees where the minutes go. */
-function progressPrinter(print: Print): Print {
-  const started = Date.now();
+function progressPrinter(print: Print, started: number): Print {
   return (line) => print(`[${formatDuration(Date.now() - started)}] ${line}`);
 }
 
@@ -114,7 +113,12 @@ async function status(session: ClusterSession, invocation: Invocation, print: Pr
   return state === UP_TO_DATE ? EXIT.done : EXIT.maintenanceNeeded;
 }
 
-async function maintain(session: ClusterSession, invocation: Invocation, print: Print, fail: Print): Promise<number> {
+async function maintain(
+  session: ClusterSession,
+  invocation: Invocation & { readonly started: number },
+  print: Print,
+  fail: Print,
+): Promise<number> {
   const observation = await session.observe();
   const code = unreachable(observation, fail);
   if (code !== undefined) return code;
@@ -132,7 +136,7 @@ async function maintain(session: ClusterSession, invocation: Invocation, print: 
     print("nothing to do");
     return EXIT.done;
   }
-  const progress = progressPrinter(print);
+  const progress = progressPrinter(print, invocation.started);
   try {
     const record = await runCompaction(startingFrom(session, observation), invocation.settings, progress);
     printRecord(record, print);
@@ -164,6 +168,7 @@ export async function main(
   print: Print = (line) => console.log(line),
   fail: Print = (line) => console.error(`etcd-quota: ${line}`),
 ): Promise<number> {
+  const started = Date.now();
   let invocation: Invocation | undefined;
   try {
     invocation = parseInvocation(argv, env);
@@ -182,7 +187,7 @@ export async function main(
   });
   try {
     const run = invocation.command === "status" ? status : maintain;
-    return await run(session, invocation, print, fail);
+    return await run(session, { ...invocation, started }, print, fail);
   } catch (error) {
     if (isAccessError(error)) {
       fail(
