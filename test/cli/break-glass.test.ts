@@ -26,7 +26,8 @@ function npxEtcdQuota(dir: string, args: readonly string[]): Promise<{ code: num
 }
 
 describe("the break-glass command next to a stack through the real pulumi CLI", function () {
-  this.timeout(600_000);
+  // Three CLI runs, a project install and a fill: it took 10 min on 2 cores at a load average of ~30.
+  this.timeout(1_200_000);
   let cluster: LabCluster | undefined;
   let project: PulumiProject | undefined;
 
