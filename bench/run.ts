@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: five benchmarks of pulumi-etcd-quota on
+ * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: six benchmarks of pulumi-etcd-quota on
  * real local etcd clusters, each reported as ratios against a baseline measured in the same run. See bench/README.md.
  */
 import * as os from "os";
 import { parseArgs } from "util";
 import { etcdBinary } from "../lab/etcd-binary";
+import { breakGlassBench } from "./break-glass";
 import { cliBench } from "./cli";
 import { maintenanceBench } from "./maintenance";
 import { previewRefreshBench } from "./preview-refresh";
@@ -29,19 +30,21 @@ const BENCHMARKS: readonly { readonly id: number; readonly title: string; readon
   { id: 3, title: "preview --refresh vs etcdctl endpoint status", run: previewRefreshBench },
   { id: 4, title: "scale: 20 clusters through one provider host", run: scaleBench },
   { id: 5, title: "through the real pulumi CLI: up, preview --refresh, the preview pass of up", run: cliBench },
+  { id: 6, title: "break-glass: etcd-quota maintain vs the best etcdctl runbook at NOSPACE", run: breakGlassBench },
 ];
 
 /** The whole run gives up after this long, stopping everything it started. */
 const OVERALL_TIMEOUT_MS = 30 * 60_000;
 
 const USAGE = `usage: npm run bench [-- options]
-  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,5 (default: all five)
+  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,5 (default: all six)
   --quick       smaller fill for benchmark 1 (128 MiB instead of 512 MiB) and fewer runs for benchmark 3
   --rounds N    rounds of benchmark 1, alternating which side goes first; medians when N > 1 (default 2, --quick 1;
                 each round refills the cluster twice, ~40 s per fill at 512 MiB on 2 cores)
   --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7); benchmark 5 runs a third as many
   --samples N   rolling changes per side for benchmark 2, the side going first alternating per round (default 3,
-                --quick 1; each sample is ~15 s on 2 cores)
+                --quick 1; each sample is ~15 s on 2 cores); also the samples per side of benchmark 6 (a fill to
+                NOSPACE each: quota 256 MiB, --quick 64 MiB)
   --verbose     echo the provider's progress lines
   --help`;
 

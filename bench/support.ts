@@ -91,7 +91,7 @@ export interface RunResult {
  * Runs a program (no shell) and resolves when it exits; SIGKILLs it by pid after `timeoutMs`. Rejects on a non-zero
  * exit unless `allowFailure`.
  */
-function runProgram(
+export function runProgram(
   file: string,
   args: readonly string[],
   options: { readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv; readonly allowFailure?: boolean },

@@ -39,6 +39,9 @@ export function checkFailure(field: string, reason: string): CheckFailure {
 /** The cluster is not in a state where it is safe to proceed (member down, CORRUPT alarm, quorum at risk). */
 export class UnsafeClusterError extends EtcdQuotaError {}
 
+/** NOSPACE was kept raised: a member is still at or above `disarmBelow` of its quota, so a write would raise it again. */
+export class DisarmRefusedError extends UnsafeClusterError {}
+
 /**
  * A member could not be reached or answered with an error. The subclasses below say which condition; this class
  * itself is any other error a member answered with.

@@ -1,4 +1,4 @@
-import { EtcdQuotaError, MemberUnavailableError } from "../errors";
+import { DisarmRefusedError, MemberUnavailableError } from "../errors";
 import { formatDuration } from "../duration";
 import { Progress, sleep, waitFor } from "../wait";
 import type { ClusterApi } from "../seams";
@@ -56,7 +56,7 @@ export async function disarmNoSpace(
   const noSpace = noSpaceAlarms(observation);
   if (noSpace.length === 0) return [];
   const decision = disarmDecision(observation, below);
-  if (!decision.allowed) throw new EtcdQuotaError(`NOSPACE not disarmed: ${decision.reason}`);
+  if (!decision.allowed) throw new DisarmRefusedError(`NOSPACE not disarmed: ${decision.reason}`);
   const client = session.client(
     observation.members.find((m) => m.isLeader)?.endpoint ?? observation.members[0].endpoint,
   );

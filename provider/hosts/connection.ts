@@ -1,5 +1,5 @@
 import { rejectUnknownKeys } from "../names";
-import { utils } from "ssh2";
+import type * as Ssh2 from "ssh2";
 import { InvalidInputError } from "../errors";
 import { describe } from "../size";
 import { findKnownKeys, parsePublicKey } from "./known-hosts";
@@ -226,6 +226,8 @@ function checkPrivateKey(privateKey: string, passphrase: string | undefined, fie
       'does not look like a private key: expected text starting with "-----BEGIN OPENSSH PRIVATE KEY-----" or another PEM private key header',
     );
   }
+  // Loaded here, not at the top: a cluster without SSH members never loads ssh2 (nor its native crypto).
+  const { utils } = require("ssh2") as typeof Ssh2;
   const parsed = utils.parseKey(privateKey, passphrase);
   if (!(parsed instanceof Error)) return;
   if (/no passphrase given/i.test(parsed.message)) {

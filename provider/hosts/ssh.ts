@@ -1,7 +1,8 @@
 import { constants as osConstants } from "node:os";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
-import { Client, ClientChannel } from "ssh2";
+import type { Client, ClientChannel } from "ssh2";
+import type * as Ssh2 from "ssh2";
 import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
 import { Connection, ConnectionInput, validateConnection } from "./connection";
@@ -133,7 +134,8 @@ async function openClient(checked: Connection, role = "", sock?: Duplex): Promis
   const { host, port, user, privateKey, privateKeyPassword, password, dialTimeout, agentSocketPath } = checked;
   const label = labelOf(checked);
   const trusted = trustedKeys(checked);
-  const client = new Client();
+  // Loaded at the first login, not with the provider: a cluster without SSH members never loads ssh2.
+  const client = new (require("ssh2") as typeof Ssh2).Client();
   let presented: Buffer | undefined;
 
   await new Promise<void>((resolve, reject) => {

@@ -89,6 +89,11 @@ export async function waitHealthy(endpoints: readonly string[], timeoutMs = 30_0
  */
 export async function fillToNoSpace(endpoints: readonly string[]): Promise<void> {
   await fill(endpoints, { untilNoSpace: true });
+  await waitAlarmsHoldStill(endpoints);
+}
+
+/** Waits until the alarm list has held still for 2 s (within 20 s): after a fill that ended at NOSPACE. */
+export async function waitAlarmsHoldStill(endpoints: readonly string[]): Promise<void> {
   let last = "";
   let stableSince = Date.now();
   const deadline = Date.now() + 20_000;
