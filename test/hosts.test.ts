@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -259,6 +259,55 @@ describe("hosts", function () {
       });
     });
   }
+
+  describe("local host", function () {
+    /**
+     * Swaps `$ARGV[0]` between a regular file and a FIFO as fast as it can, each made under its own name and renamed
+     * over the path, so the path always exists and is one or the other, for about as long each time.
+     */
+    const SWAPPER = `my ($path, $file, $fifo, $scratch) = @ARGV;
+sub put { open(my $out, ">", $_[0]) or die; print $out "ETCD_NAME=m1\\n"; close $out; }
+put($file); POSIX::mkfifo($fifo, 0600) or die;
+while (1) {
+  rename($file, $path) or die; put($file);
+  rename($fifo, $path) or die; POSIX::mkfifo($fifo, 0600) or die; put($scratch);
+}`;
+
+    it("never blocks on a FIFO swapped in for the file while it reads (a real swap, raced 1,000 times)", async function () {
+      this.timeout(60_000);
+      const dir = mkdtempSync(join(tmpdir(), "etcd-quota-fifo-"));
+      const path = join(dir, "etcd.env");
+      writeFileSync(path, "ETCD_NAME=m1\n");
+      const swapper = spawn(
+        "perl",
+        ["-MPOSIX", "-e", SWAPPER, path, join(dir, "file"), join(dir, "fifo"), join(dir, "scratch")],
+        {
+          stdio: "ignore",
+        },
+      );
+      const exited = new Promise((resolve) => swapper.once("exit", resolve));
+      try {
+        const host = localHost();
+        const seen = { file: 0, fifo: 0 };
+        for (let i = 0; i < 1000; i++) {
+          try {
+            assert.equal((await host.readFile(path)).text, "ETCD_NAME=m1\n");
+            seen.file++;
+          } catch (err) {
+            assert.ok(err instanceof HostError, String(err));
+            assert.match(err.message, /it is a named pipe \(FIFO\); only regular files are read/);
+            seen.fifo++;
+          }
+        }
+        // Oracle: both kinds were met, so the swap really raced the reads; the old read hung on one of them.
+        assert.ok(seen.file > 0 && seen.fifo > 0, `reads met ${JSON.stringify(seen)}`);
+      } finally {
+        swapper.kill("SIGKILL");
+        await exited;
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
 
   describe("ssh host", function () {
     it("sends every command through sudo -n when sudo is on", async function () {
