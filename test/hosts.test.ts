@@ -22,6 +22,7 @@ import { Host } from "../provider/hosts/host";
 import { localHost } from "../provider/hosts/local";
 import { remoteCommand, shellQuote } from "../provider/hosts/shell";
 import { connectSsh } from "../provider/hosts/ssh";
+import { HostPool } from "../provider/quota";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
 
 /** Owner given to test files, so keeping the owner is not satisfied by accident (the tests run as root). */
@@ -353,6 +354,34 @@ while (1) {
         ),
         new RegExp(`cannot connect to the proxy root@127\\.0\\.0\\.1:${jump.port}: connection refused`),
       );
+    });
+
+    it("gives members behind different jump hosts at the same address connections of their own (HostPool)", async function () {
+      const jump = await startSshd();
+      const pool = new HostPool();
+      try {
+        const member = (connection: ConnectionInput) => ({
+          endpoint: "http://127.0.0.1:2379",
+          configFile: "/etc/etcd.env",
+          format: undefined,
+          restartCommand: undefined,
+          connection: validateConnection(connection, "connection"),
+        });
+        const proxy = { host: "127.0.0.1", port: jump.port, privateKey: jump.privateKey, hostKey: jump.hostKey };
+        // The same user@host:port, reached directly and through a jump host: two machines in a real network.
+        const direct = await pool.for(member(sshConnection()));
+        const viaJump = await pool.for(member(sshConnection({ proxy })));
+        assert.notEqual(viaJump, direct);
+        assert.equal(direct.label, `root@127.0.0.1:${sshd.port}`);
+        assert.equal(viaJump.label, `root@127.0.0.1:${sshd.port} via root@127.0.0.1:${jump.port}`);
+        // Each one works: a shared connection would have refused the second member as a duplicate instead.
+        assert.equal((await viaJump.run("echo through", { timeoutMs: 10_000 })).stdout, "through\n");
+        assert.equal(await pool.for(member(sshConnection())), direct, "an equal connection is reused");
+        assert.notEqual(await pool.for(member(sshConnection({ sudo: true }))), direct, "sudo is part of it");
+      } finally {
+        await pool.close();
+        await jump.stop();
+      }
     });
 
     it("logs in with the key an SSH agent holds (agentSocketPath), no privateKey given", async function () {
