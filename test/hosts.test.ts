@@ -384,6 +384,35 @@ while (1) {
       }
     });
 
+    it("accepts an RSA host key only with SHA-2 signatures: a server that signs with ssh-rsa (SHA-1) alone is refused", async function () {
+      for (const [algorithms, accepted] of [
+        ["rsa-sha2-512,rsa-sha2-256", true],
+        ["ssh-rsa", false],
+      ] as const) {
+        const rsa = await startSshd(undefined, {
+          hostKeyType: "rsa",
+          extraConfig: [`HostKeyAlgorithms ${algorithms}`],
+        });
+        try {
+          const connecting = connectSsh({
+            host: "127.0.0.1",
+            port: rsa.port,
+            privateKey: rsa.privateKey,
+            hostKey: rsa.hostKey,
+          });
+          if (accepted) {
+            const host = await connecting;
+            assert.equal((await host.run("echo signed", { timeoutMs: 10_000 })).stdout, "signed\n");
+            await host.close();
+          } else {
+            await assert.rejects(connecting, HostError);
+          }
+        } finally {
+          await rsa.stop();
+        }
+      }
+    });
+
     it("logs in with the key an SSH agent holds (agentSocketPath), no privateKey given", async function () {
       const socket = join(keys, "agent.sock");
       const started = execFileSync("ssh-agent", ["-s", "-a", socket], { encoding: "utf8" });
