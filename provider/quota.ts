@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import * as path from "path";
 import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
@@ -16,6 +17,7 @@ import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, vot
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
@@ -29,13 +31,24 @@ import type { ClusterApi, HostSource, RunSeams } from "./seams";
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */
 const ROLLBACK_PROBE_MS = 2_000;
 
-/** One connection per distinct host for the length of one provider call. */
+/**
+ * Everything that decides where a connection lands and as whom: the jump host (two members behind different jump
+ * hosts may share a private address), the credentials, sudo. Hashed, so no credential is kept in a map key.
+ */
+function connectionKey(connection: Connection): string {
+  // The fields' fixed order makes equal connections serialize equally, proxy included.
+  return createHash("sha256")
+    .update(JSON.stringify(connection, [...CONNECTION_FIELDS]))
+    .digest("hex");
+}
+
+/** One connection per distinct connection setting for the length of one provider call. */
 export class HostPool implements HostSource {
   private readonly hosts = new Map<string, Promise<Host>>();
 
   for(spec: MemberSpec): Promise<Host> {
     const connection = spec.connection;
-    const key = connection ? `${connection.user}@${connection.host}:${connection.port}` : "local";
+    const key = connection ? connectionKey(connection) : "local";
     let host = this.hosts.get(key);
     if (!host) {
       host = connection ? connectSsh(connection) : Promise.resolve(localHost());

@@ -56,7 +56,7 @@ describe("EtcdQuota's default restart commands run as written (a systemctl stand
   });
 
   const cases: [SupervisedFormat, string[]][] = [
-    ["systemd-unit", ["daemon-reload", "restart etcd.service"]],
+    ["systemd-unit", ["daemon-reload", "restart -- etcd.service"]],
     ["env-file", ["restart etcd"]],
     ["etcd-config", ["restart etcd"]],
     ["k3s-config", ["restart k3s"]],

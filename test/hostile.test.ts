@@ -9,6 +9,7 @@ import { providerShim } from "../sdk/shim";
 import { withClient } from "./support/etcd";
 import { sha256 } from "./support/files";
 import { progressLines } from "./support/progress";
+import { PATHOLOGICAL } from "./config/pathological";
 
 /**
  * A corpus of bad inputs for both resources, each sent through the engine stand-in's preview (Check) against a real
@@ -201,6 +202,7 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
       );
     }
     file("laughs.yml", `${laughs.join("\n")}\n`);
+    for (const input of PATHOLOGICAL) file(`pathological/${input.file}`, input.text);
     file("other-program.yml", "server:\n  port: 8080\nlogging: debug\n");
     file("spare/m1.env", `ETCD_QUOTA_BACKEND_BYTES=${QUOTA_BYTES}\n`);
     fs.symlinkSync(goodEnv(0), at("link-good.env"));
@@ -360,6 +362,19 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
       /flow mapping/,
     ),
     q("quota flag twice", () => withFile(at("dup-flag.service")), "members[0].configFile", /is set 2 times/),
+    // Files that made a parser's work grow faster than their size (minutes to hours in 0.2.0); see config/pathological.
+    ...PATHOLOGICAL.flatMap((input) =>
+      "refused" in input.outcome
+        ? [
+            q(
+              input.name,
+              () => withFile(at(`pathological/${input.file}`), { format: input.format }),
+              "members[0].configFile",
+              input.outcome.refused,
+            ),
+          ]
+        : [],
+    ),
     q(
       "quota as flag and variable",
       () => withFile(at("flag-and-env.service")),
@@ -719,6 +734,11 @@ describe("Hostile inputs: each refused naming its field, no file changed, no res
       inputs: () => withFile(at("it's $(touch PWNED) `touch PWNED` ; étcd ☃.env")),
     },
     { name: "CRLF line endings", resource: "quota", inputs: () => withFile(at("crlf.env")) },
+    ...PATHOLOGICAL.filter((input) => !("refused" in input.outcome)).map((input) => ({
+      name: input.name,
+      resource: "quota" as const,
+      inputs: () => withFile(at(`pathological/${input.file}`), { format: input.format }),
+    })),
     { name: "a unit with unicode comments", resource: "quota", inputs: () => withFile(at("unicode.service")) },
     {
       name: "a restart command with ;, && and quotes (shell by design)",

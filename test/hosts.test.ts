@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -22,6 +22,7 @@ import { Host } from "../provider/hosts/host";
 import { localHost } from "../provider/hosts/local";
 import { remoteCommand, shellQuote } from "../provider/hosts/shell";
 import { connectSsh } from "../provider/hosts/ssh";
+import { HostPool } from "../provider/quota";
 import { generateKey, startSshd, TestSshd } from "./support/sshd";
 
 /** Owner given to test files, so keeping the owner is not satisfied by accident (the tests run as root). */
@@ -260,6 +261,55 @@ describe("hosts", function () {
     });
   }
 
+  describe("local host", function () {
+    /**
+     * Swaps `$ARGV[0]` between a regular file and a FIFO as fast as it can, each made under its own name and renamed
+     * over the path, so the path always exists and is one or the other, for about as long each time.
+     */
+    const SWAPPER = `my ($path, $file, $fifo, $scratch) = @ARGV;
+sub put { open(my $out, ">", $_[0]) or die; print $out "ETCD_NAME=m1\\n"; close $out; }
+put($file); POSIX::mkfifo($fifo, 0600) or die;
+while (1) {
+  rename($file, $path) or die; put($file);
+  rename($fifo, $path) or die; POSIX::mkfifo($fifo, 0600) or die; put($scratch);
+}`;
+
+    it("never blocks on a FIFO swapped in for the file while it reads (a real swap, raced 1,000 times)", async function () {
+      this.timeout(60_000);
+      const dir = mkdtempSync(join(tmpdir(), "etcd-quota-fifo-"));
+      const path = join(dir, "etcd.env");
+      writeFileSync(path, "ETCD_NAME=m1\n");
+      const swapper = spawn(
+        "perl",
+        ["-MPOSIX", "-e", SWAPPER, path, join(dir, "file"), join(dir, "fifo"), join(dir, "scratch")],
+        {
+          stdio: "ignore",
+        },
+      );
+      const exited = new Promise((resolve) => swapper.once("exit", resolve));
+      try {
+        const host = localHost();
+        const seen = { file: 0, fifo: 0 };
+        for (let i = 0; i < 1000; i++) {
+          try {
+            assert.equal((await host.readFile(path)).text, "ETCD_NAME=m1\n");
+            seen.file++;
+          } catch (err) {
+            assert.ok(err instanceof HostError, String(err));
+            assert.match(err.message, /it is a named pipe \(FIFO\); only regular files are read/);
+            seen.fifo++;
+          }
+        }
+        // Oracle: both kinds were met, so the swap really raced the reads; the old read hung on one of them.
+        assert.ok(seen.file > 0 && seen.fifo > 0, `reads met ${JSON.stringify(seen)}`);
+      } finally {
+        swapper.kill("SIGKILL");
+        await exited;
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("ssh host", function () {
     it("sends every command through sudo -n when sudo is on", async function () {
       const before = sshd.sudoCalls().length;
@@ -304,6 +354,63 @@ describe("hosts", function () {
         ),
         new RegExp(`cannot connect to the proxy root@127\\.0\\.0\\.1:${jump.port}: connection refused`),
       );
+    });
+
+    it("gives members behind different jump hosts at the same address connections of their own (HostPool)", async function () {
+      const jump = await startSshd();
+      const pool = new HostPool();
+      try {
+        const member = (connection: ConnectionInput) => ({
+          endpoint: "http://127.0.0.1:2379",
+          configFile: "/etc/etcd.env",
+          format: undefined,
+          restartCommand: undefined,
+          connection: validateConnection(connection, "connection"),
+        });
+        const proxy = { host: "127.0.0.1", port: jump.port, privateKey: jump.privateKey, hostKey: jump.hostKey };
+        // The same user@host:port, reached directly and through a jump host: two machines in a real network.
+        const direct = await pool.for(member(sshConnection()));
+        const viaJump = await pool.for(member(sshConnection({ proxy })));
+        assert.notEqual(viaJump, direct);
+        assert.equal(direct.label, `root@127.0.0.1:${sshd.port}`);
+        assert.equal(viaJump.label, `root@127.0.0.1:${sshd.port} via root@127.0.0.1:${jump.port}`);
+        // Each one works: a shared connection would have refused the second member as a duplicate instead.
+        assert.equal((await viaJump.run("echo through", { timeoutMs: 10_000 })).stdout, "through\n");
+        assert.equal(await pool.for(member(sshConnection())), direct, "an equal connection is reused");
+        assert.notEqual(await pool.for(member(sshConnection({ sudo: true }))), direct, "sudo is part of it");
+      } finally {
+        await pool.close();
+        await jump.stop();
+      }
+    });
+
+    it("accepts an RSA host key only with SHA-2 signatures: a server that signs with ssh-rsa (SHA-1) alone is refused", async function () {
+      for (const [algorithms, accepted] of [
+        ["rsa-sha2-512,rsa-sha2-256", true],
+        ["ssh-rsa", false],
+      ] as const) {
+        const rsa = await startSshd(undefined, {
+          hostKeyType: "rsa",
+          extraConfig: [`HostKeyAlgorithms ${algorithms}`],
+        });
+        try {
+          const connecting = connectSsh({
+            host: "127.0.0.1",
+            port: rsa.port,
+            privateKey: rsa.privateKey,
+            hostKey: rsa.hostKey,
+          });
+          if (accepted) {
+            const host = await connecting;
+            assert.equal((await host.run("echo signed", { timeoutMs: 10_000 })).stdout, "signed\n");
+            await host.close();
+          } else {
+            await assert.rejects(connecting, HostError);
+          }
+        } finally {
+          await rsa.stop();
+        }
+      }
     });
 
     it("logs in with the key an SSH agent holds (agentSocketPath), no privateKey given", async function () {

@@ -13,8 +13,46 @@ import {
 } from "./quota";
 import { applyEdits, insertLine, splitLines } from "./text";
 
-/** `NAME=value` as systemd's EnvironmentFile= and shells read it, optionally after `export`. */
-const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*?)[ \t]*$/d;
+/** An assignment's name and where its value is, blanks around it left out, as offsets in its line. */
+interface Assigned {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+const isBlank = (char: string | undefined): boolean => char === " " || char === "\t";
+const NAME_START = /[A-Za-z_]/;
+const NAME_CHAR = /[A-Za-z0-9_]/;
+/** What ends a line for JavaScript (`.` in a regular expression stops at them); a line holding one sets nothing. */
+const LINE_TERMINATOR = /[\r\u2028\u2029]/;
+
+/**
+ * `NAME=value` as systemd's EnvironmentFile= and shells read it, optionally after `export`, or undefined. Scanned by
+ * hand, one pass over the line: a regular expression backtracked with the cube of a line's length on `NAME=`, blanks
+ * and a bare carriage return.
+ */
+function assignment(line: string): Assigned | undefined {
+  let at = 0;
+  while (isBlank(line[at])) at++;
+  if (line.startsWith("export", at) && isBlank(line[at + 6])) {
+    let after = at + 6;
+    while (isBlank(line[after])) after++;
+    // `export =1` assigns to a variable named export.
+    if (NAME_START.test(line[after] ?? "")) at = after;
+  }
+  if (!NAME_START.test(line[at] ?? "")) return undefined;
+  const nameStart = at;
+  while (at < line.length && NAME_CHAR.test(line[at])) at++;
+  const name = line.slice(nameStart, at);
+  while (isBlank(line[at])) at++;
+  if (line[at] !== "=") return undefined;
+  at++;
+  if (LINE_TERMINATOR.test(line.slice(at))) return undefined;
+  let end = line.length;
+  while (at < end && isBlank(line[at])) at++;
+  while (end > at && isBlank(line[end - 1])) end--;
+  return { name, start: at, end };
+}
 
 /** An assignment in the file, with the unquoted value and where it is written. */
 interface Variable {
@@ -28,10 +66,11 @@ interface Variable {
 function variables(text: string): Variable[] {
   const result: Variable[] = [];
   for (const line of splitLines(text)) {
-    const match = ASSIGNMENT.exec(text.slice(line.start, line.end));
-    if (!match?.indices) continue;
-    const [name, raw] = [match[1], match[2]];
-    let [start, end] = match.indices[2].map((at) => line.start + at);
+    const found = assignment(text.slice(line.start, line.end));
+    if (!found) continue;
+    const { name } = found;
+    let [start, end] = [line.start + found.start, line.start + found.end];
+    const raw = text.slice(start, end);
     const quoted = raw.length >= 2 && (raw[0] === '"' || raw[0] === "'") && raw.endsWith(raw[0]);
     if (quoted) [start, end] = [start + 1, end - 1];
     result.push({ name, value: text.slice(start, end), start, end, location: `${name} (line ${line.number})` });

@@ -10,7 +10,7 @@ import {
   quotaOf,
   rewriteSettings,
 } from "./quota";
-import { type Edit, applyEdits, insertLine, lineNumberAt, lineStart, nextLineStart } from "./text";
+import { type Edit, applyEdits, insertLine, lineNumbering, lineStart, nextLineStart } from "./text";
 import { parseYaml } from "./yaml-source";
 
 /** The quota setting of a config file, if any, and where a new key would go. */
@@ -72,7 +72,7 @@ function configQuota(text: string, file: string): ConfigQuota {
 
   const pair = root.items.find((item) => isScalar(item.key) && item.key.value === QUOTA_FLAG);
   if (!pair) return { setting: undefined, addLine };
-  const location = `key ${QUOTA_FLAG} (line ${lineNumberAt(text, pair.key.range[0])})`;
+  const location = `key ${QUOTA_FLAG} (line ${lineNumbering(text)(pair.key.range[0])})`;
   // etcd decodes the file through JSON into an int64, so only a plain YAML integer works: not "123", 8e9 or 8GiB.
   const node = pair.value;
   if (node === null) throw noValue(file, location);

@@ -10,7 +10,7 @@ import {
   quotaOf,
   rewriteSettings,
 } from "./quota";
-import { type Edit, applyEdits, insertLine, lineNumberAt, lineStart, nextLineStart } from "./text";
+import { type Edit, applyEdits, insertLine, lineNumbering, lineStart, nextLineStart } from "./text";
 import { parseYaml } from "./yaml-source";
 
 /** The server setting that k3s and RKE2 hand to their embedded etcd, one `key=value` per entry. */
@@ -51,18 +51,23 @@ interface K3sQuota {
 }
 
 /** One `etcd-arg` entry: a scalar whose value is `key=value`, with the key's leading dashes dropped as k3s does. */
-function entryOf(node: ParsedNode | null, text: string, file: string): { key: string; setting?: QuotaSetting } {
+function entryOf(
+  node: ParsedNode | null,
+  text: string,
+  lineOf: (offset: number) => number,
+  file: string,
+): { key: string; setting?: QuotaSetting } {
   if (!isScalar(node) || typeof node.value !== "string") {
     throw new ConfigFileError(
       file,
-      `${ETCD_ARG} holds an entry that is not a string (line ${lineNumberAt(text, node?.range[0] ?? 0)})`,
+      `${ETCD_ARG} holds an entry that is not a string (line ${lineOf(node?.range[0] ?? 0)})`,
     );
   }
   const value = node.value;
   const equals = value.indexOf("=");
   const key = (equals < 0 ? value : value.slice(0, equals)).replace(/^-+/, "");
   if (key !== QUOTA_FLAG) return { key };
-  const location = `${ETCD_ARG} ${QUOTA_FLAG} (line ${lineNumberAt(text, node.range[0])})`;
+  const location = `${ETCD_ARG} ${QUOTA_FLAG} (line ${lineOf(node.range[0])})`;
   return { key, setting: settingIn(node, text, file, location, equals) };
 }
 
@@ -122,7 +127,7 @@ function k3sQuota(text: string, file: string): K3sQuota {
   }
   const node = pair.value;
   if (isScalar(node)) {
-    const { setting } = entryOf(node, text, file);
+    const { setting } = entryOf(node, text, lineNumbering(text), file);
     return {
       setting,
       add: () => {
@@ -134,7 +139,8 @@ function k3sQuota(text: string, file: string): K3sQuota {
     };
   }
   if (!isSeq(node)) throw new ConfigFileError(file, `${ETCD_ARG} is neither a list nor a string`);
-  const settings = node.items.flatMap((item) => entryOf(item as ParsedNode, text, file).setting ?? []);
+  const lineOf = lineNumbering(text);
+  const settings = node.items.flatMap((item) => entryOf(item as ParsedNode, text, lineOf, file).setting ?? []);
   const setting = atMostOne(settings, file);
   return {
     setting,

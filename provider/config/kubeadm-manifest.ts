@@ -17,7 +17,7 @@ import {
   rewriteSettings,
   shadowedByConfigFile,
 } from "./quota";
-import { type Edit, applyEdits, insertLine, lineNumberAt, lineStart, nextLineStart } from "./text";
+import { type Edit, applyEdits, insertLine, lineNumbering, lineStart, nextLineStart } from "./text";
 import { parseYaml, stringOf, valueOf } from "./yaml-source";
 
 const CONTAINER = "etcd";
@@ -91,12 +91,17 @@ function scalarSetting(
 }
 
 /** The quota from the container's `env`, which etcd reads when no flag sets it. */
-function variableSetting(text: string, container: YAMLMap.Parsed, file: string): QuotaSetting | undefined {
+function variableSetting(
+  text: string,
+  lineOf: (offset: number) => number,
+  container: YAMLMap.Parsed,
+  file: string,
+): QuotaSetting | undefined {
   const env = valueOf(container, "env");
   const entries = (isSeq(env) ? env.items : []).flatMap((entry) => {
     const name = isMap(entry) ? valueOf(entry, "name") : undefined;
     if (!isMap(entry) || !isScalar(name)) return [];
-    const location = `container "${CONTAINER}" env ${String(name.value)} (line ${lineNumberAt(text, name.range[0])})`;
+    const location = `container "${CONTAINER}" env ${String(name.value)} (line ${lineOf(name.range[0])})`;
     return [{ entry, name: String(name.value), location }];
   });
   const configFile = entries.filter((e) => e.name === CONFIG_FILE_VARIABLE).at(-1);
@@ -156,7 +161,7 @@ function flagAdder(
     const at = next ? aboveComments(text, itemStart) : nextLineStart(text, neighbour.node.range[1]);
     return insertLine(text, at, prefix + flag);
   };
-  return { absent: seq ? `${where} (line ${lineNumberAt(text, seq.range[0])})` : where, addFlag };
+  return { absent: seq ? `${where} (line ${lineNumbering(text)(seq.range[0])})` : where, addFlag };
 }
 
 function manifestQuota(text: string, file: string): ManifestQuota {
@@ -173,15 +178,16 @@ function manifestQuota(text: string, file: string): ManifestQuota {
   }
   const argv = [...argumentsOf(command, "command").slice(1), ...argumentsOf(args, "args")];
   const texts = argv.map((arg) => arg.text);
+  const lineOf = lineNumbering(text);
   const location = (arg: Argument): string =>
-    `container "${CONTAINER}" ${arg.list} (line ${lineNumberAt(text, arg.node.range[0])})`;
+    `container "${CONTAINER}" ${arg.list} (line ${lineOf(arg.node.range[0])})`;
 
   const configFlag = findFlag(texts, CONFIG_FILE_FLAG).at(-1);
   if (configFlag?.value) throw shadowedByConfigFile(file, configFlag.value, location(argv[configFlag.index]));
 
   const flags = findFlag(texts, QUOTA_FLAG).map((use) => ({ ...use, location: location(argv[use.index]) }));
   const flag = atMostOne(flags, file);
-  const variable = variableSetting(text, container, file);
+  const variable = variableSetting(text, lineOf, container, file);
   const settings = oneOfFlagOrVariable(
     flag && scalarSetting(text, argv[flag.valueIndex]?.node, flag.value, flag.location, file),
     variable,

@@ -58,6 +58,13 @@ export function checkWritableQuota(bytes: number, file: string): void {
   }
 }
 
+/** Places a message lists, the first few only: a hostile file can hold tens of thousands, and the message reaches logs. */
+export function listSome(places: readonly string[]): string {
+  const SHOWN = 3;
+  if (places.length <= SHOWN) return places.join(" and ");
+  return `${places.slice(0, SHOWN).join(", ")} and ${places.length - SHOWN} more`;
+}
+
 /** Refuses a second copy of a setting: whichever one etcd takes, the file would mislead whoever reads it next. */
 export function atMostOne<T extends { readonly location: string }>(
   settings: readonly T[],
@@ -66,7 +73,7 @@ export function atMostOne<T extends { readonly location: string }>(
   if (settings.length > 1) {
     throw new ConfigFileError(
       file,
-      `the quota is set ${settings.length} times: ${settings.map((s) => s.location).join(" and ")}; keep one`,
+      `the quota is set ${settings.length} times: ${listSome(settings.map((s) => s.location))}; keep one`,
     );
   }
   return settings[0];

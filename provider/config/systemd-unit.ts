@@ -9,6 +9,7 @@ import {
   type QuotaSetting,
   atMostOne,
   checkWritableQuota,
+  listSome,
   noValue,
   oneOfFlagOrVariable,
   parseQuota,
@@ -16,7 +17,7 @@ import {
   rewriteSettings,
   shadowedByConfigFile,
 } from "./quota";
-import { applyEdits, lineNumberAt, splitLines } from "./text";
+import { applyEdits, lineNumbering, splitLines } from "./text";
 
 /** A `Key=value` line of a unit, after systemd has joined continued lines. */
 interface Directive {
@@ -53,8 +54,13 @@ interface UnitQuota {
 
 const WHITESPACE = /[ \t\r\n]/;
 const COMMENT_LINE = /^[ \t]*[#;]/;
-// An odd number of backslashes at the end: the last one is not itself escaped, so the line goes on.
-const CONTINUED = /(?:^|[^\\])(?:\\\\)*\\$/;
+
+/** An odd number of backslashes at the end: the last one is not itself escaped, so the line goes on. */
+function continued(content: string): boolean {
+  let backslashes = 0;
+  while (content[content.length - 1 - backslashes] === "\\") backslashes++;
+  return backslashes % 2 === 1;
+}
 
 /** Splits a unit into directives the way systemd's parser does (systemd.syntax(7)). */
 function directives(text: string): Directive[] {
@@ -88,7 +94,7 @@ function directives(text: string): Directive[] {
       logical.chars.push(text[at]);
       logical.offsets.push(at);
     }
-    if (CONTINUED.test(content)) {
+    if (continued(content)) {
       logical.chars[logical.chars.length - 1] = " ";
       pending = logical;
       continue;
@@ -138,7 +144,9 @@ function words(directive: Directive, file: string): Word[] {
 function execStartOf(service: readonly Directive[], file: string): Directive {
   let commands: Directive[] = [];
   for (const directive of service) {
-    if (directive.key === "ExecStart") commands = directive.value === "" ? [] : [...commands, directive];
+    if (directive.key !== "ExecStart") continue;
+    if (directive.value === "") commands = [];
+    else commands.push(directive);
   }
   if (commands.length === 0) {
     throw new ConfigFileError(
@@ -148,7 +156,7 @@ function execStartOf(service: readonly Directive[], file: string): Directive {
     );
   }
   if (commands.length > 1) {
-    const lines = commands.map((c) => c.line).join(" and ");
+    const lines = listSome(commands.map((c) => String(c.line)));
     throw new ConfigFileError(
       file,
       `[Service] has ${commands.length} ExecStart= commands (lines ${lines}); a service that is not Type=oneshot ` +
@@ -159,7 +167,7 @@ function execStartOf(service: readonly Directive[], file: string): Directive {
 }
 
 /** The arguments systemd passes to etcd, refusing commands whose arguments may not reach etcd as written. */
-function etcdArguments(execStart: Directive, text: string, file: string): Word[] {
+function etcdArguments(execStart: Directive, lineOf: (offset: number) => number, file: string): Word[] {
   const [program, ...rest] = words(execStart, file);
   // Prefixes change how systemd runs the command (systemd.service(5)); after "@" the next word is argv[0].
   const prefix = /^[-@:+!]*/.exec(program.text)?.[0] ?? "";
@@ -176,7 +184,7 @@ function etcdArguments(execStart: Directive, text: string, file: string): Word[]
   if (comment) {
     throw new ConfigFileError(
       file,
-      `ExecStart= passes "${comment.text}" (line ${lineNumberAt(text, comment.starts[0])}) to etcd as an argument: ` +
+      `ExecStart= passes "${comment.text}" (line ${lineOf(comment.starts[0])}) to etcd as an argument: ` +
         "systemd has no comments at the end of a line, and etcd refuses to start with an argument that is not a " +
         "flag; put the comment on a line of its own",
     );
@@ -185,7 +193,7 @@ function etcdArguments(execStart: Directive, text: string, file: string): Word[]
 }
 
 /** The assignments `Environment=` makes, in order; an empty `Environment=` clears the ones before it. */
-function environment(service: readonly Directive[], text: string, file: string): Assignment[] {
+function environment(service: readonly Directive[], lineOf: (offset: number) => number, file: string): Assignment[] {
   let result: Assignment[] = [];
   for (const directive of service) {
     if (directive.key !== "Environment") continue;
@@ -195,7 +203,7 @@ function environment(service: readonly Directive[], text: string, file: string):
       // systemd skips an invalid assignment with a warning, so it sets nothing.
       if (equals <= 0) continue;
       const name = word.text.slice(0, equals);
-      const location = `Environment=${name} (line ${lineNumberAt(text, word.starts[0])})`;
+      const location = `Environment=${name} (line ${lineOf(word.starts[0])})`;
       result.push({ name, value: word.text.slice(equals + 1), word, location });
     }
   }
@@ -214,11 +222,12 @@ function settingIn(word: Word | undefined, value: string | undefined, location: 
 function unitQuota(text: string, file: string): UnitQuota {
   const service = directives(text).filter((d) => d.section === "Service");
   const execStart = execStartOf(service, file);
-  const args = etcdArguments(execStart, text, file);
+  const lineOf = lineNumbering(text);
+  const args = etcdArguments(execStart, lineOf, file);
   const argTexts = args.map((arg) => arg.text);
-  const assignments = environment(service, text, file);
+  const assignments = environment(service, lineOf, file);
   const flagLocation = (index: number, spelling: string): string =>
-    `ExecStart flag ${spelling} (line ${lineNumberAt(text, args[index].starts[0])})`;
+    `ExecStart flag ${spelling} (line ${lineOf(args[index].starts[0])})`;
 
   // Go's flag package and systemd both keep the last value given.
   const configFlag = findFlag(argTexts, CONFIG_FILE_FLAG).at(-1);

@@ -20,11 +20,24 @@ export function splitLines(text: string): Line[] {
   return lines;
 }
 
-/** The 1-based number of the line holding `offset`. */
-export function lineNumberAt(text: string, offset: number): number {
-  let line = 1;
-  for (let at = text.indexOf("\n"); at !== -1 && at < offset; at = text.indexOf("\n", at + 1)) line++;
-  return line;
+/**
+ * Numbers lines for messages: the line breaks are found once, and each lookup is a binary search, so a file with a
+ * setting on every line costs no more than reading it (counting from the start per setting was quadratic).
+ */
+export function lineNumbering(text: string): (offset: number) => number {
+  const breaks: number[] = [];
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) breaks.push(at);
+  return (offset) => {
+    // The number of breaks before `offset`, plus one.
+    let low = 0;
+    let high = breaks.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (breaks[middle] < offset) low = middle + 1;
+      else high = middle;
+    }
+    return low + 1;
+  };
 }
 
 /** The line break the file already uses, so that an added line looks like its neighbours. */

@@ -48,7 +48,8 @@ export interface Connection extends ConnectionInput {
   readonly proxy?: Connection;
 }
 
-const FIELDS: readonly string[] = [
+/** Every connection setting, in a fixed order. */
+export const FIELDS: readonly string[] = [
   "host",
   "port",
   "user",
@@ -87,7 +88,12 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
   }
   const input = value as Record<string, unknown>;
   rejectUnknownKeys(
-    Object.fromEntries(Object.entries(input).filter(([, given]) => given !== null)),
+    // A checked proxy carries the `sudo: false` this function gives it, and connectSsh checks a connection again.
+    Object.fromEntries(
+      Object.entries(input).filter(
+        ([name, given]) => given !== null && !(isProxy && name === "sudo" && given === false),
+      ),
+    ),
     isProxy ? PROXY_FIELDS : FIELDS,
     field,
     isProxy ? "proxy setting" : "connection setting",

@@ -26,7 +26,8 @@ const SIGNATURE_ALGORITHMS: Readonly<Record<string, readonly ServerHostKeyAlgori
   "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
   "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
   "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
-  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+  // Never `ssh-rsa` itself: that is the RSA key signed with SHA-1, which OpenSSH turned off by default in 8.8.
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256"],
 };
 
 const KEY_LINE = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s.*)?$/;

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { promises as fs, Stats } from "node:fs";
+import { constants as fsConstants, promises as fs, Stats } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { formatDuration } from "../duration";
@@ -33,12 +33,15 @@ class LocalHost implements Host {
     checkPath(LABEL, path);
     try {
       const realPath = await fs.realpath(path);
-      const stats = await fs.stat(realPath);
-      const kind = stats.isDirectory() ? "directory" : stats.isFIFO() ? "fifo" : stats.isFile() ? "file" : "other";
-      const refusal = unreadableReason(kind, stats.size);
-      if (refusal !== undefined) throw new HostError(`${LABEL}: cannot read ${path}: ${refusal}`);
-      const handle = await fs.open(realPath, "r");
+      // Opened before it is looked at, and looked at through the handle: a FIFO swapped in after a stat by name would
+      // block the open until a writer came, which may be never. O_NONBLOCK makes opening a FIFO return at once;
+      // O_NOFOLLOW refuses a link swapped in for the real path since realpath.
+      const handle = await fs.open(realPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
       try {
+        const stats = await handle.stat();
+        const kind = stats.isDirectory() ? "directory" : stats.isFIFO() ? "fifo" : stats.isFile() ? "file" : "other";
+        const refusal = unreadableReason(kind, stats.size);
+        if (refusal !== undefined) throw new HostError(`${LABEL}: cannot read ${path}: ${refusal}`);
         // Never more than the bound, even when the file grew since it was measured.
         const buffer = Buffer.alloc(MAX_CONFIG_FILE_BYTES);
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);

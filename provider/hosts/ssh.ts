@@ -47,23 +47,46 @@ const KEEPALIVE_COUNT_MAX = 3;
 const CLOSE_WAIT_MS = 2_000;
 
 /**
- * Shared by the file scripts. `replace DEST FROM [-]` copies FROM to a temp file next to DEST, with FROM's mode and
- * owner, takes the content from stdin instead when given `-`, flushes it, and renames it over DEST. `cp -p` is the
- * portable way to copy mode and owner, and it fails, rather than silently changing the owner, when the login user may
- * not keep it.
+ * Shared by the file scripts. `replace DEST FROM [-]` writes a new file next to DEST with FROM's bytes (or stdin's,
+ * given `-`), mode and owner, flushes it, and renames it over DEST.
+ *
+ * The folder may be writable by another account (an `/etc/etcd` owned by `etcd`, no sticky bit), which can swap any
+ * name in it for a symlink at any moment, so nothing is written, chowned or chmodded by name: the temp file gets a
+ * fresh random name, is created with O_EXCL under noclobber (`set -C`; an existing name, a symlink included, is
+ * refused), 0600 under the umask, and is then only reached through its descriptor: fd 3 for the shell, and
+ * `/proc/self/fd/3` for chown, chmod and sync, which the kernel resolves to the open file, never by name. Its owner is
+ * set the way `cp -p` would, failing when the login user may not keep it. The rename is by name and can still be
+ * subverted, so the script checks afterwards that DEST is the file it wrote, and fails naming the folder otherwise.
  */
 const PRELUDE = `set -e
+umask 077
 temp=
 trap 'if [ -n "$temp" ]; then rm -f -- "$temp"; fi' EXIT
 flush() { sync -- "$@" 2>/dev/null || sync; }
 replace() {
-  temp=$(mktemp "$(dirname -- "$1")/.$(basename -- "$1").XXXXXX")
-  cp -p -- "$2" "$temp"
-  if [ "$3" = - ]; then cat > "$temp"; fi
-  flush "$temp"
+  exec 4< "$2"
+  if [ ! -f /proc/self/fd/4 ]; then echo "$2: not a regular file" >&2; exit 1; fi
+  owner=$(stat -L -c %u:%g /proc/self/fd/4)
+  mode=$(stat -L -c %a /proc/self/fd/4)
+  folder=$(dirname -- "$1")
+  temp=$(mktemp -u "$folder/.$(basename -- "$1").XXXXXXXXXXXX")
+  set -C
+  exec 3> "$temp"
+  set +C
+  if [ "$3" = - ]; then cat >&3; else cat <&4 >&3; fi
+  exec 4<&-
+  chown -- "$owner" /proc/self/fd/3
+  chmod -- "$mode" /proc/self/fd/3
+  flush /proc/self/fd/3
+  written=$(stat -L -c %d:%i /proc/self/fd/3)
   mv -f -- "$temp" "$1"
   temp=
-  flush "$(dirname -- "$1")"
+  if [ "$(stat -c %d:%i -- "$1")" != "$written" ]; then
+    echo "$1 is not the file just written: another account replaced the temp file in $folder; make $folder writable only by root and the file's owner" >&2
+    exit 1
+  fi
+  exec 3>&-
+  flush "$folder"
 }
 `;
 

@@ -12,7 +12,8 @@ export function defaultRestartCommand(format: ConfigFormat, configFile: string):
   switch (format) {
     case "systemd-unit": {
       const unit = /([^/]+)\.d\/[^/]+\.conf$/.exec(configFile)?.[1] ?? configFile.split("/").pop()!;
-      return `systemctl daemon-reload && systemctl restart '${unit.replace(/'/g, "")}'`;
+      // `--`: a unit named from a file such as `-H host.service` is a name, never an option of systemctl.
+      return `systemctl daemon-reload && systemctl restart -- '${unit.replace(/'/g, "")}'`;
     }
     case "env-file":
     case "etcd-config":

@@ -6,7 +6,7 @@ import { startSshd, type TestSshd } from "./sshd";
 
 /**
  * One machine per member: its own sshd (on the member's lab network host when `network` is given), whose
- * `systemctl restart etcd.service` restarts that member alone. Every machine accepts the first one's key, as one
+ * `systemctl restart -- etcd.service` restarts that member alone. Every machine accepts the first one's key, as one
  * SSH key per stack does.
  */
 export async function machinesFor(
@@ -19,11 +19,11 @@ export async function machinesFor(
     for (const [i, name] of names.entries()) {
       const sshd = await startSshd(network?.hosts[i]);
       machines.push(sshd);
-      // systemd's part of the default restart command (`systemctl daemon-reload && systemctl restart 'etcd.service'`).
+      // systemd's part of the default restart command (`systemctl daemon-reload && systemctl restart -- 'etcd.service'`).
       fs.writeFileSync(
         path.join(sshd.dir, "bin", "systemctl"),
         `#!/bin/sh\necho "$*" >> '${sshd.dir}/systemctl.log'\n` +
-          `case "$*" in\n  daemon-reload) exit 0 ;;\n  "restart etcd.service") exec ${cluster.restartCommand(name)} ;;\n` +
+          `case "$*" in\n  daemon-reload) exit 0 ;;\n  "restart -- etcd.service") exec ${cluster.restartCommand(name)} ;;\n` +
           `esac\necho "systemctl stand-in: unsupported: $*" >&2\nexit 1\n`,
         { mode: 0o755 },
       );

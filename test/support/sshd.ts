@@ -37,14 +37,21 @@ export interface TestSshd {
  */
 export async function startSshd(
   host?: Pick<LabHost, "namespace" | "address">,
-  options: { readonly realSudo?: boolean } = {},
+  options: {
+    readonly realSudo?: boolean;
+    /** The host key's type; ed25519 unless given. */
+    readonly hostKeyType?: "ed25519" | "rsa";
+    /** More sshd_config lines, e.g. `HostKeyAlgorithms ssh-rsa`. */
+    readonly extraConfig?: readonly string[];
+  } = {},
 ): Promise<TestSshd> {
   ensureSshd();
   // sshd refuses to start without its privilege separation directory, which the package creates only at boot.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), "etcd-quota-sshd-"));
-  const hostKeyFile = join(dir, "host_ed25519");
-  const hostKey = generateKey(dir, "host_ed25519");
+  const hostKeyName = `host_${options.hostKeyType ?? "ed25519"}`;
+  const hostKeyFile = join(dir, hostKeyName);
+  const hostKey = generateKey(dir, hostKeyName, options.hostKeyType ?? "ed25519");
   const userKey = generateKey(dir, "user_ed25519");
   writeFileSync(join(dir, "authorized_keys"), `${userKey.publicKey}\n`);
   mkdirSync(join(dir, "bin"));
@@ -61,7 +68,10 @@ export async function startSshd(
     // A lab host is a machine of its own: sshd gets the standard port there.
     const port = host ? 22 : await freePort();
     const configFile = join(dir, "sshd_config");
-    writeFileSync(configFile, config(dir, address, port, hostKeyFile, options.realSudo ?? false));
+    writeFileSync(
+      configFile,
+      config(dir, address, port, hostKeyFile, options.realSudo ?? false) + (options.extraConfig ?? []).join("\n"),
+    );
     try {
       const child = await launch(configFile, address, port, host?.namespace);
       return running(child, {

@@ -97,11 +97,16 @@ describe("quota inputs", () => {
   it("picks a restart per format, the unit a drop-in extends, and none for a kubeadm manifest (the kubelet restarts it)", () => {
     assert.equal(
       defaultRestartCommand("systemd-unit", "/etc/systemd/system/etcd.service"),
-      "systemctl daemon-reload && systemctl restart 'etcd.service'",
+      "systemctl daemon-reload && systemctl restart -- 'etcd.service'",
     );
     assert.equal(
       defaultRestartCommand("systemd-unit", "/etc/systemd/system/etcd-member.service.d/10-quota.conf"),
-      "systemctl daemon-reload && systemctl restart 'etcd-member.service'",
+      "systemctl daemon-reload && systemctl restart -- 'etcd-member.service'",
+    );
+    // A unit named like an option stays a unit name.
+    assert.equal(
+      defaultRestartCommand("systemd-unit", "/etc/systemd/system/-H evil.service"),
+      "systemctl daemon-reload && systemctl restart -- '-H evil.service'",
     );
     assert.equal(defaultRestartCommand("env-file", "/etc/etcd.env"), "systemctl restart etcd");
     assert.equal(defaultRestartCommand("kubeadm-manifest", "/etc/kubernetes/manifests/etcd.yaml"), "");
