@@ -80,10 +80,10 @@ describe("a cluster that no longer answers, through the real pulumi CLI (refresh
 
     const preview = await project.run(["preview", "--refresh", "--diff", "--stack", "dev"], { check: false });
     assert.equal(preview.code, 0, preview.stdout + preview.stderr);
-    assert.match(preview.stdout, /~ maintenance: "needed: no member answered \([^\n]*\)" => "up-to-date"/);
-    assert.match(preview.stdout, /warning: no member answered/);
-    const planned = /~ maintenance: "needed: no member answered \(([^\n]*)\)" =>/.exec(preview.stdout)![1];
-    for (const endpoint of lab.endpoints) assert.ok(planned.includes(endpoint), `${endpoint} in: ${planned}`);
+    // The refresh keeps the resource and records why; the plan is the run that would bring it back up to date.
+    const planned = /~ maintenance *: "needed: no member answered \(([^\n]*)\)" => "up-to-date"/.exec(preview.stdout);
+    assert.ok(planned, preview.stdout);
+    for (const endpoint of lab.endpoints) assert.ok(planned[1].includes(endpoint), `${endpoint} in: ${planned[1]}`);
 
     const scheduled = await project.run(["preview", "--refresh", "--expect-no-changes", "--stack", "dev"], {
       check: false,
