@@ -176,19 +176,42 @@ function startedByDemo(output: string): { etcd: number[]; dir: string | undefine
   };
 }
 
-/** Pids of the processes whose command line names `folder` (the CLI's language and provider hosts run from it). */
-function processesIn(folder: string): number[] {
+/**
+ * Pids of the processes whose command line names `folder` (the CLI's language and provider hosts run from it), and
+ * with `cwd`, also those working in it (the `pulumi` CLI itself, started in the program's folder).
+ */
+function processesIn(folder: string, options: { cwd?: boolean } = {}): number[] {
   return fs
     .readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
     .filter((pid) => {
       try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(folder);
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(folder)) return true;
+        return options.cwd === true && fs.readlinkSync(`/proc/${pid}/cwd`) === folder;
       } catch {
         return false;
       }
     })
     .map(Number);
+}
+
+/** The command name of a process (`/proc/PID/comm`), or undefined once it is gone. */
+function commandOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is a live process (not gone, not a zombie). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 describe("npm run demo", function () {
@@ -257,18 +280,33 @@ describe("npm run demo", function () {
     assert.ok(started.dir && !fs.existsSync(started.dir), `${started.dir} was removed`);
   });
 
-  it("stops everything it started on Ctrl-C", async () => {
+  it("stops everything it started on Ctrl-C during pulumi up: the CLI, its hosts, the members, by pid", async () => {
     let signalled = false;
-    const run = await runDemo(90_000, (output, pid) => {
-      // Interrupt while the cluster is being filled, as a terminal does: SIGINT to the whole process group.
-      if (!signalled && output.includes("until etcd refuses them")) {
-        signalled = true;
-        process.kill(-pid, "SIGINT");
-      }
+    let pulumiPids: number[] = [];
+    let hostPids: number[] = [];
+    const run = await runDemo(240_000, (output, pid) => {
+      // Interrupt as a terminal does (SIGINT to the demo's process group) while `pulumi up` runs the provider: once
+      // the CLI shows its first progress line of the update.
+      const up = output.indexOf("$ pulumi up --yes");
+      if (signalled || up < 0 || !/│ .*EtcdCompaction space \(cluster [0-9a-f]+\): /.test(output.slice(up))) return;
+      const program = startedByDemo(output).program;
+      if (!program) return;
+      signalled = true;
+      const running = processesIn(program, { cwd: true });
+      pulumiPids = running.filter((p) => commandOf(p) === "pulumi");
+      hostPids = running.filter((p) => commandOf(p) !== "pulumi");
+      process.kill(-pid, "SIGINT");
     });
     assert.ok(signalled, run.output);
     assert.notEqual(run.code, 0);
     assert.match(run.output, /SIGINT: stopping/);
+    assert.equal(pulumiPids.length, 1, `the real pulumi CLI ran \`up\` when the Ctrl-C came: ${run.output}`);
+    assert.ok(hostPids.length > 0, "its language and provider hosts ran");
+    assert.deepEqual(
+      [...pulumiPids, ...hostPids].filter(isAlive),
+      [],
+      "no pulumi process or host of the program is alive",
+    );
     const started = startedByDemo(run.output);
     assert.equal(started.etcd.length, 3, run.output);
     assert.deepEqual(
@@ -276,6 +314,8 @@ describe("npm run demo", function () {
       [],
       "no etcd the demo started is alive",
     );
+    // Nothing is left half-changed: the members, their data and the state go with the cluster's and program's folders.
     assert.ok(started.dir && !fs.existsSync(started.dir), `${started.dir} was removed`);
+    assert.ok(started.program && !fs.existsSync(started.program), `${started.program} was removed`);
   });
 });

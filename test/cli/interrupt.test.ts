@@ -6,6 +6,7 @@ import { SupervisedCluster, unitLaunch } from "../../lab/supervisor";
 import { Writer } from "../support/writer";
 import { assertHealthy, waitHealthy } from "../support/etcd";
 import { liveQuota } from "../support/files";
+import { RollingObserver } from "../support/rolling-observer";
 
 const MiB = 1024 ** 2;
 const NAMES = ["m1", "m2", "m3"];
@@ -42,6 +43,11 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     }
   }
 
+  /** How many etcd processes the supervisor (the systemd stand-in, not the provider) has started for a member. */
+  function startsOf(supervised: SupervisedCluster, name: string): number {
+    return fs.readFileSync(supervised.supervisorLog(name), "utf8").match(/ -> pid \d+$/gm)?.length ?? 0;
+  }
+
   /**
    * A cluster at 128 MiB and its stack, then `pulumi up` to 192 MiB, interrupted as a terminal does (SIGINT to the
    * CLI's process group) `signals` times, right after the first member is back with the new quota.
@@ -55,6 +61,8 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     writer = Writer.start(supervised.endpoints);
 
     await project.setConfig("dev", { quota: "192MiB" });
+    const startsBefore = NAMES.map((name) => startsOf(supervised, name));
+    const observer = RollingObserver.start(supervised);
     let pid: number | undefined;
     let sent = 0;
     const result = await project.run(["up", "--yes", "--stack", "dev"], {
@@ -72,15 +80,22 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
         }
       },
     });
+    const observed = await observer.stop();
     assert.equal(sent, signals, result.stdout);
-    return { supervised, result };
+    const starts = NAMES.map((name, i) => startsOf(supervised, name) - startsBefore[i]);
+    return { supervised, result, observed, starts };
   }
 
   it("one Ctrl-C: the running change finishes every member, the stack records it, nothing is lost", async () => {
-    const { supervised, result } = await interruptedUp(1);
+    const { supervised, result, observed, starts } = await interruptedUp(1);
     assert.notEqual(result.code, 0, "an interrupted up does not report success");
     assert.match(result.stdout, /error: update canceled/);
-    assert.match(result.stdout, /EtcdQuota[^:\n]*: done: m\d runs 192 MiB, m\d runs 192 MiB, m\d runs 192 MiB/);
+    // The Ctrl-C came after the first member was back: the change went on to the others, each restarted once.
+    assert.deepEqual(starts, [1, 1, 1], "etcd processes the supervisor started per member during the up");
+    assert.deepEqual([...observed.restartOrder].sort(), NAMES, "each member's pid changed once");
+    for (const name of NAMES) {
+      assert.equal(await liveQuota(supervised.lab.member(name).clientUrl), 192 * MiB, `${name} runs 192 MiB`);
+    }
     await waitHealthy(supervised.endpoints);
     await assertHealthy(supervised.endpoints);
     await assertFilesLive(supervised);
@@ -104,12 +119,15 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
     await assertHealthy(supervised.endpoints);
     // A member is never left running other than what its file says, whichever moment the host died at.
     await assertFilesLive(supervised);
-    const pending = (await project!.exportState("dev")).deployment.pending_operations ?? [];
+    const interrupted = await project!.exportState("dev");
     assert.deepEqual(
-      pending.map((op) => op.type),
+      (interrupted.deployment.pending_operations ?? []).map((op) => op.type),
       ["updating"],
       "the state says the update was interrupted",
     );
+    // Without a refresh, the CLI warns about it (a preview saves nothing, so the up below still finds it).
+    const unrefreshed = await project!.run(["preview", "--refresh=false", "--stack", "dev"], { check: false });
+    assert.match(unrefreshed.stdout, /warning: Attempting to deploy or update resources with 1 pending operations/);
 
     const next = await project!.run(["up", "--yes", "--stack", "dev"]);
     // Under refresh: always the refresh clears the pending operation; the update then restarts only the members
@@ -127,5 +145,12 @@ describe("Ctrl-C during a rolling EtcdQuota change through the real pulumi CLI, 
       [],
       "no temporary file of a half-written unit is left",
     );
+
+    // The interrupted state again: `pulumi refresh` alone clears its pending operation.
+    const saved = path.join(project!.dir, "interrupted.json");
+    fs.writeFileSync(saved, JSON.stringify(interrupted));
+    await project!.run(["stack", "import", "--stack", "dev", "--file", saved]);
+    await project!.run(["refresh", "--yes", "--stack", "dev"]);
+    assert.deepEqual((await project!.exportState("dev")).deployment.pending_operations ?? [], [], "refresh cleared it");
   });
 });

@@ -9,6 +9,7 @@ import { gauge, SupervisedCluster } from "../../lab/supervisor";
 import { Writer, type WriterReport } from "../support/writer";
 import { machinesFor, restartsOn } from "../support/machines";
 import type { TestSshd } from "../support/sshd";
+import { alarmsOf, compactRevisionOf, type RawStatus, statusOf, withClient } from "../support/etcd";
 
 const MiB = 1024 ** 2;
 const EXAMPLE = path.join(REPO_ROOT, "examples", "per-environment");
@@ -69,6 +70,11 @@ class NetworkLab {
   liveQuota(name: string): Promise<number | undefined> {
     // Over the slow, lossy link the page can take more than the readiness polls' second.
     return gauge(this.cluster.lab.member(name).metricsUrl, "etcd_server_quota_backend_bytes", 10_000);
+  }
+
+  /** Each member's Status, read over the network. */
+  statuses(): Promise<RawStatus[]> {
+    return Promise.all(NAMES.map((name) => statusOf(this.cluster.lab.member(name).clientUrl)));
   }
 
   /**
@@ -197,13 +203,26 @@ describe("members on their own hosts, reached over a network (real CLI, network 
 
   it("raises the quota over SSH one member at a time and maintains the cluster over the network, losing no write", async () => {
     lab = await NetworkLab.start(64 * MiB, { quota: "96MiB" });
+    // 64 keys overwritten to 20 MiB: about 8 MiB live, the rest history that maintenance frees and gives back.
     const filled = await fill(lab.cluster.endpoints, { targetBytes: 20 * MiB });
+    const before = await lab.statuses();
     lab.startWriters();
-    const result = await lab.up();
+    await lab.up();
     const lost = await lab.stopWriters("the rolling change");
     for (const name of NAMES) assert.equal(await lab.liveQuota(name), 96 * MiB, `${name} runs 96 MiB`);
     assert.deepEqual(lab.machines.map(restartsOn), [1, 1, 1], "each member restarted once, by its own host");
-    assert.match(result.stdout, /EtcdCompaction[^:\n]*: /, "maintenance ran after the quota change");
+    // Maintenance ran over the network after the quota change: the history compacted away and every file given back.
+    const headBefore = Math.max(...before.map((s) => s.revision));
+    const compactedAt = await withClient(lab.cluster.endpoints, compactRevisionOf);
+    assert.ok(compactedAt >= headBefore, `compacted at ${compactedAt}, past the fill's revision ${headBefore}`);
+    const after = await lab.statuses();
+    for (const [i, name] of NAMES.entries()) {
+      assert.ok(
+        after[i].dbSize < before[i].dbSize - 8 * MiB,
+        `${name} was defragmented: ${before[i].dbSize} B -> ${after[i].dbSize} B`,
+      );
+    }
+    assert.deepEqual(await alarmsOf(lab.cluster.endpoints), [], "no alarm is raised");
     assert.deepEqual(lost, []);
     assert.deepEqual(await verifyFill(lab.cluster.endpoints, filled.lastValues), []);
     await lab.expectNoChanges();
@@ -218,6 +237,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     // Live data to copy (so the defrag takes seconds), then history to free (so a defrag is due).
     const live = await fill(cluster.endpoints, { targetBytes: 120 * MiB, keys: 1000, keyPrefix: "net/live/" });
     const history = await fill(cluster.endpoints, { targetBytes: 150 * MiB, keys: 100, keyPrefix: "net/churn/" });
+    const before = await lab.statuses();
     lab.startWriters();
     const outageMs = 10_000;
     const cut = outage(lab, /EtcdCompaction[^:\n]*: defrag (m\d): .*allowing up to/, outageMs);
@@ -229,6 +249,15 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     const done = new RegExp(`defrag ${victim}: \\S+ \\S+ -> \\S+ \\S+ in (\\S+)`).exec(result.stdout);
     assert.ok(done, `${victim}'s defrag finished in the same run:\n${result.stdout}`);
     assert.ok(seconds(done[1]) >= (outageMs - 1000) / 1000, `the outage fell inside ${victim}'s defrag: ${done[0]}`);
+    // etcd's own word that the victim's defrag finished after the outage: its file gave back the freed history.
+    const after = await lab.statuses();
+    for (const [i, name] of NAMES.entries()) {
+      assert.ok(
+        after[i].dbSize < before[i].dbSize - 20 * MiB && after[i].dbSize - after[i].dbSizeInUse < 16 * MiB,
+        `${name}${name === victim ? " (cut off in its defrag)" : ""} was defragmented: ${before[i].dbSize} B -> ` +
+          `${after[i].dbSize} B (${after[i].dbSizeInUse} B in use)`,
+      );
+    }
     assert.deepEqual(lost, []);
     assert.deepEqual(await verifyFill(cluster.endpoints, new Map([...live.lastValues, ...history.lastValues])), []);
     await lab.expectNoChanges();
@@ -279,8 +308,12 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     assert.ok(unreachable, failed.stdout);
     assert.notEqual(failed.code, 0, failed.stdout);
     const endpoint = cluster.lab.member(unreachable).clientUrl;
-    assert.match(failed.stdout, new RegExp(`${unreachable} \\(${endpoint.replace(/[.]/g, "\\.")}\\) did not answer`));
-    assert.ok(tookMs < 120_000, `the run stopped within its bounds (${tookMs} ms)`);
+    // It stopped because the bound it was given ran out (restartTimeout: 20s), not another wait; how long that takes
+    // on this machine is reported above and measured in bench/, not bounded here.
+    assert.match(
+      failed.stdout,
+      new RegExp(`${unreachable} \\(${endpoint.replace(/[.]/g, "\\.")}\\) did not answer for 20\\.0s`),
+    );
     // The members still see each other: only this machine lost its way to one of them.
     assert.equal((lab.healthFrom(first!).match(/is healthy/g) ?? []).length, 3, lab.healthFrom(first!));
     lab.network.restoreFromHere(lab.host(unreachable));
@@ -314,8 +347,14 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     reportFailure(failed.stdout, tookMs);
     assert.ok(oldLeader, failed.stdout);
     assert.notEqual(failed.code, 0, failed.stdout);
-    assert.match(failed.stdout, new RegExp(`quota change stopped at ${oldLeader}`));
-    assert.ok(tookMs < 180_000, `the run stopped within its bounds (${tookMs} ms)`);
+    // It stopped because a bound it was given ran out (leadership's fixed 30s, restartTimeout: 20s, callTimeout):
+    // how long that takes on this machine is reported above and measured in bench/, not bounded here.
+    assert.match(
+      failed.stdout,
+      new RegExp(
+        `quota change stopped at ${oldLeader}: [^\\n]*within \\d[\\d.]*s \\((a fixed 30s|restartTimeout|callTimeout)\\)`,
+      ),
+    );
     lab.network.restore(lab.host(oldLeader));
     const lost = await lab.stopWriters(`the old leader ${oldLeader} cut off`);
     assert.deepEqual(lost, []);

@@ -45,6 +45,29 @@ export function statusOf(endpoint: string): Promise<RawStatus> {
   });
 }
 
+/**
+ * The revision a cluster was last compacted at (1 when never), found as the oldest revision a Range can still read:
+ * etcd refuses a Range below it with "required revision has been compacted".
+ */
+export async function compactRevisionOf(client: Etcd3): Promise<number> {
+  const head = Number((await client.kv.range({ key: Buffer.from("/"), limit: 1 })).header.revision);
+  const readable = (revision: number) =>
+    client.kv.range({ key: Buffer.from("/"), revision, limit: 1 }).then(
+      () => true,
+      (error: Error) => {
+        if (/compacted/.test(error.message)) return false;
+        throw error;
+      },
+    );
+  let [low, high] = [1, head];
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (await readable(middle)) high = middle;
+    else low = middle + 1;
+  }
+  return low;
+}
+
 /** `alarm list`, as `<TYPE>@<decimal member id>`. */
 export function alarmsOf(endpoints: readonly string[]): Promise<string[]> {
   return withClient(endpoints, async (client) => {
