@@ -66,7 +66,7 @@ interface Ledger {
 const DB_SIZE_BOUND = "60s plus 1s per 5 MiB of the largest DB file";
 
 /** A bound that grows with the DB: measured here, defrag runs at ~50 MiB/s of live data; allow ten times longer. */
-function defragTimeoutMs(dbSize: number): number {
+export function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
 }
 

@@ -4,6 +4,7 @@ import { EngineStack, ProviderHost } from "./support/engine";
 import { fill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
 import { alarmsOf, compactHistory, fillToNoSpace } from "./support/etcd";
+import { DefragObserver } from "./support/defrag-observer";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -125,7 +126,8 @@ describe("EtcdCompaction: the run carries out the plan a refresh printed (real e
     it(state.name, async () => {
       cluster = await LabCluster.start({ members: 3, quotaBytes: state.quotaBytes });
       const stack = new EngineStack(host, { provider: providerShim("compaction"), type: TYPE });
-      const inputs = { endpoints: cluster.endpoints, ...state.inputs };
+      // Defrags paced apart, so that the observer's looks (every 100 ms) tell their order.
+      const inputs = { endpoints: cluster.endpoints, pauseBetweenMembers: "1s", ...state.inputs };
       await stack.up("space", inputs);
       await state.prepare(cluster);
 
@@ -134,7 +136,9 @@ describe("EtcdCompaction: the run carries out the plan a refresh printed (real e
       assert.ok(leader, "the cluster has a leader");
       const followers = cluster.members.map((m) => m.name).filter((name) => name !== leader);
       const alarms = (await alarmsOf(cluster.endpoints)).filter((alarm) => alarm.startsWith("NOSPACE")).length;
+      const observer = DefragObserver.start(cluster.members);
       const update = await stack.up("space", { ...inputs, triggers: [state.name] });
+      const seen = await observer.stop();
       assert.equal(update.op, "update");
       const executed = update.outputs!.executed as string[];
 
@@ -146,6 +150,22 @@ describe("EtcdCompaction: the run carries out the plan a refresh printed (real e
         keys.every((key, i) => new RegExp(`^${expected[i].replace("ANY", "m\\d")}$`).test(key));
       assert.ok(matches(plan.map(stepKey)), `the plan printed:\n${plan.join("\n")}\nexpected:\n${expected.join("\n")}`);
       assert.deepEqual(executed.map(stepKey), plan.map(stepKey), `executed:\n${executed.join("\n")}`);
+
+      // What etcd shows happened, against the same expectation: the members whose defrag count rose, in order, and
+      // who led before each and after the run.
+      const defragmented = expected.flatMap((step) => /^defragment (m\d)$/.exec(step)?.[1] ?? []);
+      assert.deepEqual(seen.defragOrder, defragmented, `defrags etcd counted (${seen.looks} looks)`);
+      const leaderAfter = await cluster.leader();
+      if (expected.some((step) => step.startsWith("move leadership"))) {
+        const atLeaderDefrag = seen.leaderAtDefrag[seen.defragOrder.indexOf(leader)];
+        assert.ok(
+          atLeaderDefrag !== undefined && atLeaderDefrag !== leader,
+          `${leader} no longer led at its defrag (${atLeaderDefrag})`,
+        );
+        assert.notEqual(leaderAfter, leader, "leadership stayed away from the old leader");
+      } else {
+        assert.equal(leaderAfter, leader, "no leadership move");
+      }
       if (state.quotaBytes !== undefined) {
         const alarms = await alarmsOf(cluster.endpoints);
         assert.equal(

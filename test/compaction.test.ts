@@ -1,11 +1,24 @@
 import * as assert from "node:assert/strict";
+import * as fs from "fs";
 import * as net from "net";
+import * as path from "path";
 import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { providerShim } from "../sdk/shim";
 import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "./support/engine";
-import { DefragObserver } from "./support/defrag-observer";
-import { alarmsOf, compactHistory, raiseCorrupt, statusOf, withClient } from "./support/etcd";
+import { DefragObserver, defragCountOf } from "./support/defrag-observer";
+import {
+  alarmsOf,
+  compactHistory,
+  leaseOf,
+  leasesOf,
+  metricOf,
+  raiseCorrupt,
+  settledSizes,
+  statusOf,
+  withClient,
+} from "./support/etcd";
+import { LOCK_LEASE_ID } from "../provider/etcd/lock";
 import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
@@ -101,7 +114,6 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     const leaderBefore = await cluster.leader();
     assert.ok(leaderBefore);
     const stack = newStack();
-    const logStart = host.logs.length;
     const observer = DefragObserver.start(cluster.members);
     const { outputs } = await stack.up("space", {
       endpoints: cluster.endpoints,
@@ -113,29 +125,32 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     const seen = await observer.stop();
 
     // Read from etcd by the test itself: the files shrank followers first, by name, then the leader's, after
-    // leadership had left it.
+    // leadership had left it; etcd counted one defrag per member, in that order.
     const followers = cluster.members.map((m) => m.name).filter((name) => name !== leaderBefore);
-    assert.deepEqual(seen.shrinkOrder, [...followers.sort(), leaderBefore], `order etcd showed (${seen.looks} looks)`);
-    const leaderThen = seen.leaderAtShrink.get(leaderBefore);
+    const order = [...followers.sort(), leaderBefore];
+    assert.deepEqual(seen.shrinkOrder, order, `order etcd showed (${seen.looks} looks)`);
+    assert.deepEqual(seen.defragOrder, order, `defrags etcd counted (${seen.looks} looks)`);
+    const leaderThen = seen.leaderAtDefrag[2];
     assert.ok(leaderThen !== undefined && leaderThen !== leaderBefore, `${leaderBefore} no longer led (${leaderThen})`);
-    const progress = progressSince(logStart);
-    const defragLines = progress.filter((line) => /defrag m\d: .* -> /.test(line));
-    assert.equal(defragLines.length, 3, progress.join("\n"));
-    assert.match(defragLines[2], new RegExp(`defrag ${leaderBefore}: `), "the leader is defragmented last");
-    const moved = progress.findIndex((line) => line.includes(`move leader: ${leaderBefore} -> `));
-    const leaderDefrag = progress.indexOf(defragLines[2]);
-    assert.ok(moved >= 0 && moved < leaderDefrag, "leadership moved away before the leader's defrag");
+    assert.notEqual(await cluster.leader(), leaderBefore, "the former leader no longer leads");
     const record = (outputs!.members as { name: string; leader: boolean }[]).find((m) => m.name === leaderBefore);
-    assert.equal(record?.leader, false, "the former leader no longer leads");
+    assert.equal(record?.leader, false, "the record says the former leader no longer leads");
 
     // Now every member is lean: a second run compacts but skips every defrag, and says why.
     const second = host.logs.length;
+    const lean = await Promise.all(cluster.endpoints.map(statusOf));
+    assert.ok(
+      lean.every((s) => s.dbSize - s.dbSizeInUse < 4 * MiB),
+      `every member is below the 4 MiB threshold: ${lean.map((s) => s.dbSize - s.dbSizeInUse).join(", ")}`,
+    );
+    const counted = await Promise.all(cluster.endpoints.map(defragCountOf));
     await stack.up("space", {
       endpoints: cluster.endpoints,
       defrag: { minFreeBytes: "4MiB" },
       moveLeader: true,
       triggers: [1],
     });
+    assert.deepEqual(await Promise.all(cluster.endpoints.map(defragCountOf)), counted, "etcd counted no defrag");
     const skips = progressSince(second).filter((line) => /defrag m\d: skipped, .*below the thresholds/.test(line));
     assert.equal(skips.length, 3, progressSince(second).join("\n"));
   });
@@ -221,7 +236,8 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
         String(refreshed.outputs?.maintenance),
         /no member answered \(.*: status: no answer within 2\.0s \(callTimeout\)/,
       );
-      assert.ok(elapsed < 8_000, `given up after callTimeout, not the 10 s default (${elapsed} ms)`);
+      // Bound by what the run was told: without callTimeout, each call would wait its 10 s default.
+      assert.ok(elapsed < 10_000, `given up after callTimeout, not the 10 s default (${elapsed} ms)`);
     } finally {
       silent.close();
     }
@@ -233,7 +249,7 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     const stack = newStack();
     const inputs = { endpoints: cluster.endpoints, when: { fullWithin: "1h" } };
     await stack.up("space", inputs);
-    const largest = async () => Math.max(...(await Promise.all(cluster.endpoints.map(statusOf))).map((s) => s.dbSize));
+    const largest = async () => Math.max(...(await settledSizes(cluster.endpoints)));
     // The run's own reading starts the series; each refresh adds one.
     const seen = [await largest()];
     let outputs: Record<string, unknown> | undefined;
@@ -241,10 +257,11 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
       // About 9 s apart: the samples span the 30 s a forecast needs.
       if (target > 16) await new Promise((resolve) => setTimeout(resolve, 9_000));
       await fill(cluster.endpoints, { targetBytes: target * MiB, keyPrefix: `grow/${target}/` });
-      // Every member's backend commits within its 100 ms batch interval; then the sizes hold still.
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Read from etcd once the files hold still, before and after the refresh: nothing writes in between.
+      const before = await largest();
       outputs = (await stack.refresh("space")).outputs;
-      seen.push(await largest());
+      assert.equal(await largest(), before, "the files held still across the refresh");
+      seen.push(before);
     }
     console.log(`      forecast after 4 refreshes: ${String(outputs!.forecast)}`);
 
@@ -267,7 +284,7 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     assert.match(String(update.outputs!.forecast), /^not enough samples yet: 1 over 0\.0s/);
   });
 
-  it("skips a learner: it is listed, not defragmented, not asked to lead, and its file keeps its size", async () => {
+  it("skips a learner: it is listed, not defragmented, not asked to lead nor for the lock, and its file keeps its size", async () => {
     const cluster = await startCluster(3);
     const voters = cluster.endpoints.slice(0, 3);
     const learner = await cluster.addLearner();
@@ -275,9 +292,32 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     await fill(voters, { targetBytes: 24 * MiB });
     const learnerBefore = await statusOf(learner.clientUrl);
     assert.equal(learnerBefore.isLearner, true, "etcd reports m4 as a learner");
+    const leaderBefore = await cluster.leader();
+    const voterNames = cluster.members.filter((m) => m.name !== learner.name).map((m) => m.name);
     const stack = newStack();
 
+    // What the learner was asked that would take or keep the lock: any Lease call, any write.
+    const lockCalls = async () =>
+      (await metricOf(learner.clientUrl, "grpc_server_started_total", { grpc_service: "etcdserverpb.Lease" })) +
+      (await metricOf(learner.clientUrl, "grpc_server_started_total", { grpc_method: "Put" })) +
+      (await metricOf(learner.clientUrl, "grpc_server_started_total", { grpc_method: "Txn" }));
+    const lockCallsBefore = await lockCalls();
+    const observer = DefragObserver.start(cluster.members);
     const { outputs } = await stack.up("space", { endpoints: cluster.endpoints, defrag: { minFreeBytes: "1MiB" } });
+    const seen = await observer.stop();
+    assert.equal(await lockCalls(), lockCallsBefore, `${learner.name} was never asked for the lock's lease or key`);
+
+    // etcd's view: every voter was defragmented once and the learner never; leadership moved off the old leader
+    // to a voter, no look saw the learner lead, and the learner's own Status still calls it a learner that follows.
+    assert.deepEqual([...seen.defragOrder].sort(), voterNames.sort(), "the defrags etcd counted");
+    assert.ok(!seen.leaders.has(learner.name), `no look saw ${learner.name} lead: ${[...seen.leaders].join(", ")}`);
+    const leaderAfter = await cluster.leader();
+    assert.ok(
+      leaderAfter !== undefined && leaderAfter !== leaderBefore && voterNames.includes(leaderAfter),
+      `leadership moved from ${leaderBefore} to a voter: ${leaderAfter}`,
+    );
+    const learnerNow = await statusOf(learner.clientUrl);
+    assert.deepEqual({ learner: learnerNow.isLearner, leads: learnerNow.isLeader }, { learner: true, leads: false });
 
     const executed = outputs!.executed as string[];
     assert.ok(
@@ -303,6 +343,92 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
       after.every((v) => v.dbSize < learnerAfter.dbSize / 2),
       "the voting members were",
     );
+  });
+
+  it("checks health again before each member: a member killed after its own defrag stops the run before the next", async () => {
+    const cluster = await startCluster(3);
+    await fill(cluster.endpoints, { targetBytes: 24 * MiB });
+    const leader = await cluster.leader();
+    const [first, next] = cluster.members
+      .map((m) => m.name)
+      .filter((name) => name !== leader)
+      .sort();
+    const url = (name: string) => cluster.members.find((m) => m.name === name)!.clientUrl;
+    const others = [next, leader!];
+    const before = await Promise.all(others.map((name) => statusOf(url(name))));
+    const counts = await Promise.all(others.map((name) => defragCountOf(url(name))));
+    const firstCount = await defragCountOf(url(first));
+
+    // Killed as soon as etcd counts its defrag, within the 4 s pause before the next member's.
+    let stop = false;
+    const killer = (async () => {
+      while (!stop && (await defragCountOf(url(first)).catch(() => firstCount)) === firstCount) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (!stop) await cluster.stopMember(first, "SIGKILL");
+    })();
+    try {
+      await assert.rejects(
+        newStack().up("space", {
+          endpoints: cluster.endpoints,
+          defrag: { minFreeBytes: "1MiB" },
+          pauseBetweenMembers: "4s",
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof PartialFailure, String(error));
+          assert.match(error.message, new RegExp(`maintenance stopped at defrag ${next}: .*${first}`));
+          return true;
+        },
+      );
+    } finally {
+      stop = true;
+      await killer;
+    }
+    assert.equal(cluster.isRunning(first), false, `${first} was killed`);
+    // etcd's word that nothing after it was defragmented: their defrag counts and DB sizes.
+    assert.deepEqual(await Promise.all(others.map((name) => defragCountOf(url(name)))), counts, "no defrag after");
+    const after = await Promise.all(others.map((name) => statusOf(url(name))));
+    after.forEach((s, i) => assert.ok(s.dbSize >= before[i].dbSize, `${others[i]} kept its DB file`));
+  });
+
+  it("grants the scratch lease after the compaction and revokes it a quarter second later, leaving no lease", async () => {
+    const cluster = await startCluster(1);
+    const [endpoint] = cluster.endpoints;
+    await withClient(cluster.endpoints, async (client) => {
+      for (let i = 0; i < 10; i++) await client.put("scratch/history").value(`v${i}`).exec();
+    });
+    assert.deepEqual(await leasesOf(endpoint), [], "no lease before the run");
+
+    // Looks at etcd's lease list back to back: the scratch lease lived at least from its first look to its last,
+    // and at most from the look before the first to the look after the last.
+    const looks: { at: number; leases: string[] }[] = [];
+    let granted: number | undefined;
+    let stop = false;
+    const watcher = (async () => {
+      while (!stop) {
+        const leases = (await leasesOf(endpoint)).filter((id) => id !== LOCK_LEASE_ID);
+        looks.push({ at: Date.now(), leases });
+        if (granted === undefined && leases.length > 0) {
+          granted = (await leaseOf([endpoint], leases[0])).grantedTtlSeconds;
+        }
+      }
+    })();
+    try {
+      await newStack().up("space", { endpoints: cluster.endpoints });
+    } finally {
+      stop = true;
+      await watcher;
+    }
+
+    const ids = new Set(looks.flatMap((look) => look.leases));
+    assert.equal(ids.size, 1, `one scratch lease was seen in ${looks.length} looks: ${[...ids].join(", ")}`);
+    assert.equal(granted, 10, "granted for 10 s, so that only a run dying in between leaves it to expire");
+    const firstSeen = looks.findIndex((look) => look.leases.length > 0);
+    const lastSeen = looks.length - 1 - [...looks].reverse().findIndex((look) => look.leases.length > 0);
+    assert.ok(firstSeen > 0 && lastSeen < looks.length - 1, "seen come and go");
+    const atMostMs = looks[lastSeen + 1].at - looks[firstSeen - 1].at;
+    assert.ok(atMostMs >= 250, `alive for at least 250 ms: at most ${atMostMs} ms between the looks around it`);
+    assert.deepEqual(await leasesOf(endpoint), [], "the run left no lease behind: the scratch one was revoked");
   });
 
   it("counts when.quotaUsageAbove and when.freeBytesAbove as drift, naming the members the test finds over each", async () => {
@@ -345,40 +471,64 @@ describe("EtcdCompaction on real etcd, through the engine protocol", function ()
     );
   });
 
-  it("reports a member lost part way as a partial failure, and the next up resumes", async () => {
+  it("reports a member killed in its defrag as a partial failure, and the next up resumes and defragments it", async () => {
     const cluster = await startCluster(3, 40 * MiB);
     const filled = await fill(cluster.endpoints, { untilNoSpace: true });
     const leader = await cluster.leader();
-    const victim = cluster.members.find((m) => m.name !== leader)!.name;
+    // The first member defragmented: the first follower by name.
+    const victim = cluster.members
+      .map((m) => m.name)
+      .filter((name) => name !== leader)
+      .sort()[0];
+    const member = cluster.members.find((m) => m.name === victim)!;
+    const sizeBefore = (await statusOf(member.clientUrl)).dbSize;
+    const snapDir = path.join(member.dataDir, "member", "snap");
     const stack = newStack();
     const inputs = { endpoints: cluster.endpoints };
 
-    // Stop a follower as soon as the compaction is done, before the defrags start.
-    const logStart = host.logs.length;
-    const stopper = (async () => {
-      for (
-        let i = 0;
-        i < 600 && !progressSince(logStart).some((l) => l.startsWith("EtcdCompaction: compact: done"));
-        i++
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
+    // etcd defragments into a temporary file (db.tmp...) beside its db and renames it over the db at the end: the
+    // victim is killed as soon as that file appears, inside its defrag, whatever the provider prints.
+    let stop = false;
+    const killer = (async () => {
+      while (!stop && !fs.readdirSync(snapDir).some((name) => name.startsWith("db.tmp"))) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
       }
+      if (stop) return false;
       await cluster.stopMember(victim, "SIGKILL");
-    })();
-    await assert.rejects(stack.up("space", inputs), (error: unknown) => {
-      assert.ok(error instanceof PartialFailure, String(error));
-      assert.match(error.message, new RegExp(`did not answer|${victim}`));
       return true;
-    });
-    await stopper;
+    })();
+    try {
+      await assert.rejects(stack.up("space", inputs), (error: unknown) => {
+        assert.ok(error instanceof PartialFailure, String(error));
+        assert.match(error.message, new RegExp(`maintenance stopped at defrag ${victim}: `));
+        return true;
+      });
+    } finally {
+      stop = true;
+    }
+    assert.ok(await killer, `${victim} was killed in its defrag`);
+    const leftBehind = fs.readdirSync(snapDir);
+    assert.ok(
+      leftBehind.some((name) => name.startsWith("db.tmp")),
+      `the defrag's temporary file is still there: ${leftBehind.join(", ")}`,
+    );
+    assert.ok(
+      fs.statSync(path.join(snapDir, "db")).size > sizeBefore / 2,
+      `${victim}'s db file was not replaced by a defragmented one`,
+    );
     const partial = stack.state("space");
     assert.ok(partial, "the partial state was recorded");
     assert.match(String(partial.outputs.maintenance), /^needed: the last run stopped part way/);
     assert.equal(typeof partial.outputs.compactedRevision, "number");
 
     await cluster.startMember(victim);
+    assert.equal(await defragCountOf(member.clientUrl), 0, `${victim} restarted with no defrag counted`);
     const resumed = await stack.up("space", inputs);
     assert.equal(resumed.op, "update");
+    // etcd's word that the resume defragmented the victim: its count since the restart, and its DB's size.
+    assert.equal(await defragCountOf(member.clientUrl), 1, `${victim} was defragmented by the resume`);
+    const sizeAfter = (await statusOf(member.clientUrl)).dbSize;
+    assert.ok(sizeAfter < sizeBefore / 4, `${victim}'s DB shrank from ${sizeBefore} to ${sizeAfter}`);
     assert.deepEqual(await alarmsOf(cluster.endpoints), []);
     assert.deepEqual(await verifyFill(cluster.endpoints, filled.lastValues), []);
   });

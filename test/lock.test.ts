@@ -3,7 +3,7 @@ import { LabCluster } from "../lab/cluster";
 import { validateAccess } from "../provider/inputs/access";
 import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
 import { TimeoutError } from "../provider/errors";
-import { alarmsOf, fillToNoSpace, withClient } from "./support/etcd";
+import { alarmsOf, fillToNoSpace, leaseOf, withClient } from "./support/etcd";
 
 describe("cluster lock", function () {
   this.timeout(120_000);
@@ -129,6 +129,12 @@ describe("cluster lock", function () {
       child.kill("SIGKILL");
     }
     const killedAt = Date.now();
+    // etcd's word that the dead holder's lock lapses by itself: its lease was granted 3 s and has at most that left.
+    const lease = await leaseOf(cluster.endpoints, LOCK_LEASE_ID);
+    assert.ok(
+      lease.ttlSeconds === -1 || (lease.grantedTtlSeconds === 3 && lease.ttlSeconds <= 3),
+      `the dead holder's lease: ${JSON.stringify(lease)}`,
+    );
     const access = validateAccess({ endpoints: cluster.endpoints });
     const said: string[] = [];
     const lock = await acquireClusterLock(access, { holder: "next", waitMs: 20_000 }, (line) => said.push(line));
@@ -139,10 +145,9 @@ describe("cluster lock", function () {
       said[0],
       new RegExp(`^waiting for the cluster lock, held by doomed on \\S+ \\(pid ${child.pid}\\) since `),
     );
-    // The lease was last renewed at most a third of its 3 s TTL before the kill, and etcd checks expiries on a 500 ms
-    // tick: it lapses 2 to 3.5 s after the kill, plus the next run's retry once a second.
+    // The lease was last renewed at most a third of its 3 s TTL before the kill: it lapses 2 s or more after the
+    // kill. How soon after is etcd's expiry tick and this machine's load; the lease's TTL above bounds it.
     assert.ok(tookMs >= 1_500, `the lock was not free before the dead holder's lease ran out (${tookMs} ms)`);
-    assert.ok(tookMs <= 3_000 + 2_500, `the dead holder's lease expired within its TTL (${tookMs} ms)`);
   });
 
   it("goes on without the lock under NOSPACE, says so, and raises no alarm asking for it", async () => {

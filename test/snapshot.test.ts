@@ -165,11 +165,34 @@ describe("snapshot: a verified restore point before a run changes anything (real
       pauseBetweenMembers: "1s",
     };
     const from = host.logs.length;
+    const names = cluster.lab.members.map((m) => m.name);
+    const pids = names.map((name) => cluster.pid(name));
 
-    const up = await stack.up("quota", inputs);
+    // Looks every 20 ms at the folder and at the members' pids: the snapshot file must be complete (renamed from
+    // its .part) before any member's process is replaced.
+    let watching = true;
+    const watch = (async () => {
+      for (;;) {
+        const complete = fs.readdirSync(dir).find((name) => name.endsWith(".db"));
+        const restarted = names.filter((name, i) => cluster.pid(name) !== pids[i]);
+        if (complete || restarted.length > 0 || !watching) return { complete, restarted };
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    const up = await stack.up("quota", inputs).finally(() => (watching = false));
+    const first = await watch;
 
     const taken = up.outputs!.snapshotTaken as SnapshotRecord;
+    assert.deepEqual(
+      first,
+      { complete: path.basename(taken.path), restarted: [] },
+      "the snapshot file was there before any member's process was replaced",
+    );
     assert.equal(fs.statSync(taken.path).size, taken.sizeBytes);
+    assert.ok(
+      names.every((name, i) => cluster.pid(name) !== pids[i]),
+      "and then every member's process was replaced",
+    );
     const lines = progressLines(host.logs.slice(from), "EtcdQuota");
     const planned = lines.findIndex((line) =>
       line.startsWith(`EtcdQuota: plan: snapshot ${taken.member} to ${inputs.snapshot.path} `),

@@ -7,12 +7,12 @@ import { noop } from "cockatiel";
 import { AlarmAction, AlarmType, Etcd3, IOptions } from "etcd3";
 import { LabCluster } from "../lab/cluster";
 import { fill } from "../lab/fill";
-import { EngineStack, ProviderHost, serializeProvider, UpResult } from "./support/engine";
+import { EngineStack, ProviderCallError, ProviderHost, serializeProvider, UpResult } from "./support/engine";
 import { SUPERVISED_FORMATS, SupervisedCluster } from "../lab/supervisor";
 import { LabTls, makeLabTls } from "../lab/tls";
 import { Writer } from "./support/writer";
 import { providerShim } from "../sdk/shim";
-import { changedLines, liveQuota, sha256 } from "./support/files";
+import { assertOnlyQuotaChanged, liveQuota, sha256 } from "./support/files";
 import { progressLines } from "./support/progress";
 
 const MiB = 1024 ** 2;
@@ -380,11 +380,9 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         for (const [i, member] of cluster.lab.members.entries()) {
           assert.notEqual(cluster.pid(member.name), pids[i], `${member.name} restarted`);
           assert.equal(await liveQuota(member.metricsUrl), 48 * MiB, `${member.name} runs the new quota`);
-          const diff = changedLines(before.get(member.name)!, fs.readFileSync(cluster.configFile(member.name), "utf8"));
-          assert.ok(
-            diff.added.length === diff.removed.length && diff.added.every((line) => line.includes(String(48 * MiB))),
-            `only the quota changed, the TLS settings stayed: ${JSON.stringify(diff)}`,
-          );
+          const after = fs.readFileSync(cluster.configFile(member.name), "utf8");
+          // Every other line, the TLS settings among them, stays byte for byte where it was.
+          assertOnlyQuotaChanged(before.get(member.name)!, after, 32 * MiB, 48 * MiB, `${member.name}'s file`);
         }
         assert.ok(cluster.endpoints.every((e) => e.startsWith("https://")));
         assert.deepEqual(report.lost, [], "every acknowledged write reads back over TLS");
@@ -558,6 +556,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         );
         // The check asks etcd whether the user has the root role, so the preview already fails and nothing is
         // recorded: the run never starts.
+        assert.ok(failure.atCheck, `refused at check, where \`pulumi preview\` shows it: ${failure.message}`);
         assert.match(failure.message, /username: .*permission check: permission denied/);
         assert.equal(stack.state("space"), undefined, "nothing recorded");
         console.log(`      ${user}: ${failure.message.slice(0, 160)}...`);
@@ -574,7 +573,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         restartTimeout: "30s",
         ...credentials,
       });
-      const before = { hashes: hashes(), pids: pids() };
+      const before = { hashes: hashes(), pids: pids(), sizes: await dbSizesOf(cluster, asRoot) };
 
       const stack = newStack("quota");
       assert.deepEqual((await stack.preview("quota", inputs("64MiB", asRoot))).failures, []);
@@ -593,8 +592,12 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       );
       assert.match(failure.message, /permission denied for user "app"/);
       assert.doesNotMatch(failure.message, RAW_DUMP);
+      // Refused at check or before the run changed anything: never a run stopped part way, nothing recorded.
+      assert.ok(failure.atCheck || failure.error instanceof ProviderCallError, String(failure.error));
       assert.deepEqual(hashes(), before.hashes, "no file changed");
       assert.deepEqual(pids(), before.pids, "no member restarted");
+      const sizes = await dbSizesOf(cluster, asRoot);
+      sizes.forEach((size, i) => assert.ok(size >= before.sizes[i], `member ${i + 1} not defragmented`));
       assert.ok(cluster.members.every((m) => cluster.isRunning(m.name)));
     });
   });

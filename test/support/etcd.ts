@@ -142,3 +142,57 @@ export async function compactHistory(endpoints: readonly string[]): Promise<void
     }
   });
 }
+
+/** A lease as etcd tells it: the TTL it was granted and the seconds left (under TTL + 1), -1 when it is gone. */
+export interface RawLease {
+  readonly grantedTtlSeconds: number;
+  readonly ttlSeconds: number;
+}
+
+/** LeaseTimeToLive of lease `id` (decimal), asked of `endpoints`. */
+export function leaseOf(endpoints: readonly string[], id: string): Promise<RawLease> {
+  return withClient(endpoints, async (client) => {
+    const response = await client.leaseClient.leaseTimeToLive({ ID: id });
+    return { grantedTtlSeconds: Number(response.grantedTTL), ttlSeconds: Number(response.TTL) };
+  });
+}
+
+/** LeaseLeases: the IDs (decimal) of every lease the cluster holds, as `endpoint` knows them. */
+export function leasesOf(endpoint: string): Promise<string[]> {
+  return withClient([endpoint], async (client) => {
+    const response = await client.leaseClient.leaseLeases();
+    return response.leases.map((lease) => String(lease.ID)).sort();
+  });
+}
+
+/** One counter of a member's /metrics (the sum over the series whose labels include every `labels` pair), 0 if absent. */
+export async function metricOf(endpoint: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const series = match[2] ?? "";
+    if (Object.entries(labels).every(([key, value]) => series.includes(`${key}="${value}"`))) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/**
+ * Waits until every member's DB size holds still across three looks 250 ms apart (each backend commits within its
+ * 100 ms batch interval), and returns the sizes: a fill's last writes are in the files, not on their way.
+ */
+export async function settledSizes(endpoints: readonly string[], timeoutMs = 30_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  let same = 0;
+  for (;;) {
+    const sizes = (await Promise.all(endpoints.map(statusOf))).map((s) => s.dbSize);
+    same = sizes.join(",") === last ? same + 1 : 0;
+    last = sizes.join(",");
+    if (same >= 2) return sizes;
+    assert.ok(Date.now() < deadline, `the DB sizes held still within ${timeoutMs} ms (last: ${last})`);
+    await sleep(250);
+  }
+}

@@ -22,6 +22,8 @@ export interface FakeMemberSetup {
   readonly learner?: boolean;
   /** Its process is not running: its port refuses connections. */
   readonly down?: boolean;
+  /** The raft index its Status reports (default 5000): how up to date it is. */
+  readonly raftIndex?: number;
 }
 
 export class FakeMember {
@@ -31,6 +33,7 @@ export class FakeMember {
   dbSize: number;
   dbSizeInUse: number;
   quotaBytes: number;
+  raftIndex: number;
   up: boolean;
   /** Goes up by one at each restart, as `process_start_time_seconds` does. */
   processStartTime = 1;
@@ -48,6 +51,7 @@ export class FakeMember {
     this.dbSize = setup.dbSize ?? 100 * MiB;
     this.dbSizeInUse = setup.dbSizeInUse ?? 20 * MiB;
     this.quotaBytes = setup.quotaBytes ?? GiB;
+    this.raftIndex = setup.raftIndex ?? 5000;
     this.up = !(setup.down ?? false);
   }
 }
@@ -57,6 +61,8 @@ export class FakeCluster implements ClusterApi {
   readonly clients: ReadonlyMap<string, MemberApi>;
   /** What changed the cluster, in order: `compact 100`, `defrag m2`, `move leader m1 -> m2`, `restart m3`... */
   readonly events: string[] = [];
+  /** The bound each compact and defrag call was given: `compact within 61000 ms`, `defrag m2 within 80000 ms`. */
+  readonly bounds: string[] = [];
   leaderId: string | undefined;
   revision: number;
   compactedRevision = 0;
@@ -136,7 +142,7 @@ function statusOf(cluster: FakeCluster, m: FakeMember): MemberStatus {
     isLearner: m.learner,
     revision: cluster.revision,
     raftTerm: 2,
-    raftIndex: 5000,
+    raftIndex: m.raftIndex,
     errors: [],
     dbSizeQuota: m.quotaBytes,
   };
@@ -189,13 +195,16 @@ class FakeMemberClient implements MemberApi {
 
   async disarmNoSpace(memberId: string): Promise<void> {
     this.answering();
+    // etcd takes a request that names no member as "every alarm", CORRUPT too.
+    if (!this.cluster.members.some((m) => m.id === memberId)) throw new Error(`disarm names no member: "${memberId}"`);
     const name = this.cluster.members.find((m) => m.id === memberId)?.name;
     this.cluster.alarms = this.cluster.alarms.filter((a) => !(a.type === "NOSPACE" && a.memberId === memberId));
     this.cluster.events.push(`disarm NOSPACE on ${name}`);
   }
 
-  async compact(revision: number): Promise<void> {
+  async compact(revision: number, timeoutMs: number): Promise<void> {
     this.answering();
+    this.cluster.bounds.push(`compact within ${timeoutMs} ms`);
     if (revision <= this.cluster.compactedRevision) {
       throw new Error("etcdserver: mvcc: required revision has been compacted");
     }
@@ -212,8 +221,9 @@ class FakeMemberClient implements MemberApi {
     this.answering();
   }
 
-  async defragment(): Promise<void> {
+  async defragment(timeoutMs: number): Promise<void> {
     this.answering();
+    this.cluster.bounds.push(`defrag ${this.member.name} within ${timeoutMs} ms`);
     if (this.member.dieInNextDefrag) {
       this.member.dieInNextDefrag = false;
       this.member.up = false;

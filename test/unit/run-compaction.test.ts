@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { CompactionRecord, runCompaction } from "../../provider/compaction";
+import { CompactionRecord, defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
 import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
@@ -57,6 +57,87 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
     assert.deepEqual(
       record.members.filter((m) => m.defragmented).map((m) => m.name),
       ["m1", "m2", "m3"],
+    );
+  });
+
+  it("hands leadership to the most up-to-date follower, by name among equals", async () => {
+    const ahead = new FakeCluster(
+      [
+        { name: "m1", raftIndex: 900 },
+        { name: "m2", raftIndex: 800 },
+        { name: "m3", raftIndex: 901 },
+      ],
+      { leader: "m1" },
+    );
+    await run(ahead);
+    assert.ok(ahead.events.includes("move leader m1 -> m3"), ahead.events.join(", "));
+
+    const level = new FakeCluster(
+      [
+        { name: "m1", raftIndex: 900 },
+        { name: "m2", raftIndex: 900 },
+        { name: "m3", raftIndex: 900 },
+      ],
+      { leader: "m1" },
+    );
+    await run(level);
+    assert.ok(level.events.includes("move leader m1 -> m2"), level.events.join(", "));
+  });
+
+  it("gives each defrag 60 s plus 1 s per started 5 MiB of that member's DB, and the compaction that of the largest", async () => {
+    assert.equal(defragTimeoutMs(0), 60_000);
+    assert.equal(defragTimeoutMs(5 * MiB), 61_000);
+    assert.equal(defragTimeoutMs(5 * MiB + 1), 62_000);
+    assert.equal(defragTimeoutMs(1024 * MiB), 60_000 + 205_000);
+
+    const cluster = new FakeCluster(
+      [
+        { name: "m1", dbSize: 100 * MiB },
+        { name: "m2", dbSize: 300 * MiB },
+        { name: "m3", dbSize: 42 * MiB },
+      ],
+      { leader: "m1", revision: 500 },
+    );
+    await run(cluster);
+    assert.deepEqual(cluster.bounds, [
+      "compact within 120000 ms",
+      "defrag m2 within 120000 ms",
+      "defrag m3 within 69000 ms",
+      "defrag m1 within 80000 ms",
+    ]);
+  });
+
+  it("disarms each NOSPACE alarm by a request naming its member, never an empty one, and no other alarm", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1" });
+    cluster.raiseAlarm("NOSPACE", "m1");
+    cluster.raiseAlarm("NOSPACE", "m3");
+
+    await run(cluster);
+
+    // The fake refuses a request that names no member, as etcd would clear every alarm for it.
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("disarm")),
+      ["disarm NOSPACE on m1", "disarm NOSPACE on m3"],
+    );
+    assert.deepEqual(cluster.alarms, []);
+  });
+
+  it("checks health again before each member: a member down after its own defrag stops the run before the next", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    // m2's process dies once its defrag is done, before the run looks at the cluster again.
+    const observe = cluster.observe.bind(cluster);
+    cluster.observe = async () => {
+      if (cluster.events.includes("defrag m2")) cluster.member("m2").up = false;
+      return observe();
+    };
+
+    const error = await interrupted(run(cluster));
+
+    // m3 itself answers: only a fresh look at the whole cluster finds m2 gone.
+    assert.match(error.message, /stopped at defrag m3: .*m2/);
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("defrag")),
+      ["defrag m2"],
     );
   });
 
