@@ -5,6 +5,7 @@ import { accessProblems, ClusterObservation, noMemberAnswered } from "./etcd/obs
 import type { SnapshotRecord } from "./etcd/snapshot";
 import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
 import { describeSnapshot, snapshotSource } from "./plan/snapshot";
+import { refuseCleartextCredentials } from "./inputs/access";
 import { QuotaSettings, quotaSettings } from "./inputs/quota";
 import {
   HostPool,
@@ -27,6 +28,7 @@ const INPUT_KEYS = [
   "tls",
   "username",
   "password",
+  "allowInsecureCredentials",
   "allowAboveRecommended",
   "restartTimeout",
   "disarmNoSpace",
@@ -142,7 +144,11 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
    */
   async check(_olds: QuotaInputs, news: QuotaInputs) {
-    const checked = checkInputs(news, [...KEPT_KEYS, "members"], quotaSettings);
+    const checked = checkInputs(news, [...KEPT_KEYS, "members"], (inputs, unknown) => {
+      const settings = quotaSettings(inputs, unknown);
+      refuseCleartextCredentials(settings.access, (i) => `members[${i}].endpoint`);
+      return settings;
+    });
     if ("failures" in checked) return { inputs: news, failures: checked.failures };
     const { settings, unknown } = checked;
     if (unknown.size > 0) return { inputs: news, failures: [] };
