@@ -19,6 +19,20 @@ import {
 
 const MiB = 1024 ** 2;
 
+/** Runs `run` with no etcdutl on the PATH: the fakes stream random bytes, which are no bbolt file it would accept. */
+async function withoutEtcdutl<T>(run: () => Promise<T>): Promise<T> {
+  const pathBefore = process.env.PATH;
+  process.env.PATH = (pathBefore ?? "")
+    .split(path.delimiter)
+    .filter((folder) => !fs.existsSync(path.join(folder, "etcdutl")))
+    .join(path.delimiter);
+  try {
+    return await run();
+  } finally {
+    process.env.PATH = pathBefore;
+  }
+}
+
 /** What a call settled with: its error, or a failure of the test when it succeeded. */
 async function failure(call: Promise<unknown>): Promise<Error> {
   return call.then(
@@ -107,15 +121,10 @@ describe("a member that misbehaves: every read from it is bounded (fake members 
 
   it("a snapshot verified against a stream that is as etcd sends it is kept (the fake's control case)", async () => {
     const db = randomBytes(MiB);
-    // Random bytes are no bbolt file: keep an etcdutl on the PATH from refusing them.
-    const pathBefore = process.env.PATH;
-    process.env.PATH = (pathBefore ?? "")
-      .split(path.delimiter)
-      .filter((folder) => !fs.existsSync(path.join(folder, "etcdutl")))
-      .join(path.delimiter);
-    const record = await snapshotFrom({ messages: snapshotMessages(db), then: "end" })
-      .then(({ run }) => run)
-      .finally(() => (process.env.PATH = pathBefore));
+    const record = await withoutEtcdutl(async () => {
+      const { run } = await snapshotFrom({ messages: snapshotMessages(db), then: "end" });
+      return run;
+    });
     assert.deepEqual(fs.readdirSync(dir), [path.basename(record.path)]);
     const bytes = fs.readFileSync(record.path);
     assert.equal(bytes.length, MiB + 32);
@@ -142,5 +151,31 @@ describe("a member that misbehaves: every read from it is bounded (fake members 
       assert.match(error.message, expected, name);
       assert.deepEqual(fs.readdirSync(dir), [], `${name}: no snapshot and no .part file`);
     }
+  });
+
+  it("retention in a shared folder never deletes the snapshot just taken, nor another user's files or links named like it", async () => {
+    // Another account's files named like later snapshots, and a link named like one pointing at a file elsewhere.
+    const nobody = 65534;
+    const hostile = ["etcd-29991231T000000000Z.db", "etcd-29991231T000000001Z.db"];
+    for (const name of hostile) {
+      fs.writeFileSync(path.join(dir, name), "not a snapshot");
+      fs.chownSync(path.join(dir, name), nobody, nobody);
+    }
+    fs.writeFileSync(path.join(dir, "victim.txt"), "kept");
+    fs.symlinkSync(path.join(dir, "victim.txt"), path.join(dir, "etcd-20000101T000000000Z.db"));
+    // One of this user's own, older than the one about to be taken: the one retention should delete.
+    const older = "etcd-20200101T000000000Z.db";
+    fs.writeFileSync(path.join(dir, older), "an older snapshot", { mode: 0o600 });
+    const fake = await startSnapshotMember({ messages: snapshotMessages(randomBytes(MiB)), then: "end" });
+    members.push(fake);
+    const { session, observation } = sessionOf(fake);
+    const settings = { path: path.join(dir, "etcd-{time}.db"), keep: 1 };
+    const record = await withoutEtcdutl(() => takeSnapshot(session, observation, settings, () => undefined));
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      [...hostile, "etcd-20000101T000000000Z.db", path.basename(record.path), "victim.txt"].sort(),
+    );
+    assert.equal(fs.statSync(record.path).size, MiB + 32, "the snapshot just taken is whole");
+    assert.equal(fs.readFileSync(path.join(dir, "victim.txt"), "utf8"), "kept");
   });
 });

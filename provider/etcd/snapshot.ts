@@ -105,7 +105,7 @@ export async function takeSnapshot(
     }
     const status = await etcdutlStatus(partial, file);
     await fs.rename(partial, file);
-    const deleted = await pruneOlder(settings, path.dirname(file));
+    const deleted = await pruneOlder(settings, file);
     const record: SnapshotRecord = {
       path: file,
       member: source.name,
@@ -185,8 +185,20 @@ async function onPath(command: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function pruneOlder(settings: SnapshotSettings, dir: string): Promise<string[]> {
-  const doomed = snapshotsToDelete(settings, await fs.readdir(dir));
+/**
+ * Deletes the snapshots of this path beyond the newest `keep`, never `written`, and counting only regular files
+ * owned by the user running Pulumi, as the ones this provider wrote are: in a shared folder another user's files
+ * named like ours (or links to elsewhere) are neither counted nor deleted.
+ */
+async function pruneOlder(settings: SnapshotSettings, written: string): Promise<string[]> {
+  const dir = path.dirname(written);
+  const uid = process.getuid?.();
+  const ours: string[] = [];
+  for (const name of await fs.readdir(dir)) {
+    const stat = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+    if (stat?.isFile() && (uid === undefined || stat.uid === uid)) ours.push(name);
+  }
+  const doomed = snapshotsToDelete(settings, ours, path.basename(written));
   for (const name of doomed) await fs.rm(path.join(dir, name), { force: true });
   return doomed.map((name) => path.join(dir, name));
 }
