@@ -5,6 +5,7 @@ import { ClusterSession, probeAccess } from "./etcd/cluster";
 import type { SnapshotRecord } from "./etcd/snapshot";
 import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "./etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
+import { refuseCleartextCredentials } from "./inputs/access";
 import { compactionSettings } from "./inputs/compaction";
 import { checkInputs } from "./names";
 import { clusterIdIn, onceThenShort, progressFor } from "./progress";
@@ -18,6 +19,7 @@ const INPUT_KEYS = [
   "tls",
   "username",
   "password",
+  "allowInsecureCredentials",
   "retainRevisions",
   "defrag",
   "moveLeader",
@@ -181,7 +183,11 @@ async function maintain(
 /** The dynamic provider behind EtcdCompaction. A plain object literal: the Pulumi serializer captures it by value. */
 export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInputs, CompactionOutputs> = {
   async check(_olds: CompactionInputs, news: CompactionInputs) {
-    const checked = checkInputs(news, KEPT_KEYS, compactionSettings);
+    const checked = checkInputs(news, KEPT_KEYS, (inputs, unknown) => {
+      const settings = compactionSettings(inputs, unknown);
+      refuseCleartextCredentials(settings.access, (i) => `endpoints[${i}]`);
+      return settings;
+    });
     if ("failures" in checked) return { inputs: news, failures: checked.failures };
     const { settings, unknown } = checked;
     // Values still unknown in a preview (computed elsewhere in the program) are tried at the next check.

@@ -81,6 +81,12 @@ export class EtcdNoSpaceError extends MemberUnavailableError {}
 /** What answers at the client URL is not etcd's gRPC: another service, or another of etcd's ports. */
 export class NotEtcdError extends MemberUnavailableError {}
 
+/**
+ * The member sent more than a read from it is allowed to hold (a `/metrics` page over its cap): not a page etcd
+ * writes, so the read was stopped rather than filling this machine's memory.
+ */
+export class OversizedAnswerError extends MemberUnavailableError {}
+
 /** The conditions a preview fails on: they need a change to the program, not a member brought back. */
 const ACCESS_ERRORS = [EtcdTlsError, EtcdAuthError, EtcdPermissionError, NotEtcdError] as const;
 

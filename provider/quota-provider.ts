@@ -6,6 +6,7 @@ import type { MemberClientOptions } from "./etcd/member";
 import type { SnapshotRecord } from "./etcd/snapshot";
 import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
 import { describeSnapshot, snapshotSource } from "./plan/snapshot";
+import { refuseCleartextCredentials } from "./inputs/access";
 import { QuotaSettings, quotaSettings } from "./inputs/quota";
 import {
   HostPool,
@@ -28,6 +29,7 @@ const INPUT_KEYS = [
   "tls",
   "username",
   "password",
+  "allowInsecureCredentials",
   "allowAboveRecommended",
   "restartTimeout",
   "disarmNoSpace",
@@ -145,7 +147,11 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
    */
   async check(_olds: QuotaInputs, news: QuotaInputs) {
-    const checked = checkInputs(news, [...KEPT_KEYS, "members"], quotaSettings);
+    const checked = checkInputs(news, [...KEPT_KEYS, "members"], (inputs, unknown) => {
+      const settings = quotaSettings(inputs, unknown);
+      refuseCleartextCredentials(settings.access, (i) => `members[${i}].endpoint`);
+      return settings;
+    });
     if ("failures" in checked) return { inputs: news, failures: checked.failures };
     const { settings, unknown } = checked;
     if (unknown.size > 0) return { inputs: news, failures: [] };

@@ -83,7 +83,19 @@ export function formatSize(bytes: number): string {
   return `${sign}${text} ${units[unit]}`;
 }
 
-/** A short description of an unexpected value for error messages. */
+/**
+ * What kind of value a secret input was given, and never the value itself: `a string of 1,675 characters`, `a
+ * number`. Check failures reach CI logs, so a private key or password must not be repeated in them.
+ */
+export function describeShape(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string") return `a string of ${value.length.toLocaleString("en-US")} characters`;
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+/** A short description of an unexpected value for error messages; {@link describeShape} for a secret one. */
 export function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";

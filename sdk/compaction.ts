@@ -47,6 +47,12 @@ export interface EtcdCompactionArgs {
   readonly username?: pulumi.Input<string>;
   /** Password of `username`. Secret. */
   readonly password?: pulumi.Input<string>;
+  /**
+   * Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the
+   * network in cleartext. Without it `check` refuses credentials over http://.
+   * @default false
+   */
+  readonly allowInsecureCredentials?: pulumi.Input<boolean>;
   /** Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does. */
   readonly retainRevisions?: pulumi.Input<number>;
   /** When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file. */

@@ -70,6 +70,12 @@ export interface EtcdQuotaArgs {
   readonly username?: pulumi.Input<string>;
   /** Password of `username`. Secret. */
   readonly password?: pulumi.Input<string>;
+  /**
+   * Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the
+   * network in cleartext. Without it `check` refuses credentials over http://.
+   * @default false
+   */
+  readonly allowInsecureCredentials?: pulumi.Input<boolean>;
   /** Allow a quota above the 8 GiB etcd suggests at most. Default false. */
   readonly allowAboveRecommended?: pulumi.Input<boolean>;
   /** How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m". */

@@ -110,6 +110,38 @@ describe("cluster lock", function () {
     }
   });
 
+  it("prints a hostile holder text safely: control characters escaped, length capped", async () => {
+    // Another client holds the lock's lease and names itself with escape sequences, a fake line and 100 KB.
+    const hostile = `\u001b[2J\u001b[31mowned\r\nerror: fake line\u202e${"x".repeat(100_000)}`;
+    await withClient(cluster.endpoints, async (client) => {
+      await client.leaseClient.leaseGrant({ TTL: 30, ID: LOCK_LEASE_ID });
+      await client.put(LOCK_KEY).value(hostile).lease(LOCK_LEASE_ID).exec();
+    });
+    try {
+      const access = validateAccess({ endpoints: cluster.endpoints });
+      const progress: string[] = [];
+      const error = await acquireClusterLock(access, { holder: "EtcdQuota", waitMs: 1500 }, (line) =>
+        progress.push(line),
+      ).then(
+        () => assert.fail("took a lock another client holds"),
+        (failure: Error) => failure,
+      );
+      assert.ok(error instanceof TimeoutError, String(error));
+      for (const text of [error.message, ...progress]) {
+        // eslint-disable-next-line no-control-regex -- finding control characters is the point
+        assert.doesNotMatch(text, /[\u0000-\u001f\u007f-\u009f\u202e]/, JSON.stringify(text.slice(0, 200)));
+        assert.ok(text.length < 1_000, `${text.length} characters`);
+      }
+      assert.match(
+        error.message,
+        /locked by \\u001b\[2J\\u001b\[31mowned\\u000d\\u000aerror: fake line\\u202ex+\.\.\. \((\d+) characters in all\)/,
+      );
+      assert.equal(Number(/\((\d+) characters in all\)/.exec(error.message)?.[1]), hostile.length);
+    } finally {
+      await withClient(cluster.endpoints, (client) => client.leaseClient.leaseRevoke({ ID: LOCK_LEASE_ID }));
+    }
+  });
+
   it("expires by itself when the run holding it dies", async () => {
     // A child process takes the lock and is killed without releasing it.
     const { spawn } = await import("child_process");

@@ -412,6 +412,8 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
     let cluster: LabCluster;
     let dir: string;
     const asRoot = { username: "root", password: rootPassword };
+    // These members listen on http:// (127.0.0.1): credentials to them need the explicit opt-in.
+    const insecure = { allowInsecureCredentials: true };
 
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-quota-auth-test-"));
@@ -478,6 +480,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       const preview = await newStack("compaction").preview("space", {
         endpoints: cluster.endpoints,
         ...asRoot,
+        ...insecure,
         password: "wrong",
       });
       assert.equal(preview.op, "failed");
@@ -505,6 +508,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
       const { outputs } = await stack.up("space", {
         endpoints: cluster.endpoints,
         ...asRoot,
+        ...insecure,
         snapshot: { path: path.join(dir, "{time}.db") },
       });
       assert.ok((outputs!.compactedRevision as number) >= revisions[9], String(outputs!.compactedRevision));
@@ -534,7 +538,12 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         const stack = newStack("compaction");
         const logStart = host.logs.length;
         const failure = await failureOf(
-          stack.up("space", { endpoints: cluster.endpoints, username: user, password: users[user].password }),
+          stack.up("space", {
+            endpoints: cluster.endpoints,
+            username: user,
+            password: users[user].password,
+            ...insecure,
+          }),
         );
         assert.match(
           failure.message,
@@ -572,6 +581,7 @@ describe("TLS and auth on real etcd, through the engine protocol", function () {
         members: etcdConfigMembers(cluster.members, files),
         restartTimeout: "30s",
         ...credentials,
+        ...insecure,
       });
       const before = { hashes: hashes(), pids: pids(), sizes: await dbSizesOf(cluster, asRoot) };
 

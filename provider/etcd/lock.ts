@@ -50,6 +50,26 @@ const KEEPALIVE_RETRY_MS = 100;
 const UNNAMED_HOLDER =
   "a run that does not name itself right now (EtcdCompaction takes its name out of etcd while it compacts and defragments, so that its defrags leave nothing of it behind)";
 
+/** How much of a holder's text a message quotes: a name this provider writes is under 100 characters. */
+const MAX_HOLDER_CHARS = 120;
+/** C0 and C1 controls, DEL, and the invisible and bidi marks that reorder or hide what a terminal shows. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/**
+ * The lock's holder as read from etcd, safe to print: any client that may write the key can put anything there
+ * (escape sequences that rewrite a terminal or a CI log, fake lines, megabytes), so control and bidi characters are
+ * escaped (`\u001b`) and the text is cut at {@link MAX_HOLDER_CHARS} characters, saying how long it was.
+ */
+export function printableHolder(text: string): string {
+  const characters = [...text];
+  const shown = characters
+    .slice(0, MAX_HOLDER_CHARS)
+    .join("")
+    .replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return characters.length > MAX_HOLDER_CHARS ? `${shown}... (${characters.length} characters in all)` : shown;
+}
+
 /**
  * Takes the cluster-wide lock so two `pulumi up` runs (or two stacks) never maintain or restart the same cluster at
  * once. The lease is kept alive by this process, so a run that dies leaves no stuck lock: it expires within
@@ -87,7 +107,8 @@ export async function acquireClusterLock(
       } catch (error) {
         if (!LEASE_EXISTS.test(String(error))) throw error;
       }
-      const holder = (await client.get(LOCK_KEY).options(callOptions()).string()) ?? UNNAMED_HOLDER;
+      const named = await client.get(LOCK_KEY).options(callOptions()).string();
+      const holder = named === null ? UNNAMED_HOLDER : printableHolder(named);
       if (Date.now() >= deadline) {
         throw new TimeoutError(
           `the cluster is locked by ${holder}; gave up after ${formatDuration(options.waitMs)}. If that run died, its lock expires by itself within ${ttlSeconds}s`,

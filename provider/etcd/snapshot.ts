@@ -37,7 +37,7 @@ export interface SnapshotRecord {
 /** etcd appends a SHA-256 of the database to the stream; `etcdutl snapshot restore` checks it the same way. */
 const HASH_BYTES = 32;
 /** A stream that sends nothing for this long is given up: a member serves its backend at disk speed. */
-const STALL_MS = 30_000;
+export const SNAPSHOT_STALL_MS = 30_000;
 const ETCDUTL_TIMEOUT_MS = 120_000;
 const PROGRESS_EVERY_MS = 5_000;
 
@@ -45,13 +45,16 @@ const PROGRESS_EVERY_MS = 5_000;
  * Streams a snapshot from a follower to `settings.path`, verifies it before it counts (its size against what etcd
  * announced, etcd's SHA-256 trailer against the bytes on disk, `etcdutl snapshot status` when etcdutl is on the
  * PATH), then keeps the newest `keep`. The file is readable by its owner only: it holds every key, secrets included.
- * Throws {@link SnapshotError}, leaving no partial file, when any of it fails.
+ * A stream that goes past the size it announced is stopped at once (a member that kept sending would fill this
+ * machine's disk), and one that sends nothing for `stallMs` is given up. Throws {@link SnapshotError}, leaving no
+ * partial file, when any of it fails.
  */
 export async function takeSnapshot(
   session: ClusterApi,
   observation: ClusterObservation,
   settings: SnapshotSettings,
   progress: Progress,
+  stallMs = SNAPSHOT_STALL_MS,
 ): Promise<SnapshotRecord> {
   const source = snapshotSource(observation);
   const startedAt = new Date();
@@ -71,13 +74,20 @@ export async function takeSnapshot(
       await client.snapshot(async (chunk, remaining) => {
         total ??= chunk.length + remaining;
         received += chunk.length;
+        // Checked before the write, so the disk never holds more than was announced.
+        if (received > total + HASH_BYTES) {
+          throw new SnapshotError(
+            file,
+            `etcd announced ${total} bytes and a ${HASH_BYTES}-byte hash but kept sending; stopped the stream at ${received} bytes`,
+          );
+        }
         await handle.write(chunk);
         if (Date.now() - reportedAt >= PROGRESS_EVERY_MS) {
           reportedAt = Date.now();
           const seconds = (Date.now() - startedAt.getTime()) / 1000;
           progress(`snapshot: ${formatSize(received)} of ${formatSize(total)} (${formatSize(received / seconds)}/s)`);
         }
-      }, STALL_MS);
+      }, stallMs);
       await handle.sync();
     } finally {
       await handle.close();
@@ -95,7 +105,7 @@ export async function takeSnapshot(
     }
     const status = await etcdutlStatus(partial, file);
     await fs.rename(partial, file);
-    const deleted = await pruneOlder(settings, path.dirname(file));
+    const deleted = await pruneOlder(settings, file);
     const record: SnapshotRecord = {
       path: file,
       member: source.name,
@@ -175,8 +185,20 @@ async function onPath(command: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function pruneOlder(settings: SnapshotSettings, dir: string): Promise<string[]> {
-  const doomed = snapshotsToDelete(settings, await fs.readdir(dir));
+/**
+ * Deletes the snapshots of this path beyond the newest `keep`, never `written`, and counting only regular files
+ * owned by the user running Pulumi, as the ones this provider wrote are: in a shared folder another user's files
+ * named like ours (or links to elsewhere) are neither counted nor deleted.
+ */
+async function pruneOlder(settings: SnapshotSettings, written: string): Promise<string[]> {
+  const dir = path.dirname(written);
+  const uid = process.getuid?.();
+  const ours: string[] = [];
+  for (const name of await fs.readdir(dir)) {
+    const stat = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+    if (stat?.isFile() && (uid === undefined || stat.uid === uid)) ours.push(name);
+  }
+  const doomed = snapshotsToDelete(settings, ours, path.basename(written));
   for (const name of doomed) await fs.rm(path.join(dir, name), { force: true });
   return doomed.map((name) => path.join(dir, name));
 }

@@ -1,7 +1,7 @@
 import { rejectUnknownKeys } from "../names";
 import type * as Ssh2 from "ssh2";
 import { InvalidInputError } from "../errors";
-import { describe } from "../size";
+import { describe, describeShape } from "../size";
 import { findKnownKeys, parsePublicKey } from "./known-hosts";
 
 /** How to reach a member's machine over SSH; the subset of `@pulumi/command`'s `remote.ConnectionArgs` we support. */
@@ -84,7 +84,11 @@ const PRIVATE_KEY_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
  */
 export function validateConnection(value: unknown, field: string, isProxy = false): Connection {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected an object with host, user and privateKey, got ${describe(value)}`);
+    // Never the value: a connection given as text may be a private key or a `user:password@host` line.
+    throw new InvalidInputError(
+      field,
+      `expected an object with host, user and privateKey, got ${describeShape(value)}`,
+    );
   }
   const input = value as Record<string, unknown>;
   rejectUnknownKeys(
@@ -212,15 +216,19 @@ function keyscanHint(host: string, port: number): string {
   return `get the key with \`ssh-keyscan ${portOption}-t ed25519 ${host}\` (check it against /etc/ssh/ssh_host_ed25519_key.pub on the host)`;
 }
 
+/** The inputs whose values never reach a message, only their shape. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(["privateKey", "privateKeyPassword", "password"]);
+
 /**
- * Null counts as absent, as it does for the `??` defaults, since serialized inputs may carry either. Also used for
- * secrets: a string only reaches the message when it is empty, so nothing secret is repeated.
+ * Null counts as absent, as it does for the `??` defaults, since serialized inputs may carry either. A secret's
+ * value is described by its shape (`a number`), never repeated.
  */
 function optionalString(input: Record<string, unknown>, key: string, field: string): string | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value === "") {
-    throw new InvalidInputError(`${field}.${key}`, `must be a non-empty string, got ${describe(value)}`);
+    const got = SECRET_FIELDS.has(key) ? describeShape(value) : describe(value);
+    throw new InvalidInputError(`${field}.${key}`, `must be a non-empty string, got ${got}`);
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { rejectUnknownKeys } from "../names";
 import { InvalidInputError } from "../errors";
-import { describe } from "../size";
+import { describe, describeShape } from "../size";
+import { validateBoolean } from "./common";
 
 /** PEM contents for TLS to etcd's client URLs. */
 export interface TlsInput {
@@ -20,35 +21,56 @@ export interface EtcdAccess {
   /** etcd user, when auth is enabled. */
   readonly username?: string;
   readonly password?: string;
+  /** Whether `username` and `password` may go to `http://` endpoints, in cleartext; `check` refuses it otherwise. */
+  readonly allowInsecureCredentials?: boolean;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/;
+
+/**
+ * `text` with the credentials of a URL's `user:password@` masked (`https://root:***@10.0.0.1:2379`; a user alone,
+ * which may be a token, becomes `***`), also where the text is no valid URL or has no scheme, so a message can quote
+ * what was given without repeating a credential.
+ */
+export function maskUrlCredentials(text: string): string {
+  const at = text.lastIndexOf("@");
+  if (at === -1) return text;
+  const start = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text)?.[0].length ?? 0;
+  if (at < start) return text;
+  const colon = text.indexOf(":", start);
+  const user = colon !== -1 && colon < at ? `${text.slice(start, colon)}:` : "";
+  return `${text.slice(0, start)}${user}***${text.slice(at)}`;
+}
 
 /** Validates one client URL: http(s), a host, a port, and nothing else (no path, query or credentials). */
 export function validateEndpoint(value: unknown, field: string): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new InvalidInputError(field, `expected a client URL such as "https://10.0.0.1:2379", got ${describe(value)}`);
   }
+  const shown = `"${maskUrlCredentials(value)}"`;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new InvalidInputError(field, `"${value}" is not a URL; write it as "https://HOST:2379"`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidInputError(field, `"${value}" must start with http:// or https://`);
+    throw new InvalidInputError(field, `${shown} is not a URL; write it as "https://HOST:2379"`);
   }
   if (url.username || url.password) {
-    throw new InvalidInputError(field, `"${value}" carries credentials; pass them as username and password instead`);
+    throw new InvalidInputError(
+      field,
+      `${shown} carries credentials; pass them as username and password instead (a URL ends up in logs)`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidInputError(field, `${shown} must start with http:// or https://`);
   }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
     throw new InvalidInputError(
       field,
-      `"${value}" has a path or query; an etcd client URL is just scheme, host and port`,
+      `${shown} has a path or query; an etcd client URL is just scheme, host and port`,
     );
   }
   if (!url.port) {
-    throw new InvalidInputError(field, `"${value}" has no port; etcd's client port is usually 2379`);
+    throw new InvalidInputError(field, `${shown} has no port; etcd's client port is usually 2379`);
   }
   return `${url.protocol}//${url.host}`;
 }
@@ -84,7 +106,8 @@ export function validateMemberList(value: unknown, field = "members"): readonly 
 /** Validates a list of client URLs: at least one, at most {@link MAX_MEMBERS}, each valid, no duplicates. */
 function validateEndpoints(value: unknown, field = "endpoints"): string[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${describe(value)}`);
+    const got = typeof value === "string" ? `"${maskUrlCredentials(value)}"` : describe(value);
+    throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${got}`);
   }
   checkMemberCount(value, field);
   const endpoints = value.map((entry, i) => validateEndpoint(entry, `${field}[${i}]`));
@@ -100,7 +123,7 @@ function validatePem(value: unknown, field: string, kind: "certificate" | "priva
   if (typeof value !== "string" || !PEM_BLOCK.test(value)) {
     throw new InvalidInputError(
       field,
-      `expected PEM text (-----BEGIN ...-----), got ${typeof value === "string" ? "text that is not PEM" : describe(value)}; pass the file's contents, not its path`,
+      `expected PEM text (-----BEGIN ...-----), got ${typeof value === "string" ? "text that is not PEM" : describeShape(value)}; pass the file's contents, not its path`,
     );
   }
   const label = PEM_BLOCK.exec(value)![1];
@@ -118,7 +141,7 @@ function validatePem(value: unknown, field: string, kind: "certificate" | "priva
 function validateTls(value: unknown, field = "tls"): TlsInput | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "object" || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describe(value)}`);
+    throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describeShape(value)}`);
   }
   rejectUnknownKeys(value as Record<string, unknown>, ["ca", "cert", "key"], field, "TLS setting");
   const { ca, cert, key } = value as Record<string, unknown>;
@@ -146,7 +169,7 @@ export function validateAccess(inputs: Record<string, unknown>, unknown: Readonl
     throw new InvalidInputError("username", `expected a non-empty string, got ${describe(username)}`);
   }
   if (password !== undefined && typeof password !== "string") {
-    throw new InvalidInputError("password", "expected a string");
+    throw new InvalidInputError("password", `expected a string, got ${describeShape(password)}`);
   }
   if ((username === undefined) !== (password === undefined) && !unknown.has("username") && !unknown.has("password")) {
     throw new InvalidInputError(username === undefined ? "username" : "password", "username and password go together");
@@ -157,5 +180,31 @@ export function validateAccess(inputs: Record<string, unknown>, unknown: Readonl
       "tls is set but some endpoints use http://; use https:// for every member",
     );
   }
-  return { endpoints, tls, username: username as string | undefined, password: password as string | undefined };
+  return {
+    endpoints,
+    tls,
+    username: username as string | undefined,
+    password: password as string | undefined,
+    // Still unknown in a preview: the next check, with every value known, decides.
+    allowInsecureCredentials:
+      unknown.has("allowInsecureCredentials") ||
+      validateBoolean(inputs.allowInsecureCredentials, "allowInsecureCredentials", false),
+  };
+}
+
+/**
+ * Refuses `username` and `password` to an `http://` endpoint unless `allowInsecureCredentials` says so: they would
+ * cross the network in cleartext, and so would the token etcd gives back, which any reader can replay. Called by
+ * `check` only, so a refresh or delete of state written before this rule still runs. `fieldOf` names the input that
+ * holds the i-th endpoint.
+ */
+export function refuseCleartextCredentials(access: EtcdAccess, fieldOf: (index: number) => string): void {
+  if (access.username === undefined || access.allowInsecureCredentials) return;
+  const i = access.endpoints.findIndex((endpoint) => endpoint.startsWith("http:"));
+  if (i === -1) return;
+  throw new InvalidInputError(
+    fieldOf(i),
+    `"${access.endpoints[i]}" would carry username and password, and the token etcd answers with, in cleartext; use ` +
+      "https:// (with tls), or set allowInsecureCredentials: true to send them anyway (a network you trust)",
+  );
 }

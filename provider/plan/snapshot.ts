@@ -13,15 +13,18 @@ export function snapshotPath(settings: SnapshotSettings, at: Date): string {
 }
 
 /**
- * Which of a folder's file names to delete so that the newest `keep` snapshots of this path remain: only names the
- * path's pattern makes, so other files in the folder are never touched.
+ * Which of a folder's file names to delete so that the newest `keep` snapshots of this path remain, `written` (the
+ * one just taken) always among them: only names the path's pattern makes, so other files in the folder are never
+ * touched, and never `written`, even when the folder holds names that sort after it (a shared folder where another
+ * user dropped `prod-29991231T000000000Z.db` would otherwise have it deleted as the oldest). The caller passes only
+ * the names of files this provider could have written (see takeSnapshot).
  */
-export function snapshotsToDelete(settings: SnapshotSettings, names: readonly string[]): string[] {
+export function snapshotsToDelete(settings: SnapshotSettings, names: readonly string[], written: string): string[] {
   const [before, after] = path.basename(settings.path).split(TIME);
   const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const pattern = new RegExp(`^${escape(before)}\\d{8}T\\d{9}Z${escape(after)}$`);
-  const ours = names.filter((name) => pattern.test(name)).sort();
-  return ours.slice(0, Math.max(0, ours.length - settings.keep));
+  const others = names.filter((name) => name !== written && pattern.test(name)).sort();
+  return others.slice(0, Math.max(0, others.length - (settings.keep - 1)));
 }
 
 /**

@@ -58,8 +58,18 @@ describe("snapshot settings, names and retention", () => {
       "prod-latest.db",
       "notes.txt",
     ];
-    assert.deepEqual(snapshotsToDelete(settings, names), ["prod-20251130T051200123Z.db"]);
-    assert.deepEqual(snapshotsToDelete({ ...settings, keep: 5 }, names), []);
+    const written = "prod-20261201T000000000Z.db";
+    assert.deepEqual(snapshotsToDelete(settings, names, written), ["prod-20251130T051200123Z.db"]);
+    assert.deepEqual(snapshotsToDelete({ ...settings, keep: 5 }, names, written), []);
+  });
+
+  it("never deletes the snapshot just written, even when the folder holds names that sort after it", () => {
+    const written = "prod-20261130T051200123Z.db";
+    const later = ["prod-29991231T000000000Z.db", "prod-29991231T000000001Z.db"];
+    const older = "prod-20251130T051200123Z.db";
+    const settings = { path: "/b/prod-{time}.db", keep: 1 };
+    assert.deepEqual(snapshotsToDelete(settings, [older, written, ...later], written), [older, ...later]);
+    assert.deepEqual(snapshotsToDelete({ ...settings, keep: 3 }, [...later, written, older], written), [older]);
   });
 
   it("streams from a follower, first by name, and from the leader only when it is the one voter that answered", () => {
