@@ -1,11 +1,10 @@
-import type * as pulumi from "@pulumi/pulumi";
-import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
-import { ClusterSession } from "./etcd/cluster";
-import { accessProblems, ClusterObservation, noMemberAnswered } from "./etcd/observation";
-import type { SnapshotRecord } from "./etcd/snapshot";
-import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
-import { describeSnapshot, snapshotSource } from "./plan/snapshot";
-import { QuotaSettings, quotaSettings } from "./inputs/quota";
+import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
+import { ClusterSession } from "../etcd/cluster";
+import { accessProblems, ClusterObservation, noMemberAnswered } from "../etcd/observation";
+import type { SnapshotRecord } from "../etcd/snapshot";
+import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";
+import { describeSnapshot, snapshotSource } from "../plan/snapshot";
+import { QuotaSettings, quotaSettings } from "../inputs/quota";
 import {
   HostPool,
   memberRecords,
@@ -15,11 +14,12 @@ import {
   QuotaRecord,
   refusalsOf,
   runQuotaChange,
-} from "./quota";
-import { liveQuota, sameQuota } from "./plan/drift";
-import { checkInputs } from "./names";
-import { clusterIdIn, progressFor } from "./progress";
-import { pick, plain, readInputs, sameValue } from "./values";
+} from "../quota";
+import { liveQuota, sameQuota } from "../plan/drift";
+import { checkInputs } from "../names";
+import { clusterIdIn, progressFor } from "../progress";
+import { pick, plain, sameValue } from "../values";
+import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
 const INPUT_KEYS = [
@@ -135,8 +135,8 @@ async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ 
   });
 }
 
-/** The dynamic provider behind EtcdQuota. */
-export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOutputs> = {
+/** EtcdQuota's lifecycle, which both faces serve. */
+export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
   /**
    * Validates the inputs, then, when every value is known, reads the cluster and every member's file (nothing is
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
@@ -178,7 +178,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
     for (const key of INPUT_KEYS) {
       if (key !== "quota" && !sameValue(olds[key], news[key])) changed.push(key);
     }
-    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+    return { changes: changed.length > 0, changed };
   },
 
   async create(inputs: QuotaInputs) {
@@ -200,7 +200,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
         const progress = progressFor("EtcdQuota", settings.resourceName, clusterIdIn(id));
         progress(`warning: ${noMemberAnswered(observation.cluster)}; keeping the last known state`);
-        return { id, props, inputs: readInputs<QuotaOutputs>(inputs) };
+        return { id, props, inputs: plain(inputs) };
       }
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,
@@ -219,7 +219,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       return {
         id,
         props: { ...outs, quota },
-        inputs: readInputs<QuotaOutputs>({ ...pick(inputs, READ_KEYS), members: inputs.members, quota }),
+        inputs: plain({ ...pick(inputs, READ_KEYS), members: inputs.members, quota }),
       };
     });
   },
