@@ -343,7 +343,7 @@ export function providerService(schema: string, version: string): grpc.UntypedSe
 }
 
 /** Serves the protocol on 127.0.0.1 and prints the port, the engine's cue that the plugin is ready. */
-export async function serve(schema: string, version: string): Promise<grpc.Server> {
+export async function serve(schema: string, version: string): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
   server.addService(provrpc.ResourceProviderService, providerService(schema, version));
   const port = await new Promise<number>((resolve, reject) =>
@@ -352,5 +352,5 @@ export async function serve(schema: string, version: string): Promise<grpc.Serve
     ),
   );
   console.log(String(port));
-  return server;
+  return { server, port };
 }
