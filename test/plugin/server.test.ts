@@ -127,7 +127,7 @@ describe("the plugin's protocol face (the built plugin, spoken to over gRPC as t
     assert.equal(response.getHasdetaileddiff(), true);
     const detailed = response.getDetaileddiffMap();
     assert.deepEqual(
-      detailed.getEntryList().map(([key, diff]) => [key, diff[0], diff[1]]),
+      detailed.toObject().map(([key, diff]) => [key, diff.kind, diff.inputdiff]),
       [["quota", provproto.PropertyDiff.Kind.UPDATE, true]],
     );
   });
