@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the Pulumi CLI available to the demo, the tests and the benchmarks: `bash lab/install-pulumi.sh`.
-# Its last line on stdout is the folder that holds `pulumi`, `pulumi-language-nodejs` and the dynamic-provider
-# launcher `pulumi-resource-pulumi-nodejs`; progress lines go to stderr.
+# Its last line on stdout is the folder that holds `pulumi`, `pulumi-language-nodejs`, the dynamic-provider
+# launcher `pulumi-resource-pulumi-nodejs` and the YAML language host `pulumi-language-yaml`; progress lines go to
+# stderr.
 #
 # A `pulumi` on PATH is used when it reports a version in the supported range and its Node language host is beside it.
 # Otherwise the pinned release is built from its Go modules into a versioned cache folder outside the repository,
@@ -19,6 +20,9 @@ readonly PINNED=3.248.0
 # engine, the state and the dynamic-provider host are the pinned release's. The CLI falls back to the older RPCs for
 # it as it does for any separately released language host.
 readonly HOST_SDK=3.68.0
+# The YAML language host, built beside the pinned CLI for the plugin's YAML tests (test/cli/yaml.test.ts). Its own Go
+# module, github.com/pulumi/pulumi-yaml, which the module proxy serves; 1.25.0 builds against the pinned CLI's sdk.
+readonly YAML_HOST=1.25.0
 # A CLI on PATH is used from this version on: 3.146 is the first to show a dynamic provider's progress lines again,
 # and the programs' @pulumi/pulumi >= 3.216 needs a CLI at least as new.
 readonly MIN_SUPPORTED=3.216.0
@@ -126,7 +130,31 @@ build_pinned() {
   say "built pulumi $PINNED in $bin"
 }
 
+# Built apart from the CLI, into the same folder, so a CLI built before the YAML host was pinned is kept.
+build_yaml_host() {
+  [[ -x "$bin/pulumi-language-yaml" ]] && return
+  command -v go >/dev/null || die "no Go to build pulumi-language-yaml $YAML_HOST: install Go >= 1.25"
+  local log="$cache/build-yaml.log"
+  local work
+  work="$(mktemp -d "$cache/.build-yaml.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: the trap must remove this build's folder
+  trap "rm -rf '$work'" EXIT
+  say "building pulumi-language-yaml $YAML_HOST from its Go module (about 2 minutes the first time); build log: $log"
+  local yaml_pkg=github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
+  printf 'module pulumi-etcd-quota/pulumi-language-yaml\n\ngo 1.25.11\n' >"$work/go.mod"
+  (cd "$work" && GOFLAGS=-mod=mod go get "$yaml_pkg@v$YAML_HOST") >"$log" 2>&1 ||
+    die "resolving pulumi-language-yaml's modules failed; see $log"
+  (cd "$work" && GOFLAGS=-mod=mod go build -trimpath \
+    -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$YAML_HOST" \
+    -o "$work/pulumi-language-yaml" "$yaml_pkg") >>"$log" 2>&1 || die "building pulumi-language-yaml failed; see $log"
+  mv "$work/pulumi-language-yaml" "$bin/pulumi-language-yaml"
+  say "built pulumi-language-yaml $YAML_HOST in $bin"
+}
+
 if [[ "${PULUMI_ETCD_QUOTA_BUILD:-}" != 1 ]] && dir="$(use_path_cli)"; then
+  if [[ ! -x "$dir/pulumi-language-yaml" ]] && ! command -v pulumi-language-yaml >/dev/null; then
+    say "note: no pulumi-language-yaml beside $dir/pulumi or on PATH: the YAML program tests need it"
+  fi
   echo "$dir"
   exit 0
 fi
@@ -136,4 +164,5 @@ else
   build_pinned
 fi
 install_launcher "$bin"
+build_yaml_host
 echo "$bin"

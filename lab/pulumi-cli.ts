@@ -115,6 +115,23 @@ function packageInstall(): Promise<string> {
   return installed;
 }
 
+let pluginBuilt: Promise<string> | undefined;
+
+/**
+ * The provider plugin's tarball (pulumi-resource-etcdquota-v<version>-linux-amd64.tar.gz) of the current build, as
+ * `npm run plugin:build` makes it; made once per process.
+ */
+export function pluginTarball(): Promise<string> {
+  pluginBuilt ??= (async () => {
+    const out = await output("bash", [path.join(REPO_ROOT, "plugin", "pack.sh")], { cwd: REPO_ROOT });
+    return out.trim().split("\n").pop()!;
+  })();
+  return pluginBuilt;
+}
+
+/** The package version, which the plugin reports and is installed under. */
+export const PACKAGE_VERSION: string = require("../package.json").version;
+
 function writeJson(file: string, value: unknown): void {
   fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
@@ -232,6 +249,30 @@ export class PulumiProject {
     execFileSync("cp", ["-al", path.join(template, "node_modules"), path.join(dir, "node_modules")]);
     fs.mkdirSync(path.join(root, "state"));
     return new PulumiProject(dir, root);
+  }
+
+  /**
+   * A Pulumi YAML project (`runtime: yaml`) with `program` as the body of Pulumi.yaml after its name and runtime
+   * (`config:`, `resources:`, `outputs:`). It uses the provider plugin, which {@link installPlugin} installs.
+   */
+  static createYaml(options: { readonly name: string; readonly program: string }): PulumiProject {
+    const root = tempDir("etcd-quota-yaml-");
+    const dir = path.join(root, options.name);
+    fs.mkdirSync(dir);
+    fs.mkdirSync(path.join(root, "state"));
+    const project = new PulumiProject(dir, root);
+    project.writeYaml(options.name, options.program);
+    return project;
+  }
+
+  /** Rewrites a YAML project's Pulumi.yaml with a new program body. */
+  writeYaml(name: string, program: string): void {
+    fs.writeFileSync(path.join(this.dir, "Pulumi.yaml"), `name: ${name}\nruntime: yaml\n${program}`);
+  }
+
+  /** `pulumi plugin install resource etcdquota <version> --file <tarball>`, as a user installs the plugin. */
+  async installPlugin(tarball: string): Promise<void> {
+    await this.run(["plugin", "install", "resource", "etcdquota", PACKAGE_VERSION, "--file", tarball]);
   }
 
   /** The CLI's environment: the pinned CLI first on PATH, a local backend, no update checks, no plugin downloads. */

@@ -48,11 +48,3 @@ export function unknownKeys(inputs: object): Set<string> {
       .map(([key]) => key),
   );
 }
-
-/**
- * The inputs a refresh hands back for later diffs. @pulumi/pulumi types `ReadResult.inputs` as the outputs' type,
- * though the engine takes them as inputs: this is the one place that says so.
- */
-export function readInputs<Outputs>(inputs: object): Outputs {
-  return plain(inputs) as Outputs;
-}

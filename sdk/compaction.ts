@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MemberRecord } from "../provider/compaction";
-import type { LiveMember as ProviderLiveMember } from "../provider/compaction-provider";
+import type { LiveMember as ProviderLiveMember } from "../provider/resources/compaction";
 import type { SizeSample as ProviderSizeSample } from "../provider/plan/forecast";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
 import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";

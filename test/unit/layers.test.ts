@@ -39,13 +39,13 @@ describe("layers: pure logic loads no client", function () {
 
   it("the provider entry loads nothing heavy; EtcdCompaction's provider loads etcd3 and gRPC, no ssh2 or yaml", () => {
     assert.deepEqual(clientLibrariesLoadedBy(["./provider"]), []);
-    assert.deepEqual(clientLibrariesLoadedBy(["./provider/compaction-provider"]), ["@grpc/grpc-js", "etcd3"]);
+    assert.deepEqual(clientLibrariesLoadedBy(["./provider/resources/compaction"]), ["@grpc/grpc-js", "etcd3"]);
   });
 
   it("EtcdQuota's provider loads ssh2 only at an SSH login, not with the module", () => {
-    assert.deepEqual(clientLibrariesLoadedBy(["./provider/quota-provider"]), ["@grpc/grpc-js", "etcd3", "yaml"]);
+    assert.deepEqual(clientLibrariesLoadedBy(["./provider/resources/quota"]), ["@grpc/grpc-js", "etcd3", "yaml"]);
     // The check is able to see ssh2 when it is loaded.
-    assert.deepEqual(clientLibrariesLoadedBy(["./provider/quota-provider", "ssh2"]), [
+    assert.deepEqual(clientLibrariesLoadedBy(["./provider/resources/quota", "ssh2"]), [
       "@grpc/grpc-js",
       "etcd3",
       "ssh2",

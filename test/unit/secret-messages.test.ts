@@ -3,8 +3,8 @@ import { InvalidInputError } from "../../provider/errors";
 import { maskUrlCredentials, refuseCleartextCredentials } from "../../provider/inputs/access";
 import { compactionSettings } from "../../provider/inputs/compaction";
 import { quotaSettings } from "../../provider/inputs/quota";
-import { compactionProvider } from "../../provider/compaction-provider";
-import { quotaProvider } from "../../provider/quota-provider";
+import { compaction } from "../../provider/resources/compaction";
+import { quota } from "../../provider/resources/quota";
 
 /** A PEM private key's shape: what a `tls` given as one string holds. Not a real key. */
 const KEY_TEXT = [
@@ -127,8 +127,7 @@ describe("no secret value in any message", () => {
 describe("credentials over http:// (the providers' check)", () => {
   /** The reasons `check` fails with; the refusals come before any member is asked. */
   async function reasons(provider: "compaction" | "quota", news: Record<string, unknown>): Promise<string[]> {
-    const checked =
-      provider === "compaction" ? await compactionProvider.check!({}, news) : await quotaProvider.check!({}, news);
+    const checked = provider === "compaction" ? await compaction.check({}, news) : await quota.check({}, news);
     return (checked.failures ?? []).map((failure) => failure.reason);
   }
 

@@ -1,17 +1,17 @@
-import type * as pulumi from "@pulumi/pulumi";
-import { CompactionRecord, MemberRecord, runCompaction } from "./compaction";
-import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
-import { ClusterSession, probeAccess } from "./etcd/cluster";
-import type { SnapshotRecord } from "./etcd/snapshot";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "./etcd/observation";
-import { describeStep, maintenanceReasons, planCompaction } from "./plan/compaction";
-import { refuseCleartextCredentials } from "./inputs/access";
-import { compactionSettings } from "./inputs/compaction";
-import { checkInputs } from "./names";
-import { clusterIdIn, onceThenShort, progressFor } from "./progress";
-import { maintenanceState, UP_TO_DATE } from "./plan/drift";
-import { forecast, keepSamples, sampleOf, SizeSample } from "./plan/forecast";
-import { pick, plain, readInputs, sameValue } from "./values";
+import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
+import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
+import { ClusterSession, probeAccess } from "../etcd/cluster";
+import type { SnapshotRecord } from "../etcd/snapshot";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "../etcd/observation";
+import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
+import { refuseCleartextCredentials } from "../inputs/access";
+import { compactionSettings } from "../inputs/compaction";
+import { checkInputs } from "../names";
+import { clusterIdIn, onceThenShort, progressFor } from "../progress";
+import { maintenanceState, UP_TO_DATE } from "../plan/drift";
+import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
+import { pick, plain, sameValue } from "../values";
+import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdCompaction's inputs, as the program gives them. */
 const INPUT_KEYS = [
@@ -180,8 +180,8 @@ async function maintain(
   }
 }
 
-/** The dynamic provider behind EtcdCompaction. A plain object literal: the Pulumi serializer captures it by value. */
-export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInputs, CompactionOutputs> = {
+/** EtcdCompaction's lifecycle, which both faces serve. */
+export const compaction: ResourceLifecycle<CompactionInputs, CompactionOutputs> = {
   async check(_olds: CompactionInputs, news: CompactionInputs) {
     const checked = checkInputs(news, KEPT_KEYS, (inputs, unknown) => {
       const settings = compactionSettings(inputs, unknown);
@@ -213,7 +213,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
         for (const step of olds.plan) progress(`  - ${step}`);
       }
     }
-    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+    return { changes: changed.length > 0, changed };
   },
 
   async create(inputs: CompactionInputs) {
@@ -242,7 +242,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
         return {
           id,
           props: plain({ ...props, maintenance, plan: [] }),
-          inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
+          inputs: plain({ ...inputs, maintenance }),
         };
       }
       const live = liveOutputs(observation, inputs, props.sizeSamples ?? []);
@@ -251,7 +251,7 @@ export const compactionProvider: pulumi.dynamic.ResourceProvider<CompactionInput
       return {
         id,
         props: plain({ ...props, ...live, maintenance }),
-        inputs: readInputs<CompactionOutputs>({ ...inputs, maintenance }),
+        inputs: plain({ ...inputs, maintenance }),
       };
     } finally {
       session.close();

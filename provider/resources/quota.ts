@@ -1,13 +1,12 @@
-import type * as pulumi from "@pulumi/pulumi";
-import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "./errors";
-import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "./etcd/cluster";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "./etcd/observation";
-import type { MemberClientOptions } from "./etcd/member";
-import type { SnapshotRecord } from "./etcd/snapshot";
-import { describeQuotaStep, planQuota, QuotaPlan } from "./plan/quota";
-import { describeSnapshot, snapshotSource } from "./plan/snapshot";
-import { refuseCleartextCredentials } from "./inputs/access";
-import { QuotaSettings, quotaSettings } from "./inputs/quota";
+import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
+import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "../etcd/observation";
+import type { MemberClientOptions } from "../etcd/member";
+import type { SnapshotRecord } from "../etcd/snapshot";
+import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";
+import { describeSnapshot, snapshotSource } from "../plan/snapshot";
+import { refuseCleartextCredentials } from "../inputs/access";
+import { QuotaSettings, quotaSettings } from "../inputs/quota";
 import {
   HostPool,
   memberRecords,
@@ -17,11 +16,12 @@ import {
   QuotaRecord,
   refusalsOf,
   runQuotaChange,
-} from "./quota";
-import { liveQuota, sameQuota } from "./plan/drift";
-import { checkInputs } from "./names";
-import { clusterIdIn, onceThenShort, progressFor } from "./progress";
-import { pick, plain, readInputs, sameValue } from "./values";
+} from "../quota";
+import { liveQuota, sameQuota } from "../plan/drift";
+import { checkInputs } from "../names";
+import { clusterIdIn, onceThenShort, progressFor } from "../progress";
+import { pick, plain, sameValue } from "../values";
+import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
 const INPUT_KEYS = [
@@ -140,8 +140,8 @@ async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ 
   });
 }
 
-/** The dynamic provider behind EtcdQuota. */
-export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOutputs> = {
+/** EtcdQuota's lifecycle, which both faces serve. */
+export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
   /**
    * Validates the inputs, then, when every value is known, reads the cluster and every member's file (nothing is
    * written) so that a quota the cluster cannot take, an unhealthy cluster or an unreadable file fails the preview.
@@ -193,7 +193,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
     for (const key of INPUT_KEYS) {
       if (key !== "quota" && !sameValue(olds[key], news[key])) changed.push(key);
     }
-    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+    return { changes: changed.length > 0, changed };
   },
 
   async create(inputs: QuotaInputs) {
@@ -216,7 +216,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
         const progress = progressFor("EtcdQuota", settings.resourceName, clusterIdIn(id));
         const why = onceThenShort(noMemberAnswered(observation.cluster), NO_MEMBER_ANSWERED_AGAIN);
         progress(`warning: ${why}; keeping the last known state`);
-        return { id, props, inputs: readInputs<QuotaOutputs>(inputs) };
+        return { id, props, inputs: plain(inputs) };
       }
       const record: QuotaRecord = {
         quotaBytes: settings.quotaBytes,
@@ -235,7 +235,7 @@ export const quotaProvider: pulumi.dynamic.ResourceProvider<QuotaInputs, QuotaOu
       return {
         id,
         props: { ...outs, quota },
-        inputs: readInputs<QuotaOutputs>({ ...pick(inputs, READ_KEYS), members: inputs.members, quota }),
+        inputs: plain({ ...pick(inputs, READ_KEYS), members: inputs.members, quota }),
       };
     });
   },
