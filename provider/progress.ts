@@ -22,12 +22,13 @@ export function clusterIdIn(resourceId: string): string | undefined {
 const said = new Set<string>();
 
 /**
- * `message` the first time this provider host says it, `short` after that. The CLI sends the refresh and the check of
- * every resource in a command to one host, so a condition they all meet (no member of a cluster answering) is told
- * in full once, and each later mention points back to it instead of naming every endpoint again.
+ * `message` the first time this provider host tells the condition `key`, `short` after that. The CLI sends the refresh
+ * and the check of every resource in a command to one host, so a condition they all meet (no member of a cluster
+ * answering) is told in full once, and each later mention points back to it instead of naming every endpoint again.
+ * The key names the condition, not its wording: two calls to a dead member may fail with different words.
  */
-export function onceThenShort(message: string, short: string): string {
-  if (said.has(message)) return short;
-  said.add(message);
+export function onceThenShort(key: string, message: string, short: string): string {
+  if (said.has(key)) return short;
+  said.add(key);
   return message;
 }

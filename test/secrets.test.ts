@@ -7,7 +7,8 @@ import { LabCluster } from "../lab/cluster";
 import { EngineStack, isSecret, ProviderHost, secret } from "./support/engine";
 import { LabTls, makeLabTls } from "../lab/tls";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
-import { startSshd, TestSshd } from "./support/sshd";
+import { generateKey, startSshd, TestSshd } from "./support/sshd";
+import { PulumiProject } from "../lab/pulumi-cli";
 
 const MiB = 1024 ** 2;
 const COMPACTION = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";
@@ -195,5 +196,136 @@ describe("secrets stay out of the engine's state (real etcd with TLS and auth, S
     assertNoLeak(stack);
     const logs = host!.logs.join("\n");
     assert.deepEqual(leaks(JSON.stringify({ logs }), needles()), [], "the provider never prints a secret");
+  });
+});
+
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+}
+
+/** Which needles a text holds, as is or as JSON escapes it (a multi-line key's newlines become `\n`). */
+function plaintextIn(text: string, needles: readonly [string, string][]): string[] {
+  return needles
+    .filter(([, needle]) => text.includes(needle) || text.includes(JSON.stringify(needle).slice(1, -1)))
+    .map(([name]) => name);
+}
+
+describe("secrets stay out of the state through the real pulumi CLI (etcd password, encrypted SSH keys, a jump host)", function () {
+  this.timeout(300_000);
+  const passwords = {
+    etcd: `etcd-pw-${randomBytes(12).toString("hex")}`,
+    memberKey: `member-key-pw-${randomBytes(12).toString("hex")}`,
+    jumpKey: `jump-key-pw-${randomBytes(12).toString("hex")}`,
+  };
+  let cluster: LabCluster | undefined;
+  let member: TestSshd | undefined;
+  let jump: TestSshd | undefined;
+  let project: PulumiProject | undefined;
+
+  afterEach(async () => {
+    project?.remove();
+    const results = await Promise.allSettled([member?.stop(), jump?.stop(), cluster?.stop()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  });
+
+  it("pulumi stack export and every file of the file:// backend hold none of them; the run really used them", async () => {
+    const quotaBytes = 64 * MiB;
+    [cluster, member, jump] = await Promise.all([
+      LabCluster.start({ members: 1, quotaBytes, auth: { rootPassword: passwords.etcd } }),
+      startSshd(),
+      startSshd(),
+    ]);
+    // Keys encrypted with a passphrase (privateKeyPassword), each host accepting only its own.
+    const memberKey = generateKey(member.dir, "encrypted_member", "ed25519", passwords.memberKey);
+    fs.writeFileSync(path.join(member.dir, "authorized_keys"), `${memberKey.publicKey}\n`);
+    const jumpKey = generateKey(jump.dir, "encrypted_jump", "ed25519", passwords.jumpKey);
+    fs.writeFileSync(path.join(jump.dir, "authorized_keys"), `${jumpKey.publicKey}\n`);
+    const [etcd] = cluster.members;
+    const configFile = path.join(member.dir, "etcd.conf.yml");
+    fs.writeFileSync(configFile, `name: ${etcd.name}\nquota-backend-bytes: ${quotaBytes}\n`);
+
+    project = await PulumiProject.create({
+      name: "secrets",
+      program: `
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdCompaction, EtcdQuota } from "pulumi-etcd-quota";
+
+const config = new pulumi.Config();
+const password = config.requireSecret("etcdPassword");
+const quota = new EtcdQuota("quota", {
+  quota: "64MiB",
+  username: "root",
+  password,
+  members: [{
+    endpoint: config.require("endpoint"),
+    configFile: config.require("configFile"),
+    format: "etcd-config",
+    restartCommand: "exit 1",
+    connection: {
+      host: "127.0.0.1",
+      port: config.requireNumber("memberPort"),
+      privateKey: config.requireSecret("memberKey"),
+      privateKeyPassword: config.requireSecret("memberKeyPassword"),
+      hostKey: config.require("memberHostKey"),
+      proxy: {
+        host: "127.0.0.1",
+        port: config.requireNumber("jumpPort"),
+        privateKey: config.requireSecret("jumpKey"),
+        privateKeyPassword: config.requireSecret("jumpKeyPassword"),
+        hostKey: config.require("jumpHostKey"),
+      },
+    },
+  }],
+});
+new EtcdCompaction("space", { endpoints: [config.require("endpoint")], username: "root", password }, { dependsOn: [quota] });
+export const members = quota.members;
+`,
+    });
+    await project.initStack("dev", {
+      endpoint: etcd.clientUrl,
+      configFile,
+      memberPort: String(member.port),
+      memberHostKey: member.hostKey,
+      jumpPort: String(jump.port),
+      jumpHostKey: jump.hostKey,
+      etcdPassword: { secret: passwords.etcd },
+      memberKey: { secret: memberKey.privateKey },
+      memberKeyPassword: { secret: passwords.memberKey },
+      jumpKey: { secret: jumpKey.privateKey },
+      jumpKeyPassword: { secret: passwords.jumpKey },
+    });
+    const up = await project.run(["up", "--yes", "--stack", "dev"]);
+    const refresh = await project.run(["refresh", "--yes", "--stack", "dev"]);
+
+    // The run used every credential: the file was read through the jump host, etcd answered as root.
+    const [record] = (await project.outputs("dev")).members as { configuredBytes: number; liveBytes: number }[];
+    assert.equal(record.configuredBytes, quotaBytes, "the member's file was read over SSH through the jump host");
+    assert.equal(record.liveBytes, quotaBytes, "etcd answered with the password");
+
+    const needles: [string, string][] = [
+      ...needlesOf("the etcd password", passwords.etcd),
+      ...needlesOf("the member's SSH key", memberKey.privateKey),
+      ...needlesOf("the member key's passphrase", passwords.memberKey),
+      ...needlesOf("the jump host's SSH key", jumpKey.privateKey),
+      ...needlesOf("the jump host key's passphrase", passwords.jumpKey),
+    ];
+    // The search finds each one where it is.
+    const control = JSON.stringify([...Object.values(passwords), memberKey.privateKey, jumpKey.privateKey]);
+    assert.deepEqual(plaintextIn(control, needles).sort(), needles.map(([name]) => name).sort());
+    const exported = (await project.run(["stack", "export", "--stack", "dev"])).stdout;
+    assert.ok(exported.includes("EtcdQuota") && exported.includes("ciphertext"), exported);
+    assert.deepEqual(plaintextIn(exported, needles), [], "pulumi stack export");
+    const backend = new URL(project.env().PULUMI_BACKEND_URL!).pathname;
+    const files = filesUnder(backend);
+    assert.ok(
+      files.some((f) => f.endsWith("/dev.json")),
+      files.join("\n"),
+    );
+    for (const file of files) assert.deepEqual(plaintextIn(fs.readFileSync(file, "latin1"), needles), [], file);
+    for (const run of [up, refresh]) assert.deepEqual(plaintextIn(run.stdout + run.stderr, needles), []);
   });
 });

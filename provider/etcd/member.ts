@@ -122,14 +122,18 @@ export interface EtcdErrorContext {
 function grpcErrorDetail(message: string): string {
   const alert = /alert ([a-z ]+?):[^\n]*?SSL alert number (\d+)/.exec(message) ?? /alert ([a-z ]+)/.exec(message);
   if (alert) return `TLS alert "${alert[1].trim()}"${alert[2] ? ` (${alert[2]})` : ""}`;
-  return message
-    .replace(/^\d+ [A-Z_]+: /, "")
-    .replace(/No connection established\. Last error: /, "")
-    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "")
-    .replace(/\.?\s*Resolution note:[\s\S]*$/, "")
-    .replace(/^(?:Error: )+/, "")
-    .replace(/^etcdserver: /, "")
-    .trim();
+  return (
+    message
+      .replace(/^\d+ [A-Z_]+: /, "")
+      .replace(/No connection established\. Last error: /, "")
+      .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "")
+      .replace(/\.?\s*Resolution note:[\s\S]*$/, "")
+      .replace(/^(?:Error: )+/, "")
+      .replace(/^etcdserver: /, "")
+      .trim()
+      // gRPC's word when a channel in back-off after a refused connection is asked again: it knows no reason.
+      .replace(/^null$/, "no connection established")
+  );
 }
 
 // Verification errors Node's TLS raises on this side, about the member's certificate chain.

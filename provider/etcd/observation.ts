@@ -42,6 +42,17 @@ export function noMemberAnswered(observation: ClusterObservation): string {
   return `no member answered (${observation.unreachable.map((u) => `${u.endpoint}: ${u.reason}`).join("; ")})`;
 }
 
+/**
+ * What makes two {@link noMemberAnswered} the same condition: the endpoints. Their reasons may be worded apart (one
+ * call sees `connect ECONNREFUSED`, a later one on the same channel gRPC's `Last error: null`).
+ */
+export function noMemberAnsweredKey(observation: ClusterObservation): string {
+  return `no member answered: ${observation.unreachable
+    .map((u) => u.endpoint)
+    .sort()
+    .join(" ")}`;
+}
+
 /** {@link noMemberAnswered} once it has been said in full, in this command, naming every endpoint. */
 export const NO_MEMBER_ANSWERED_AGAIN = "no member answered (the endpoints and reasons are above)";
 

@@ -2,7 +2,12 @@ import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
 import type { SnapshotRecord } from "../etcd/snapshot";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "../etcd/observation";
+import {
+  ClusterObservation,
+  NO_MEMBER_ANSWERED_AGAIN,
+  noMemberAnswered,
+  noMemberAnsweredKey,
+} from "../etcd/observation";
 import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
@@ -237,7 +242,11 @@ export const compaction: ResourceLifecycle<CompactionInputs, CompactionOutputs> 
         // an `up` fails on it, while a destroy goes through. The plan of the last refresh no longer applies.
         const maintenance = `needed: ${noMemberAnswered(observation)}`;
         const progress = progressFor("EtcdCompaction", settings.resourceName, clusterIdIn(id));
-        const why = onceThenShort(noMemberAnswered(observation), NO_MEMBER_ANSWERED_AGAIN);
+        const why = onceThenShort(
+          noMemberAnsweredKey(observation),
+          noMemberAnswered(observation),
+          NO_MEMBER_ANSWERED_AGAIN,
+        );
         progress(`warning: ${why}; keeping the last known state`);
         return {
           id,

@@ -1,6 +1,11 @@
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered } from "../etcd/observation";
+import {
+  ClusterObservation,
+  NO_MEMBER_ANSWERED_AGAIN,
+  noMemberAnswered,
+  noMemberAnsweredKey,
+} from "../etcd/observation";
 import type { MemberClientOptions } from "../etcd/member";
 import type { SnapshotRecord } from "../etcd/snapshot";
 import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";
@@ -167,7 +172,11 @@ export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
       if (access.length > 0) return [...observation.fileProblems, ...access];
       if (observation.cluster.members.length === 0) {
         // One failure for the cluster rather than one per member, told in full unless this command's refresh did.
-        const why = onceThenShort(noMemberAnswered(observation.cluster), NO_MEMBER_ANSWERED_AGAIN);
+        const why = onceThenShort(
+          noMemberAnsweredKey(observation.cluster),
+          noMemberAnswered(observation.cluster),
+          NO_MEMBER_ANSWERED_AGAIN,
+        );
         return [...observation.fileProblems, { field: "members", reason: why }];
       }
       const plan = planQuota(observation.cluster, observation.facts, settings);
@@ -214,7 +223,11 @@ export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
       if (observation.cluster.members.length === 0) {
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.
         const progress = progressFor("EtcdQuota", settings.resourceName, clusterIdIn(id));
-        const why = onceThenShort(noMemberAnswered(observation.cluster), NO_MEMBER_ANSWERED_AGAIN);
+        const why = onceThenShort(
+          noMemberAnsweredKey(observation.cluster),
+          noMemberAnswered(observation.cluster),
+          NO_MEMBER_ANSWERED_AGAIN,
+        );
         progress(`warning: ${why}; keeping the last known state`);
         return { id, props, inputs: plain(inputs) };
       }
