@@ -35,6 +35,7 @@ const INPUT_KEYS = [
   "disarmBelow",
   "pauseBetweenMembers",
   "callTimeout",
+  "keepBackups",
 ] as const;
 
 /**
