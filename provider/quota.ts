@@ -546,6 +546,7 @@ async function changeMember(
       .backupPath;
     ledger.backups.set(fact.spec.endpoint, backupPath);
     progress(`${fact.name}: wrote ${file} (previous kept at ${backupPath})`);
+    await pruneBackups(host, fact, backupPath, settings.keepBackups, progress);
   }
   const started = Date.now();
   try {
@@ -567,6 +568,34 @@ async function changeMember(
   progress(
     `${fact.name}: back with quota ${formatSize(settings.quotaBytes)} in effect after ${formatDuration(Date.now() - started)}`,
   );
+}
+
+/**
+ * Deletes the file's backups beyond the newest `keep`, the one just made included. Old backups are housekeeping: a
+ * failure here is said and the run goes on.
+ */
+async function pruneBackups(
+  host: Host,
+  fact: MemberFacts,
+  backupPath: string,
+  keep: number,
+  progress: Progress,
+): Promise<void> {
+  const file = fact.spec.configFile;
+  try {
+    const { deleted, kept } = await host.pruneBackups(backupPath, keep);
+    if (deleted.length > 0) {
+      const backups = deleted.length === 1 ? "backup" : "backups";
+      progress(`${fact.name}: removed ${deleted.length} older ${backups} of ${file}, keeping the newest ${keep}`);
+    }
+    for (const { path: left, reason } of kept) {
+      progress(`${fact.name}: old backup ${left} was not removed: ${reason}`);
+    }
+  } catch (error) {
+    progress(
+      `${fact.name}: old backups of ${file} were not removed: ${error instanceof Error ? error.message : error}`,
+    );
+  }
 }
 
 async function rollBack(

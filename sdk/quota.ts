@@ -103,6 +103,12 @@ export interface EtcdQuotaArgs {
    * @default "10s"
    */
   readonly callTimeout?: pulumi.Input<number | string>;
+  /**
+   * How many backups of each config file to keep (`<file>.bak-<UTC time>`), 1 to 100: after writing a file, the run
+   * deletes its older backups beyond this many, the one it just made included.
+   * @default 5
+   */
+  readonly keepBackups?: pulumi.Input<number>;
 }
 
 /** One member as the last update or refresh found it. */

@@ -3,9 +3,12 @@ import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -227,6 +230,71 @@ describe("hosts", function () {
         await assert.rejects(host.restore(file, backupPath), (err: Error) => {
           assert.ok(err instanceof HostError, String(err));
           assert.ok(err.message.includes(target.label()) && err.message.includes(backupPath), err.message);
+          return true;
+        });
+      });
+
+      it("prunes a file's old backups to keepBackups after a write, and nothing else in the folder (hostile names)", async function () {
+        const victimDir = mkdtempSync(join(tmpdir(), "etcd-quota-victim-"));
+        try {
+          const victim = join(victimDir, "victim");
+          writeFileSync(victim, "not a backup");
+          /** Eight backups of etcd.conf, oldest first, each with bytes of its own. */
+          const old = Array.from({ length: 8 }, (_, i) => `etcd.conf.bak-2026010${i + 1}T000000.000Z`);
+          old.forEach((name, i) => writeFileSync(join(dir, name), `backup ${i + 1}`));
+          // Named as backups of etcd.conf, but not regular files: a link to a file elsewhere (named oldest, and named
+          // newest), a folder, a FIFO.
+          symlinkSync(victim, join(dir, "etcd.conf.bak-20000101T000000.000Z"));
+          symlinkSync(victim, join(dir, "etcd.conf.bak-20991231T235959.999Z"));
+          mkdirSync(join(dir, "etcd.conf.bak-20000102T000000.000Z"));
+          writeFileSync(join(dir, "etcd.conf.bak-20000102T000000.000Z", "inside"), "inside");
+          execFileSync("mkfifo", [join(dir, "etcd.conf.bak-20000103T000000.000Z")]);
+          // Regular files, old, but not named exactly as etcd.conf's backups.
+          const others = [
+            "other.conf.bak-20000101T000000.000Z",
+            ".etcd.conf.bak-20000101T000000.000Z",
+            "etcd.conf.bak-20000101T000000.000Z.orig",
+            "etcd.conf.bak-20000101T000000.000Z\n",
+            "etcd.conf.bak-..",
+            "xetcd.conf.bak-20000101T000000.000Z",
+          ];
+          for (const name of others) writeFileSync(join(dir, name), `other ${JSON.stringify(name)}`);
+          const before = readdirSync(dir);
+
+          const { backupPath } = await host.writeFileAtomic(file, "name: new\n");
+          const result = await host.pruneBackups(backupPath, 3);
+
+          const justWritten = backupPath.slice(dir.length + 1);
+          assert.deepEqual(
+            readdirSync(dir).sort(),
+            [...before.filter((name) => !old.slice(0, 6).includes(name)), justWritten].sort(),
+          );
+          assert.deepEqual(
+            { deleted: [...result.deleted].sort(), kept: result.kept },
+            { deleted: old.slice(0, 6).map((name) => join(dir, name)), kept: [] },
+          );
+          assert.equal(readFileSync(backupPath, "utf8"), "name: old\n# ünïcode, no trailing newline");
+          assert.equal(readFileSync(join(dir, old[6]), "utf8"), "backup 7");
+          assert.equal(readFileSync(join(dir, old[7]), "utf8"), "backup 8");
+          assert.equal(readFileSync(file, "utf8"), "name: new\n");
+          for (const name of others)
+            assert.equal(readFileSync(join(dir, name), "utf8"), `other ${JSON.stringify(name)}`);
+          assert.equal(readFileSync(victim, "utf8"), "not a backup");
+          for (const name of ["etcd.conf.bak-20000101T000000.000Z", "etcd.conf.bak-20991231T235959.999Z"]) {
+            assert.equal(readlinkSync(join(dir, name)), victim, name);
+          }
+          assert.equal(readFileSync(join(dir, "etcd.conf.bak-20000102T000000.000Z", "inside"), "utf8"), "inside");
+          assert.ok(lstatSync(join(dir, "etcd.conf.bak-20000103T000000.000Z")).isFIFO());
+        } finally {
+          rmSync(victimDir, { recursive: true, force: true });
+        }
+      });
+
+      it("says which folder it could not list its backups in", async function () {
+        const backupPath = join(dir, "gone", "etcd.conf.bak-20260101T000000.000Z");
+        await assert.rejects(host.pruneBackups(backupPath, 3), (err: Error) => {
+          assert.ok(err instanceof HostError, String(err));
+          assert.ok(err.message.includes(target.label()) && err.message.includes(join(dir, "gone")), err.message);
           return true;
         });
       });

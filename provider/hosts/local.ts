@@ -7,12 +7,16 @@ import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
 import {
   abbreviate,
+  backupPrefix,
+  backupsToDelete,
   checkTimeout,
   CommandResult,
   defaultBackupPath,
   FileRead,
+  FolderEntry,
   Host,
   MAX_CONFIG_FILE_BYTES,
+  PruneResult,
   RunOptions,
   unreadableReason,
   WriteOptions,
@@ -89,6 +93,44 @@ class LocalHost implements Host {
     // The edited file may have been deleted since; then there is no link to follow and the path itself is restored.
     const target = await fs.realpath(path).catch(() => path);
     await replaceFile(target, saved, stats, `cannot restore ${path} from ${backupPath}`);
+  }
+
+  async pruneBackups(backupPath: string, keep: number): Promise<PruneResult> {
+    checkPath(LABEL, backupPath);
+    const folder = dirname(backupPath);
+    const prefix = backupPrefix(basename(backupPath));
+    const entries: FolderEntry[] = [];
+    try {
+      for (const name of await fs.readdir(folder)) {
+        if (prefix === undefined || !name.startsWith(prefix)) continue;
+        // lstat: a symlink named like a backup is a symlink, whatever it points to, and is never a candidate.
+        const stats = await fs.lstat(join(folder, name)).catch(() => undefined);
+        if (stats === undefined) continue;
+        const type = stats.isFile()
+          ? "file"
+          : stats.isSymbolicLink()
+            ? "symlink"
+            : stats.isDirectory()
+              ? "directory"
+              : "other";
+        entries.push({ name, type });
+      }
+    } catch (err) {
+      throw fileError("list the backups in", folder, err);
+    }
+    const deleted: string[] = [];
+    const kept: { path: string; reason: string }[] = [];
+    for (const name of backupsToDelete(entries, basename(backupPath), keep)) {
+      const path = join(folder, name);
+      try {
+        // unlink never follows a link and refuses a folder, so a name swapped since the lstat costs only that name.
+        await fs.unlink(path);
+        deleted.push(path);
+      } catch (err) {
+        kept.push({ path, reason: describeFsError(err) });
+      }
+    }
+    return { deleted, kept };
   }
 
   async run(command: string, options: RunOptions): Promise<CommandResult> {

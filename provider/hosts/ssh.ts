@@ -8,12 +8,14 @@ import { HostError, TimeoutError } from "../errors";
 import { Connection, ConnectionInput, validateConnection } from "./connection";
 import {
   abbreviate,
+  backupsToDelete,
   checkTimeout,
   CommandResult,
   defaultBackupPath,
   FileRead,
   Host,
   MAX_CONFIG_FILE_BYTES,
+  PruneResult,
   RunOptions,
   unreadableReason,
   WriteOptions,
@@ -102,6 +104,37 @@ const RESTORE_SCRIPT = `${PRELUDE}if [ ! -f "$2" ]; then echo "backup $2: no suc
 target=$(readlink -f -- "$1") || { echo "$1: its folder does not exist" >&2; exit 1; }
 replace "$target" "$2"
 `;
+
+/**
+ * `$1` folder. Prints the names of its regular files (symlinks are not, `find` not following them) that look like
+ * backups, each as a path ending in NUL: a name may hold any byte but NUL and `/`, so no name can pass for two. The
+ * slash after the folder lists a symlinked folder's content, as a local listing does.
+ */
+const LIST_BACKUPS_SCRIPT = `exec find "$1/" -mindepth 1 -maxdepth 1 -type f -name '*.bak-*' -print0
+`;
+
+/**
+ * `$1` folder, then the names to delete. Each is looked at again just before `rm` (which never follows a link or
+ * removes a folder anyway); one that is no longer a regular file, or that `rm` refuses, is printed as
+ * `<its index among the names><TAB>reason` (an index, since a name may hold a tab) and the others still go. A name
+ * already gone is not an error.
+ */
+const DELETE_BACKUPS_SCRIPT = `folder=$1
+shift
+i=0
+for name in "$@"; do
+  path="$folder/$name"
+  if [ -L "$path" ] || { [ -e "$path" ] && [ ! -f "$path" ]; }; then
+    printf '%s\\t%s\\n' "$i" "it is no longer a regular file"
+  elif [ -e "$path" ]; then
+    why=$(rm -f -- "$path" 2>&1) || printf '%s\\t%s\\n' "$i" "$why"
+  fi
+  i=$((i + 1))
+done
+`;
+
+/** Names per delete command: each is an argument, and an SSH command line has to stay well under 128 KiB. */
+const DELETE_BATCH = 200;
 
 /**
  * `$1` path. Prints the path with every link followed, a newline, then at most the bound's bytes of the file; a file
@@ -328,6 +361,49 @@ class SshHost implements Host {
     if (result.code !== 0) {
       throw new HostError(`${this.label}: cannot restore ${path} from ${backupPath}: ${lastLine(result.stderr)}`);
     }
+  }
+
+  async pruneBackups(backupPath: string, keep: number): Promise<PruneResult> {
+    checkPath(this.label, backupPath);
+    const slash = backupPath.lastIndexOf("/");
+    const folder = backupPath.slice(0, slash) || "/";
+    const justWritten = backupPath.slice(slash + 1);
+    const listed = await this.exec(LIST_BACKUPS_SCRIPT, [folder], FILE_TIMEOUT_MS, `list the backups in ${folder}`);
+    if (listed.code !== 0) {
+      throw new HostError(`${this.label}: cannot list the backups in ${folder}: ${lastLine(listed.stderr)}`);
+    }
+    // find printed only regular files; the selection still checks every name against the backup's exact naming.
+    const entries = listed.stdout
+      .split("\0")
+      .filter((path) => path !== "")
+      .map((path) => ({ name: path.slice(path.lastIndexOf("/") + 1), type: "file" as const }));
+    const doomed = backupsToDelete(entries, justWritten, keep);
+    const inFolder = (name: string) => `${folder === "/" ? "" : folder}/${name}`;
+    const kept: { path: string; reason: string }[] = [];
+    for (let i = 0; i < doomed.length; i += DELETE_BATCH) {
+      const batch = doomed.slice(i, i + DELETE_BATCH);
+      const result = await this.exec(
+        DELETE_BACKUPS_SCRIPT,
+        [folder, ...batch],
+        FILE_TIMEOUT_MS,
+        `delete old backups in ${folder}`,
+      );
+      if (result.code !== 0) {
+        const reason = lastLine(result.stderr);
+        kept.push(...batch.map((name) => ({ path: inFolder(name), reason })));
+        continue;
+      }
+      for (const line of result.stdout.split("\n")) {
+        const report = /^(\d+)\t(.*)$/.exec(line);
+        const name = report ? batch[Number(report[1])] : undefined;
+        if (report === null || name === undefined) continue;
+        // rm says "rm: cannot remove '<path>': <reason>"; the path is already in the report.
+        const said = report[2];
+        kept.push({ path: inFolder(name), reason: said.slice(said.lastIndexOf(": ") + 1).trim() || said });
+      }
+    }
+    const failed = new Set(kept.map((k) => k.path));
+    return { deleted: doomed.map(inFolder).filter((path) => !failed.has(path)), kept };
   }
 
   async run(command: string, options: RunOptions): Promise<CommandResult> {

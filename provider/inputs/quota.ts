@@ -13,6 +13,8 @@ import { SnapshotSettings, validateSnapshot } from "./snapshot";
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
 const RECOMMENDED_MAX_QUOTA = 8 * 1024 ** 3;
 const DEFAULT_RESTART_TIMEOUT_MS = 180_000;
+const DEFAULT_BACKUPS_KEPT = 5;
+const MAX_BACKUPS_KEPT = 100;
 
 /** One member of EtcdQuota's `members`, validated. */
 export interface MemberSpec {
@@ -39,8 +41,22 @@ export interface QuotaSettings extends PacingSettings {
   readonly disarmNoSpace: boolean;
   /** The snapshot taken before the first restart; undefined: none. */
   readonly snapshot: SnapshotSettings | undefined;
+  /** How many backups of each config file a write leaves, the one it just made included; older ones are deleted. */
+  readonly keepBackups: number;
   /** The resource's name in the program, for progress lines; undefined in state older than it. */
   readonly resourceName: string | undefined;
+}
+
+/** `keepBackups`: absent (also in state written before it existed) means {@link DEFAULT_BACKUPS_KEPT}. */
+function validateKeepBackups(value: unknown): number {
+  if (value === undefined) return DEFAULT_BACKUPS_KEPT;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > MAX_BACKUPS_KEPT) {
+    throw new InvalidInputError(
+      "keepBackups",
+      `expected a whole number of backups to keep per config file, 1 to ${MAX_BACKUPS_KEPT}, got ${describe(value)}`,
+    );
+  }
+  return value;
 }
 
 function validateMember(value: unknown, field: string): MemberSpec {
@@ -154,6 +170,7 @@ export function quotaSettings(raw: Record<string, unknown>, unknown: ReadonlySet
     lockTimeoutMs: lockTimeoutMs(inputs.lockTimeout),
     disarmNoSpace,
     snapshot: validateSnapshot(inputs.snapshot),
+    keepBackups: validateKeepBackups(inputs.keepBackups),
     resourceName: validateResourceName(inputs.resourceName),
     ...pacingSettings(inputs),
   };

@@ -43,6 +43,7 @@ const INPUT_KEYS = [
   "disarmBelow",
   "pauseBetweenMembers",
   "callTimeout",
+  "keepBackups",
 ] as const;
 
 /**

@@ -1,4 +1,4 @@
-import type { CommandResult, FileRead, Host, WriteOptions } from "../../provider/hosts/host";
+import { backupsToDelete, CommandResult, FileRead, Host, PruneResult, WriteOptions } from "../../provider/hosts/host";
 import type { MemberSpec } from "../../provider/inputs/quota";
 import type { HostSource } from "../../provider/seams";
 import type { FakeCluster, FakeMember } from "./fake-cluster";
@@ -31,6 +31,8 @@ export class FakeHost implements Host, HostSource {
   /** For each restart, the other voting members that were down at that moment. */
   readonly othersDownAtRestart: string[][] = [];
   private readonly managed = new Map<string, Managed>();
+  /** Set to make pruning backups fail, as a host whose folder cannot be listed does. */
+  pruneFailure: string | undefined;
 
   constructor(private readonly cluster: FakeCluster) {}
 
@@ -78,6 +80,18 @@ export class FakeHost implements Host, HostSource {
   async restore(path: string, backupPath: string): Promise<void> {
     this.files.set(path, (await this.readFile(backupPath)).text);
     this.cluster.events.push(`restore ${path}`);
+  }
+
+  /** Prunes among the in-memory files, which are all regular files. */
+  async pruneBackups(backupPath: string, keep: number): Promise<PruneResult> {
+    if (this.pruneFailure !== undefined) throw new Error(this.pruneFailure);
+    const folder = backupPath.slice(0, backupPath.lastIndexOf("/") + 1);
+    const entries = [...this.files.keys()]
+      .filter((path) => path.startsWith(folder) && !path.slice(folder.length).includes("/"))
+      .map((path) => ({ name: path.slice(folder.length), type: "file" as const }));
+    const deleted = backupsToDelete(entries, backupPath.slice(folder.length), keep).map((name) => folder + name);
+    for (const path of deleted) this.files.delete(path);
+    return { deleted, kept: [] };
   }
 
   async run(command: string): Promise<CommandResult> {

@@ -79,6 +79,15 @@ describe("quota inputs", () => {
       /./,
     ],
     [{ ...base, restartTimeout: "soon" }, "restartTimeout", /duration/],
+    [
+      { ...base, keepBackups: 0 },
+      "keepBackups",
+      /whole number of backups to keep per config file, 1 to 100, got number 0/,
+    ],
+    [{ ...base, keepBackups: 101 }, "keepBackups", /1 to 100, got number 101/],
+    [{ ...base, keepBackups: 2.5 }, "keepBackups", /1 to 100, got number 2\.5/],
+    [{ ...base, keepBackups: "5" }, "keepBackups", /1 to 100, got "5"/],
+    [{ ...base, keepBackups: null }, "keepBackups", /1 to 100, got null/],
   ];
   for (const [inputs, field, message] of rejected) {
     it(`rejects ${field} with a message naming it (${message.source})`, () => {
@@ -89,6 +98,12 @@ describe("quota inputs", () => {
       );
     });
   }
+
+  it("keeps 5 backups per file unless keepBackups says otherwise, 1 and 100 included", () => {
+    assert.equal(quotaSettings(base).keepBackups, 5);
+    assert.equal(quotaSettings({ ...base, keepBackups: 1 }).keepBackups, 1);
+    assert.equal(quotaSettings({ ...base, keepBackups: 100 }).keepBackups, 100);
+  });
 
   it("accepts a quota above 8 GiB only with allowAboveRecommended", () => {
     assert.equal(quotaSettings({ ...base, quota: "9GiB", allowAboveRecommended: true }).quotaBytes, 9 * GiB);

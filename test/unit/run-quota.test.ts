@@ -179,4 +179,42 @@ describe("EtcdQuota's rolling change (in-memory cluster and host)", () => {
     ]);
     assert.ok(!cluster.events.some((e) => /m[13]/.test(e)), cluster.events.join(", "));
   });
+
+  it("leaves keepBackups backups of each file written, the one just made included, and no other file touched", async () => {
+    const setup = setUp(["m1", "m2", "m3"]);
+    const { cluster, host, members } = setup;
+    const old = (name: string, day: number) => `${fileOf(name)}.bak-202601${String(day).padStart(2, "0")}T000000.000Z`;
+    for (const m of ["m1", "m2", "m3"]) for (let day = 1; day <= 4; day++) host.files.set(old(m, day), `day ${day}`);
+    host.files.set("/etc/etcd/notes.bak-20260101T000000.000Z", "someone else's");
+    const settings = quotaSettings({ quota: "2GiB", members, restartTimeout: "0.5s", keepBackups: 3 });
+
+    const record = await runQuotaChange(cluster, host, settings, () => {}, { takeLock: cluster.takeLock });
+
+    for (const m of record.members) {
+      const name = m.name!;
+      const backups = [...host.files.keys()].filter((path) => path.startsWith(`${fileOf(name)}.bak-`)).sort();
+      assert.deepEqual(backups, [old(name, 3), old(name, 4), m.backupPath].sort(), name);
+      assert.equal(host.files.get(m.backupPath!), setup.filesBefore.get(fileOf(name)), name);
+    }
+    assert.equal(host.files.get("/etc/etcd/notes.bak-20260101T000000.000Z"), "someone else's");
+  });
+
+  it("finishes the change when old backups cannot be pruned, and says which were not removed and why", async () => {
+    const setup = setUp(["m1", "m2", "m3"]);
+    const { cluster, host } = setup;
+    host.pruneFailure = "fake-host: cannot list the backups in /etc/etcd: permission denied";
+    const lines: string[] = [];
+
+    await run(setup, (line) => lines.push(line));
+
+    for (const member of cluster.members) {
+      assert.equal(member.quotaBytes, NEW_QUOTA, member.name);
+      assert.ok(
+        lines.includes(
+          `${member.name}: old backups of ${fileOf(member.name)} were not removed: fake-host: cannot list the backups in /etc/etcd: permission denied`,
+        ),
+        lines.join("\n"),
+      );
+    }
+  });
 });
