@@ -260,6 +260,8 @@ const quota = new EtcdQuota("quota", {
   quota: "64MiB",
   username: "root",
   password,
+  // The lab's member listens on plain http on 127.0.0.1.
+  allowInsecureCredentials: true,
   members: [{
     endpoint: config.require("endpoint"),
     configFile: config.require("configFile"),
@@ -281,7 +283,11 @@ const quota = new EtcdQuota("quota", {
     },
   }],
 });
-new EtcdCompaction("space", { endpoints: [config.require("endpoint")], username: "root", password }, { dependsOn: [quota] });
+new EtcdCompaction(
+  "space",
+  { endpoints: [config.require("endpoint")], username: "root", password, allowInsecureCredentials: true },
+  { dependsOn: [quota] },
+);
 export const members = quota.members;
 `,
     });
