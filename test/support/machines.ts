@@ -40,5 +40,5 @@ export async function machinesFor(
 export function restartsOn(machine: TestSshd): number {
   const log = path.join(machine.dir, "systemctl.log");
   if (!fs.existsSync(log)) return 0;
-  return fs.readFileSync(log, "utf8").match(/^restart etcd\.service$/gm)?.length ?? 0;
+  return fs.readFileSync(log, "utf8").match(/^restart -- etcd\.service$/gm)?.length ?? 0;
 }
