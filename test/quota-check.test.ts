@@ -56,6 +56,8 @@ describe("EtcdQuota's preview reads the cluster as EtcdCompaction's does", funct
         members,
         username: "root",
         password: rootPassword,
+        // The lab's members listen on plain http on 127.0.0.1.
+        allowInsecureCredentials: true,
       });
       assert.deepEqual(asRoot.failures, []);
       const asOps = await newStack().preview("quota", {
@@ -63,6 +65,7 @@ describe("EtcdQuota's preview reads the cluster as EtcdCompaction's does", funct
         members,
         username: "ops",
         password: ops.password,
+        allowInsecureCredentials: true,
       });
       assert.equal(asOps.op, "failed");
       assert.match(
