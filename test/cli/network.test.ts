@@ -352,7 +352,7 @@ describe("members on their own hosts, reached over a network (real CLI, network 
     assert.match(
       failed.stdout,
       new RegExp(
-        `quota change stopped at ${oldLeader}: [^\\n]*within \\d[\\d.]*s \\((a fixed 30s|restartTimeout|callTimeout)\\)`,
+        `quota change stopped at ${oldLeader}: [^\\n]*(?:within|after) \\d[\\d.]*s \\((a fixed 30s|restartTimeout|callTimeout)\\)`,
       ),
     );
     lab.network.restore(lab.host(oldLeader));
