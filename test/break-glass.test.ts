@@ -71,6 +71,7 @@ describe("the break-glass command (etcd-quota) on real etcd", function () {
       [["maintain", "--endpoints", endpoint, "--call-timeout", "forever"], /--call-timeout: expected a duration/],
       [["maintain", "--endpoints", endpoint, "--cacert", "/nonexistent/ca.pem"], /--cacert: cannot read/],
       [["maintain", "--endpoints", endpoint, "--quota", "8GiB"], /Unknown option '--quota'/],
+      [["maintain", "--endpoints", endpoint, "--user", "root:pw"], /--endpoints \(entry 1\): .*in cleartext/],
       [["maintain"], /--endpoints: required/],
       [["compact", "--endpoints", endpoint], /unknown command "compact"/],
       [[], /give a command: maintain or status/],

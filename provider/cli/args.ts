@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EtcdQuotaError, InvalidInputError } from "../errors";
 import { CompactionSettings, compactionSettings } from "../inputs/compaction";
+import { refuseCleartextCredentials } from "../inputs/access";
 
 /** The command line is wrong: an unknown flag, a missing or bad value, an unreadable file. Nothing was changed. */
 export class UsageError extends EtcdQuotaError {
@@ -49,6 +50,7 @@ const FLAG_OF_INPUT: Readonly<Record<string, string>> = {
   callTimeout: "--call-timeout",
   lockTimeout: "--lock-timeout",
   pauseBetweenMembers: "--pause-between-members",
+  allowInsecureCredentials: "--allow-insecure-credentials",
 };
 
 /** The flag for an input's field as errors name it: `endpoints[1]` is the second of `--endpoints`. */
@@ -77,6 +79,7 @@ const OPTIONS = {
   "call-timeout": { type: "string" },
   "lock-timeout": { type: "string" },
   "pause-between-members": { type: "string" },
+  "allow-insecure-credentials": { type: "boolean" },
   "dry-run": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -162,12 +165,16 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv 
     callTimeout: numberOrText(values["call-timeout"]),
     lockTimeout: numberOrText(values["lock-timeout"]),
     pauseBetweenMembers: numberOrText(values["pause-between-members"]),
+    allowInsecureCredentials: values["allow-insecure-credentials"] ? true : undefined,
     resourceName: "etcd-quota",
   };
   const inputs = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   if (inputs.snapshot) inputs.snapshot = Object.fromEntries(Object.entries(inputs.snapshot).filter(([, v]) => v));
   try {
-    return { command, settings: compactionSettings(inputs), dryRun: values["dry-run"] === true };
+    const settings = compactionSettings(inputs);
+    // The same refusal as EtcdCompaction's check: a password over http:// only with the user's word.
+    refuseCleartextCredentials(settings.access, (i) => `endpoints[${i}]`);
+    return { command, settings, dryRun: values["dry-run"] === true };
   } catch (error) {
     if (error instanceof InvalidInputError) throw new UsageError(flagOf(error.field), error.problem);
     throw error;
@@ -203,6 +210,7 @@ Maintenance (EtcdCompaction's inputs of the same meaning and defaults):
   --call-timeout DUR       bound on connecting and on each quick call (default 10s)
   --lock-timeout DUR       how long to wait for another run's cluster lock (default 2m)
   --pause-between-members DUR   wait after one member's defrag before the next (default none)
+  --allow-insecure-credentials  send --user's password to http:// endpoints (refused otherwise)
   --dry-run                maintain: print the plan and stop; nothing is changed
   -h, --help               this text
 
