@@ -1,8 +1,12 @@
 import * as assert from "node:assert/strict";
+import * as fs from "fs";
 import { fill } from "../../lab/fill";
 import { pluginTarball, PulumiProject } from "../../lab/pulumi-cli";
-import { SupervisedCluster } from "../../lab/supervisor";
+import { type QuotaMemberInput, SupervisedCluster } from "../../lab/supervisor";
 import { alarmsOf, statusOf, withClient } from "../support/etcd";
+import { assertOnlyQuotaChanged, liveQuota } from "../support/files";
+import { RollingObserver } from "../support/rolling-observer";
+import { Writer } from "../support/writer";
 
 const MiB = 1024 ** 2;
 
@@ -17,6 +21,27 @@ resources:
       endpoints: ${JSON.stringify(endpoints)}
 outputs:
   maintenance: \${space.maintenance}
+`;
+}
+
+/**
+ * The README's YAML program for EtcdQuota: the quota from stack config, the members written out (as JSON, which is
+ * YAML). The config key is not the resource's name: Pulumi YAML (1.25.0) lets a config key shadow a resource of the
+ * same name without a word, and the resource then is neither created nor updated (an existing one is deleted from
+ * the stack), so `pulumi up` exits 0 having changed nothing.
+ */
+function quotaProgram(members: readonly QuotaMemberInput[]): string {
+  return `options:
+  refresh: always
+config:
+  quotaSize:
+    type: string
+resources:
+  quota:
+    type: etcdquota:index:EtcdQuota
+    properties:
+      quota: \${quotaSize}
+      members: ${JSON.stringify(members)}
 `;
 }
 
@@ -75,5 +100,45 @@ describe("a Pulumi YAML program over the provider plugin, through the real pulum
       [],
       "both resources are gone from the state",
     );
+  });
+
+  it("adopts a cluster at its quota, then raises it member by member with a writer losing nothing", async () => {
+    cluster = await SupervisedCluster.start({ format: "systemd-unit", quotaBytes: 64 * MiB });
+    const supervised = cluster;
+    const names = ["m1", "m2", "m3"];
+    project = PulumiProject.createYaml({ name: "yaml-quota", program: quotaProgram(supervised.quotaMembers()) });
+    await project.installPlugin(await pluginTarball());
+    await project.run(["stack", "init", "dev"]);
+    await project.run(["config", "set", "quotaSize", "64MiB", "--stack", "dev"]);
+
+    // Declared at the quota it runs: the resource is created, and no member restarts.
+    const pidsBefore = names.map((name) => supervised.pid(name));
+    await project.run(["up", "--yes", "--stack", "dev"]);
+    assert.equal((await project.resource("dev", "EtcdQuota"))?.type, "etcdquota:index:EtcdQuota");
+    assert.deepEqual(
+      names.map((name) => supervised.pid(name)),
+      pidsBefore,
+      "adopting restarted nothing",
+    );
+
+    const files = names.map((name) => fs.readFileSync(supervised.configFile(name), "utf8"));
+    const order = await supervised.rollingOrder();
+    await project.run(["config", "set", "quotaSize", "128MiB", "--stack", "dev"]);
+    const writer = Writer.start(supervised.endpoints);
+    const observer = RollingObserver.start(supervised);
+    await project.run(["up", "--yes", "--stack", "dev"]);
+    const rolling = await observer.stop();
+    const written = await writer.stop();
+
+    for (const [i, name] of names.entries()) {
+      assert.equal(await liveQuota(supervised.lab.member(name).clientUrl), 128 * MiB, `${name} runs 128 MiB`);
+      const after = fs.readFileSync(supervised.configFile(name), "utf8");
+      assertOnlyQuotaChanged(files[i], after, 64 * MiB, 128 * MiB, `${name}'s unit`);
+      assert.notEqual(supervised.pid(name), pidsBefore[i], `${name} was restarted`);
+    }
+    assert.deepEqual(rolling.restartOrder, order, "followers first, the leader last, each once");
+    assert.ok(rolling.mostUnanswered <= 1, `at most one member down at a time (saw ${rolling.mostUnanswered})`);
+    assert.ok(written.acknowledged > 0, "the writer wrote during the change");
+    assert.deepEqual(written.lost, [], "every acknowledged write reads back");
   });
 });
