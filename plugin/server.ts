@@ -20,6 +20,7 @@ import { compaction } from "../provider/resources/compaction";
 import { quota } from "../provider/resources/quota";
 import type { ResourceLifecycle } from "../provider/resources/lifecycle";
 import { plain } from "../provider/values";
+import { logged } from "./engine-log";
 import { importedState } from "./import";
 
 /** The key and value that mark a secret in a property map (sdk/go/common/resource/sig). */
@@ -342,10 +343,24 @@ export function providerService(schema: string, version: string): grpc.UntypedSe
   };
 }
 
+/** Each handler's reply sent once the lines it logged have reached the engine (plugin/engine-log.ts). */
+function afterLogged(service: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, handler]) => [
+      name,
+      (call: unknown, callback?: Done<unknown>) =>
+        (handler as (call: unknown, callback?: Done<unknown>) => void)(
+          call,
+          callback && ((error, response) => void logged().then(() => callback(error, response))),
+        ),
+    ]),
+  ) as grpc.UntypedServiceImplementation;
+}
+
 /** Serves the protocol on 127.0.0.1 and prints the port, the engine's cue that the plugin is ready. */
 export async function serve(schema: string, version: string): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
-  server.addService(provrpc.ResourceProviderService, providerService(schema, version));
+  server.addService(provrpc.ResourceProviderService, afterLogged(providerService(schema, version)));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, p) =>
       error ? reject(error) : resolve(p),

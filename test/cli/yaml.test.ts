@@ -126,7 +126,7 @@ describe("a Pulumi YAML program over the provider plugin, through the real pulum
     await project.run(["config", "set", "quotaSize", "128MiB", "--stack", "dev"]);
     const writer = Writer.start(supervised.endpoints);
     const observer = RollingObserver.start(supervised);
-    await project.run(["up", "--yes", "--stack", "dev"]);
+    const up = await project.run(["up", "--yes", "--stack", "dev"]);
     const rolling = await observer.stop();
     const written = await writer.stop();
 
@@ -140,5 +140,9 @@ describe("a Pulumi YAML program over the provider plugin, through the real pulum
     assert.ok(rolling.mostUnanswered <= 1, `at most one member down at a time (saw ${rolling.mostUnanswered})`);
     assert.ok(written.acknowledged > 0, "the writer wrote during the change");
     assert.deepEqual(written.lost, [], "every acknowledged write reads back");
+    // The progress lines the dynamic classes print, shown by the CLI (sent through the engine's Log service).
+    for (const name of order) {
+      assert.match(up.stdout, new RegExp(`EtcdQuota quota \\(cluster [0-9a-f]+\\): ${name}: back with quota 128 MiB`));
+    }
   });
 });
