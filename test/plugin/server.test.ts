@@ -6,6 +6,7 @@ import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
+import { engineAddress } from "../../plugin/engine-log";
 import { providers } from "../../provider";
 
 /** The engine's wire forms (sdk/go/common/resource/sig, plugin.UnknownStringValue). */
@@ -142,5 +143,13 @@ describe("the plugin's protocol face (the built plugin, spoken to over gRPC as t
     );
     request.setType(QUOTA);
     await assert.rejects(call("read", request), /EtcdQuota cannot be imported/);
+  });
+
+  it("finds the engine's address for its progress lines as the engine passes it: the last argument, after flags", () => {
+    assert.equal(engineAddress(["127.0.0.1:40543"]), "127.0.0.1:40543");
+    assert.equal(engineAddress(["--logtostderr", "-v=9", "--tracing", "file:/tmp/t", "127.0.0.1:1"]), "127.0.0.1:1");
+    // Started by hand (as this suite starts it): no engine, the lines stay on standard output.
+    assert.equal(engineAddress([]), undefined);
+    assert.equal(engineAddress(["-v=9"]), undefined);
   });
 });
