@@ -27,8 +27,8 @@ outputs:
 /**
  * The README's YAML program for EtcdQuota: the quota from stack config, the members written out (as JSON, which is
  * YAML). The config key is not the resource's name: Pulumi YAML (1.25.0) lets a config key shadow a resource of the
- * same name without a word, and the resource then is neither created nor updated (an existing one is deleted from
- * the stack), so `pulumi up` exits 0 having changed nothing.
+ * same name without a word, and the resource then is neither created nor updated: `pulumi up` exits 0 having changed
+ * nothing.
  */
 function quotaProgram(members: readonly QuotaMemberInput[]): string {
   return `options:
