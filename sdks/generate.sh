@@ -29,6 +29,9 @@ if [[ ! -x "$generator" ]]; then
     "github.com/pulumi/pulumi/sdk/v3@v$pinned" && GOFLAGS=-mod=mod go build -trimpath -o "$work/generator" .) \
     >"$cache/build.log" 2>&1 || { echo "sdk:generate: building the generator failed; see $cache/build.log" >&2; exit 1; }
   mv "$work/generator" "$generator"
+  # Builds of an earlier generator source are never used again.
+  find "$(dirname "$cache")" -mindepth 1 -maxdepth 1 -name "v$pinned-*" ! -name "$(basename "$cache")" \
+    -exec rm -rf {} +
 fi
 
 mkdir -p "$out"
