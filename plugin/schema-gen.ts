@@ -153,7 +153,9 @@ class SchemaBuilder {
       ? (ts.isUnionTypeNode(keys) ? keys.types : [keys]).map((k) => k.getText(k.getSourceFile()).replace(/"/g, ""))
       : [];
     const typeName = omitFrom ? this.aliasNameFor(omitFrom, omit) : name;
-    const token = `${PACKAGE}:index:${typeName}`;
+    // The SDK generators add "Args" to every input type's name: QuotaMemberArgs becomes QuotaMember, so Go and
+    // Python programs write QuotaMemberArgs, not QuotaMemberArgsArgs.
+    const token = `${PACKAGE}:index:${typeName.replace(/Args$/, "")}`;
     if (!(token in this.types)) {
       this.types[token] = {}; // cycles (ConnectionArgs.proxy) end here
       const declaration = this.found.interfaces.get(name)!;
@@ -229,10 +231,12 @@ export function buildSchema(version: string): Spec {
     description: "The etcd space runbook as resources: compaction, defragmentation, NOSPACE, the space quota",
     keywords: ["pulumi", "etcd", "category/infrastructure", "kind/native"],
     license: "Apache-2.0",
-    meta: { moduleFormat: "(.*)" },
+    // supportPack: the generated SDKs (sdks/) carry this version in package.json, setup.py and go.mod, so each
+    // asks the engine for the plugin of the same version.
+    meta: { moduleFormat: "(.*)", supportPack: true },
     language: {
       nodejs: { packageName: "@etcdquota/pulumi", dependencies: { "@pulumi/pulumi": "^3.216.0" } },
-      go: { importBasePath: "github.com/pulumi-etcd-quota/sdk/go/etcdquota" },
+      go: { importBasePath: "github.com/pulumi-etcd-quota/sdk/go/etcdquota", respectSchemaVersion: true },
       python: { packageName: "pulumi_etcdquota" },
     },
     types: Object.fromEntries(Object.entries(builder.types).sort(([a], [b]) => a.localeCompare(b))),

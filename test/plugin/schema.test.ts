@@ -28,12 +28,12 @@ describe("plugin/schema.json", () => {
       assert.equal(inputs.disarmBelow.default, 0.9, `${token} disarmBelow`);
       assert.equal(inputs.callTimeout.default, "10s", `${token} callTimeout`);
     }
-    const connection: Record<string, Property> = schema.types["etcdquota:index:ConnectionArgs"].properties;
+    const connection: Record<string, Property> = schema.types["etcdquota:index:Connection"].properties;
     assert.deepEqual(
       Object.keys(connection).filter((key) => connection[key].secret),
       ["privateKey", "privateKeyPassword", "password"],
     );
-    assert.equal(schema.types["etcdquota:index:SnapshotArgs"].properties.keep.default, 3);
+    assert.equal(schema.types["etcdquota:index:Snapshot"].properties.keep.default, 3);
     assert.equal(schema.version, version);
   });
 });

@@ -27,6 +27,11 @@ export interface ProviderHostOptions {
   readonly env?: Readonly<NodeJS.ProcessEnv>;
   /** Project name the engine passes as PULUMI_NODEJS_PROJECT; `Config.get` in `configure` resolves keys with it. */
   readonly project?: string;
+  /**
+   * The provider program node runs, given the engine's address: by default the SDK's dynamic-provider host; the
+   * plugin's server (dist/plugin/main.js) speaks the same protocol, secrets and all.
+   */
+  readonly script?: string;
   /** How long to wait for the host to print its port. */
   readonly startTimeoutMs?: number;
   /**
@@ -53,6 +58,8 @@ export interface DiffResult {
   readonly deleteBeforeReplace: boolean;
   /** Changed keys reported by the provider. The Node host never fills this in. */
   readonly diffs: string[];
+  /** The detailed diff by property path, when the provider gives one (the plugin does; the Node host never). */
+  readonly detailedDiff: Record<string, { readonly kind: provproto.PropertyDiff.Kind; readonly inputDiff: boolean }>;
 }
 
 export interface ReadResult {
@@ -131,6 +138,8 @@ export class ProviderHost {
     /** Everything the host wrote but its port line, stdout and stderr interleaved: the engine's diagnostics. */
     readonly logs: string[],
     private readonly callTimeoutMs: number,
+    /** The dynamic-provider host, which refuses secrets and previews (EngineStack relies on both). */
+    private readonly dynamic: boolean,
   ) {
     this.client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -142,7 +151,7 @@ export class ProviderHost {
   /** Spawns `node <dynamic-provider> <engine>` the way the engine's plugin loader does and waits for its port. */
   static async start(options: ProviderHostOptions = {}): Promise<ProviderHost> {
     const project = options.project ?? "etcd-quota-test";
-    const child = spawn(process.execPath, [HOST_SCRIPT, ENGINE_ADDRESS], {
+    const child = spawn(process.execPath, [options.script ?? HOST_SCRIPT, ENGINE_ADDRESS], {
       cwd: options.cwd ?? REPO_ROOT,
       // The engine sets these two for pulumi-nodejs (and no stack name), on top of its own environment.
       env: { ...process.env, PULUMI_NODEJS_PROJECT: project, PULUMI_PROJECT: project, ...options.env },
@@ -159,7 +168,8 @@ export class ProviderHost {
       stdout.on("line", (line) => logs.push(line));
       // An unhandled 'error' event would crash the test process.
       child.on("error", (error) => logs.push(`host process error: ${error.message}`));
-      return new ProviderHost(child, child.pid!, port, project, logs, options.callTimeoutMs ?? 60_000);
+      const dynamic = options.script === undefined;
+      return new ProviderHost(child, child.pid!, port, project, logs, options.callTimeoutMs ?? 60_000, dynamic);
     } catch (error) {
       child.kill("SIGKILL");
       throw error;
@@ -187,7 +197,7 @@ export class ProviderHost {
     const resp = await this.call<provproto.ConfigureResponse>("Configure", (opts, cb) =>
       this.client.configure(req, new grpc.Metadata(), opts, cb),
     );
-    if (resp.getAcceptsecrets() || resp.getSupportspreview()) {
+    if (this.dynamic && (resp.getAcceptsecrets() || resp.getSupportspreview())) {
       // EngineStack relies on both being false: secrets are sent revealed, and Create/Update never run in previews.
       throw new Error("the dynamic-provider host unexpectedly accepts secrets or supports previews");
     }
@@ -232,6 +242,7 @@ export class ProviderHost {
       replaces: resp.getReplacesList(),
       deleteBeforeReplace: resp.getDeletebeforereplace(),
       diffs: resp.getDiffsList(),
+      detailedDiff: detailedDiffOf(resp),
     };
   }
 
@@ -365,6 +376,14 @@ function waitForPort(
     child.once("error", onError);
     stdout.once("line", onLine);
   });
+}
+
+function detailedDiffOf(resp: provproto.DiffResponse): DiffResult["detailedDiff"] {
+  const out: Record<string, DiffResult["detailedDiff"][string]> = {};
+  resp
+    .getDetaileddiffMap()
+    .forEach((diff, key) => (out[key] = { kind: diff.getKind(), inputDiff: diff.getInputdiff() }));
+  return out;
 }
 
 /** The engine fills in name and type from the URN (`urn:pulumi:stack::project::type::name`). */
