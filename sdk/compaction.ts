@@ -39,7 +39,10 @@ export interface WhenArgs {
 }
 
 export interface EtcdCompactionArgs {
-  /** Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing. */
+  /**
+   * Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run
+   * while one is missing.
+   */
   readonly endpoints: pulumi.Input<pulumi.Input<string>[]>;
   /** TLS material for https endpoints. Secret. */
   readonly tls?: pulumi.Input<TlsArgs>;
@@ -70,13 +73,14 @@ export interface EtcdCompactionArgs {
   /** Take a snapshot before compacting, and keep the newest few. Default: none. */
   readonly snapshot?: pulumi.Input<SnapshotArgs>;
   /**
-   * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come
-   * straight back.
+   * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm
+   * does not come straight back.
    * @default 0.9
    */
   readonly disarmBelow?: pulumi.Input<number>;
   /**
-   * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+   * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m",
+   * from 0 (no pause) to 1h.
    * @default none
    */
   readonly pauseBetweenMembers?: pulumi.Input<number | string>;

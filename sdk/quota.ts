@@ -7,6 +7,7 @@ import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {
+  /** Host name or IP address of the member's host. Required. */
   readonly host: pulumi.Input<string>;
   /** Default 22. */
   readonly port?: pulumi.Input<number>;
@@ -24,9 +25,12 @@ export interface ConnectionArgs {
   readonly knownHosts?: pulumi.Input<string>;
   /** Run file reads, file writes and the restart command through `sudo -n`. Default: when the user is not root. */
   readonly sudo?: pulumi.Input<boolean>;
-  /** Seconds to wait for the connection. Default 15. */
+  /**
+   * Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as
+   * @pulumi/command's `perDialTimeout`. Default 15.
+   */
   readonly dialTimeout?: pulumi.Input<number>;
-  /** `dialTimeout` under @pulumi/command's name; give one or the other. */
+  /** `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other. */
   readonly perDialTimeout?: pulumi.Input<number>;
   /** An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`. */
   readonly agentSocketPath?: pulumi.Input<string>;
@@ -45,12 +49,14 @@ export interface QuotaMemberArgs {
   readonly configFile: pulumi.Input<string>;
   /**
    * "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's
-   * config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+   * config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML
+   * keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of
+   * assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
    */
   readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config">;
   /**
-   * Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a
-   * systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest
+   * One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default:
+   * `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest
    * (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file
    * under /etc/rancher/rke2) for a k3s config.
    */
@@ -60,9 +66,12 @@ export interface QuotaMemberArgs {
 }
 
 export interface EtcdQuotaArgs {
-  /** The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). */
+  /**
+   * The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+   * Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
+   */
   readonly quota: pulumi.Input<number | string>;
-  /** Every voting member of the cluster. */
+  /** Every voting member of the cluster, at most 16; each member and each file once. */
   readonly members: pulumi.Input<pulumi.Input<QuotaMemberArgs>[]>;
   /** TLS material for https endpoints. Secret. */
   readonly tls?: pulumi.Input<TlsArgs>;
@@ -87,13 +96,14 @@ export interface EtcdQuotaArgs {
   /** Take a snapshot before the first restart (none when no member needs one), and keep the newest few. Default: none. */
   readonly snapshot?: pulumi.Input<SnapshotArgs>;
   /**
-   * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come
-   * straight back.
+   * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm
+   * does not come straight back.
    * @default 0.9
    */
   readonly disarmBelow?: pulumi.Input<number>;
   /**
-   * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+   * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m",
+   * from 0 (no pause) to 1h.
    * @default none
    */
   readonly pauseBetweenMembers?: pulumi.Input<number | string>;

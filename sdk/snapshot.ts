@@ -11,7 +11,7 @@ export interface SnapshotArgs {
    */
   readonly path: pulumi.Input<string>;
   /**
-   * How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+   * How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
    * @default 3
    */
   readonly keep?: pulumi.Input<number>;

@@ -78,6 +78,24 @@ describe("a non-root SSH user with a real sudo -n", function () {
     assert.throws(() => execFileSync("su", ["-s", "/bin/sh", "-c", `cat ${rootOnly}`, user], { stdio: "pipe" }));
   });
 
+  it("with only the sudoers line docs/permissions.md gives, reads, writes and runs as root", async function () {
+    // The page's line, for its example user: every remote command line starts `sudo -n timeout`, so that is the rule.
+    const page = fs.readFileSync(path.join(__dirname, "..", "docs", "permissions.md"), "utf8");
+    const documented = /^\s*deploy (ALL=\(root\) NOPASSWD: \S+)$/m.exec(page);
+    assert.ok(documented, "docs/permissions.md gives a sudoers line for the user deploy");
+    fs.writeFileSync(sudoers, `${user} ${documented[1]}\n`, { mode: 0o440 });
+    const host = await connect();
+    try {
+      assert.equal((await host.run("id -u", { timeoutMs: 10_000 })).stdout, "0\n", "commands run as root");
+      assert.equal((await host.readFile(rootOnly)).text, "ETCD_QUOTA_BACKEND_BYTES=1\n", "a 0600 root file is read");
+      await host.writeFileAtomic(rootOnly, "ETCD_QUOTA_BACKEND_BYTES=2\n");
+      assert.equal(fs.readFileSync(rootOnly, "utf8"), "ETCD_QUOTA_BACKEND_BYTES=2\n");
+      assert.equal(fs.statSync(rootOnly).uid, 0, "the file stays root's");
+    } finally {
+      await host.close();
+    }
+  });
+
   it("without a sudoers rule, fails saying sudo wants a password, and writes nothing", async function () {
     fs.rmSync(sudoers);
     const host = await connect();

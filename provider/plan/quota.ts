@@ -119,7 +119,8 @@ export function planQuota(
         action === "write-and-restart"
           ? `${fileOf(fact)} (${fact.format}, ${fact.location}): ${from} -> ${formatSize(settings.quotaBytes)}`
           : action === "restart"
-            ? `the file says ${formatSize(settings.quotaBytes)} but the member runs ${fact.liveBytes === undefined ? "an unknown quota" : formatSize(fact.liveBytes)}`
+            ? // Worded as the refresh's drift words the same state (`m2 runs 6GiB, its file says 8GiB`).
+              `runs ${fact.liveBytes === undefined ? "an unknown quota" : formatSize(fact.liveBytes)}, its file says ${formatSize(settings.quotaBytes)}`
             : fact.configuredBytes === undefined || fact.configuredBytes === 0
               ? `already runs etcd's default ${formatSize(settings.quotaBytes)}, which its file leaves as it is`
               : `already runs ${formatSize(settings.quotaBytes)} from its file`;

@@ -187,7 +187,10 @@ describe("quota plan", () => {
       facts(members, [{}, { configuredBytes: GiB }, {}]),
       settingsFor(members, "1GiB"),
     );
-    assert.equal(plan.steps.find((s) => s.member === "m2")?.action, "restart");
+    const m2 = plan.steps.find((s) => s.member === "m2");
+    assert.equal(m2?.action, "restart");
+    // The refresh's drift words the same state `m2 runs ..., its file says ...`: the plan says it the same way.
+    assert.match(m2?.reason ?? "", /^runs [0-9.]+ [KMG]iB, its file says 1 GiB$/);
   });
 
   it("refuses a quota at or below a member's DB size, naming the member", () => {
