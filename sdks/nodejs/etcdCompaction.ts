@@ -65,7 +65,7 @@ export class EtcdCompaction extends pulumi.CustomResource {
      */
     declare public readonly defrag: pulumi.Output<outputs.Defrag | boolean | undefined>;
     /**
-     * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+     * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
      */
     declare public readonly disarmBelow: pulumi.Output<number | undefined>;
     /**
@@ -73,7 +73,7 @@ export class EtcdCompaction extends pulumi.CustomResource {
      */
     declare public readonly disarmNoSpace: pulumi.Output<boolean | undefined>;
     /**
-     * Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+     * Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
      */
     declare public readonly endpoints: pulumi.Output<string[] | undefined>;
     /**
@@ -109,7 +109,7 @@ export class EtcdCompaction extends pulumi.CustomResource {
      */
     declare public readonly password: pulumi.Output<string | undefined>;
     /**
-     * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+     * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
      */
     declare public readonly pauseBetweenMembers: pulumi.Output<number | string | undefined>;
     /**
@@ -251,7 +251,7 @@ export interface EtcdCompactionArgs {
      */
     defrag?: pulumi.Input<inputs.DefragArgs | boolean | undefined>;
     /**
-     * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+     * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
      */
     disarmBelow?: pulumi.Input<number | undefined>;
     /**
@@ -259,7 +259,7 @@ export interface EtcdCompactionArgs {
      */
     disarmNoSpace?: pulumi.Input<boolean | undefined>;
     /**
-     * Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+     * Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
      */
     endpoints: pulumi.Input<pulumi.Input<string>[]>;
     /**
@@ -275,7 +275,7 @@ export interface EtcdCompactionArgs {
      */
     password?: pulumi.Input<string | undefined>;
     /**
-     * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+     * A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
      */
     pauseBetweenMembers?: pulumi.Input<number | string | undefined>;
     /**

@@ -53,7 +53,7 @@ export class EtcdQuota extends pulumi.CustomResource {
      */
     declare public readonly callTimeout: pulumi.Output<number | string | undefined>;
     /**
-     * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+     * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
      */
     declare public readonly disarmBelow: pulumi.Output<number | undefined>;
     /**
@@ -77,7 +77,7 @@ export class EtcdQuota extends pulumi.CustomResource {
      */
     declare public readonly password: pulumi.Output<string | undefined>;
     /**
-     * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+     * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
      */
     declare public readonly pauseBetweenMembers: pulumi.Output<number | string | undefined>;
     /**
@@ -85,7 +85,7 @@ export class EtcdQuota extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly plan: pulumi.Output<string[]>;
     /**
-     * The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+     * The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
      */
     declare public readonly quota: pulumi.Output<number | string | undefined>;
     /**
@@ -194,7 +194,7 @@ export interface EtcdQuotaArgs {
      */
     callTimeout?: pulumi.Input<number | string | undefined>;
     /**
-     * Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+     * Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
      */
     disarmBelow?: pulumi.Input<number | undefined>;
     /**
@@ -210,7 +210,7 @@ export interface EtcdQuotaArgs {
      */
     lockTimeout?: pulumi.Input<number | string | undefined>;
     /**
-     * Every voting member of the cluster.
+     * Every voting member of the cluster, at most 16; each member and each file once.
      */
     members: pulumi.Input<pulumi.Input<inputs.QuotaMemberArgs>[]>;
     /**
@@ -218,11 +218,11 @@ export interface EtcdQuotaArgs {
      */
     password?: pulumi.Input<string | undefined>;
     /**
-     * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+     * A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
      */
     pauseBetweenMembers?: pulumi.Input<number | string | undefined>;
     /**
-     * The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+     * The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
      */
     quota: pulumi.Input<number | string>;
     /**

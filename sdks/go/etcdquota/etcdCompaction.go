@@ -30,11 +30,11 @@ type EtcdCompaction struct {
 	CompactedRevision pulumi.Float64Output `pulumi:"compactedRevision"`
 	// When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file.
 	Defrag pulumi.AnyOutput `pulumi:"defrag"`
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow pulumi.Float64PtrOutput `pulumi:"disarmBelow"`
 	// Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true.
 	DisarmNoSpace pulumi.BoolPtrOutput `pulumi:"disarmNoSpace"`
-	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
 	Endpoints pulumi.StringArrayOutput `pulumi:"endpoints"`
 	// The steps the last run carried out, in order, worded as `plan` words them.
 	Executed pulumi.StringArrayOutput `pulumi:"executed"`
@@ -52,7 +52,7 @@ type EtcdCompaction struct {
 	MoveLeader pulumi.BoolPtrOutput `pulumi:"moveLeader"`
 	// Password of `username`. Secret.
 	Password pulumi.StringPtrOutput `pulumi:"password"`
-	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers pulumi.AnyOutput `pulumi:"pauseBetweenMembers"`
 	// The steps a run would take as of the last refresh, in order.
 	Plan pulumi.StringArrayOutput `pulumi:"plan"`
@@ -145,11 +145,11 @@ type etcdCompactionArgs struct {
 	CallTimeout interface{} `pulumi:"callTimeout"`
 	// When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file.
 	Defrag interface{} `pulumi:"defrag"`
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow *float64 `pulumi:"disarmBelow"`
 	// Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true.
 	DisarmNoSpace *bool `pulumi:"disarmNoSpace"`
-	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
 	Endpoints []string `pulumi:"endpoints"`
 	// How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
 	LockTimeout interface{} `pulumi:"lockTimeout"`
@@ -157,7 +157,7 @@ type etcdCompactionArgs struct {
 	MoveLeader *bool `pulumi:"moveLeader"`
 	// Password of `username`. Secret.
 	Password *string `pulumi:"password"`
-	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers interface{} `pulumi:"pauseBetweenMembers"`
 	// Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does.
 	RetainRevisions *float64 `pulumi:"retainRevisions"`
@@ -181,11 +181,11 @@ type EtcdCompactionArgs struct {
 	CallTimeout pulumi.Input
 	// When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file.
 	Defrag pulumi.Input
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow pulumi.Float64PtrInput
 	// Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true.
 	DisarmNoSpace pulumi.BoolPtrInput
-	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+	// Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
 	Endpoints pulumi.StringArrayInput
 	// How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
 	LockTimeout pulumi.Input
@@ -193,7 +193,7 @@ type EtcdCompactionArgs struct {
 	MoveLeader pulumi.BoolPtrInput
 	// Password of `username`. Secret.
 	Password pulumi.StringPtrInput
-	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers pulumi.Input
 	// Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does.
 	RetainRevisions pulumi.Float64PtrInput
@@ -281,7 +281,7 @@ func (o EtcdCompactionOutput) Defrag() pulumi.AnyOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.AnyOutput { return v.Defrag }).(pulumi.AnyOutput)
 }
 
-// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 func (o EtcdCompactionOutput) DisarmBelow() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.Float64PtrOutput { return v.DisarmBelow }).(pulumi.Float64PtrOutput)
 }
@@ -291,7 +291,7 @@ func (o EtcdCompactionOutput) DisarmNoSpace() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.BoolPtrOutput { return v.DisarmNoSpace }).(pulumi.BoolPtrOutput)
 }
 
-// Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+// Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
 func (o EtcdCompactionOutput) Endpoints() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.StringArrayOutput { return v.Endpoints }).(pulumi.StringArrayOutput)
 }
@@ -336,7 +336,7 @@ func (o EtcdCompactionOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.StringPtrOutput { return v.Password }).(pulumi.StringPtrOutput)
 }
 
-// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+// A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 func (o EtcdCompactionOutput) PauseBetweenMembers() pulumi.AnyOutput {
 	return o.ApplyT(func(v *EtcdCompaction) pulumi.AnyOutput { return v.PauseBetweenMembers }).(pulumi.AnyOutput)
 }

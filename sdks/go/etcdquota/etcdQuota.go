@@ -24,7 +24,7 @@ type EtcdQuota struct {
 	AllowInsecureCredentials pulumi.BoolPtrOutput `pulumi:"allowInsecureCredentials"`
 	// The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
 	CallTimeout pulumi.AnyOutput `pulumi:"callTimeout"`
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow pulumi.Float64PtrOutput `pulumi:"disarmBelow"`
 	// Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true.
 	DisarmNoSpace pulumi.BoolPtrOutput `pulumi:"disarmNoSpace"`
@@ -36,11 +36,11 @@ type EtcdQuota struct {
 	Members QuotaMemberRecordArrayOutput `pulumi:"members"`
 	// Password of `username`. Secret.
 	Password pulumi.StringPtrOutput `pulumi:"password"`
-	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers pulumi.AnyOutput `pulumi:"pauseBetweenMembers"`
 	// What an update would do to each member, as of the last refresh.
 	Plan pulumi.StringArrayOutput `pulumi:"plan"`
-	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
 	Quota pulumi.AnyOutput `pulumi:"quota"`
 	// The declared quota in bytes.
 	QuotaBytes pulumi.Float64Output `pulumi:"quotaBytes"`
@@ -131,7 +131,7 @@ type etcdQuotaArgs struct {
 	AllowInsecureCredentials *bool `pulumi:"allowInsecureCredentials"`
 	// The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
 	CallTimeout interface{} `pulumi:"callTimeout"`
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow *float64 `pulumi:"disarmBelow"`
 	// Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true.
 	DisarmNoSpace *bool `pulumi:"disarmNoSpace"`
@@ -139,13 +139,13 @@ type etcdQuotaArgs struct {
 	KeepBackups *float64 `pulumi:"keepBackups"`
 	// How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
 	LockTimeout interface{} `pulumi:"lockTimeout"`
-	// Every voting member of the cluster.
+	// Every voting member of the cluster, at most 16; each member and each file once.
 	Members []QuotaMember `pulumi:"members"`
 	// Password of `username`. Secret.
 	Password *string `pulumi:"password"`
-	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers interface{} `pulumi:"pauseBetweenMembers"`
-	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
 	Quota interface{} `pulumi:"quota"`
 	// How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m".
 	RestartTimeout interface{} `pulumi:"restartTimeout"`
@@ -165,7 +165,7 @@ type EtcdQuotaArgs struct {
 	AllowInsecureCredentials pulumi.BoolPtrInput
 	// The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
 	CallTimeout pulumi.Input
-	// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+	// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 	DisarmBelow pulumi.Float64PtrInput
 	// Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true.
 	DisarmNoSpace pulumi.BoolPtrInput
@@ -173,13 +173,13 @@ type EtcdQuotaArgs struct {
 	KeepBackups pulumi.Float64PtrInput
 	// How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
 	LockTimeout pulumi.Input
-	// Every voting member of the cluster.
+	// Every voting member of the cluster, at most 16; each member and each file once.
 	Members QuotaMemberArrayInput
 	// Password of `username`. Secret.
 	Password pulumi.StringPtrInput
-	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+	// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 	PauseBetweenMembers pulumi.Input
-	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+	// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
 	Quota pulumi.Input
 	// How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m".
 	RestartTimeout pulumi.Input
@@ -248,7 +248,7 @@ func (o EtcdQuotaOutput) CallTimeout() pulumi.AnyOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.AnyOutput { return v.CallTimeout }).(pulumi.AnyOutput)
 }
 
-// Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+// Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
 func (o EtcdQuotaOutput) DisarmBelow() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.Float64PtrOutput { return v.DisarmBelow }).(pulumi.Float64PtrOutput)
 }
@@ -278,7 +278,7 @@ func (o EtcdQuotaOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.StringPtrOutput { return v.Password }).(pulumi.StringPtrOutput)
 }
 
-// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+// A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
 func (o EtcdQuotaOutput) PauseBetweenMembers() pulumi.AnyOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.AnyOutput { return v.PauseBetweenMembers }).(pulumi.AnyOutput)
 }
@@ -288,7 +288,7 @@ func (o EtcdQuotaOutput) Plan() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.StringArrayOutput { return v.Plan }).(pulumi.StringArrayOutput)
 }
 
-// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+// The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
 func (o EtcdQuotaOutput) Quota() pulumi.AnyOutput {
 	return o.ApplyT(func(v *EtcdQuota) pulumi.AnyOutput { return v.Quota }).(pulumi.AnyOutput)
 }

@@ -17,16 +17,17 @@ var _ = internal.GetEnvOrDefault
 type Connection struct {
 	// An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
 	AgentSocketPath *string `pulumi:"agentSocketPath"`
-	// Seconds to wait for the connection. Default 15.
+	// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 	DialTimeout *float64 `pulumi:"dialTimeout"`
-	Host        string   `pulumi:"host"`
+	// Host name or IP address of the member's host. Required.
+	Host string `pulumi:"host"`
 	// The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
 	HostKey *string `pulumi:"hostKey"`
 	// known_hosts text to verify the host key against.
 	KnownHosts *string `pulumi:"knownHosts"`
 	// Password authentication. Secret.
 	Password *string `pulumi:"password"`
-	// `dialTimeout` under @pulumi/command's name; give one or the other.
+	// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 	PerDialTimeout *float64 `pulumi:"perDialTimeout"`
 	// Default 22.
 	Port *float64 `pulumi:"port"`
@@ -57,16 +58,17 @@ type ConnectionInput interface {
 type ConnectionArgs struct {
 	// An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
 	AgentSocketPath pulumi.StringPtrInput `pulumi:"agentSocketPath"`
-	// Seconds to wait for the connection. Default 15.
+	// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 	DialTimeout pulumi.Float64PtrInput `pulumi:"dialTimeout"`
-	Host        pulumi.StringInput     `pulumi:"host"`
+	// Host name or IP address of the member's host. Required.
+	Host pulumi.StringInput `pulumi:"host"`
 	// The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
 	HostKey pulumi.StringPtrInput `pulumi:"hostKey"`
 	// known_hosts text to verify the host key against.
 	KnownHosts pulumi.StringPtrInput `pulumi:"knownHosts"`
 	// Password authentication. Secret.
 	Password pulumi.StringPtrInput `pulumi:"password"`
-	// `dialTimeout` under @pulumi/command's name; give one or the other.
+	// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 	PerDialTimeout pulumi.Float64PtrInput `pulumi:"perDialTimeout"`
 	// Default 22.
 	Port pulumi.Float64PtrInput `pulumi:"port"`
@@ -165,11 +167,12 @@ func (o ConnectionOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Connection) *string { return v.AgentSocketPath }).(pulumi.StringPtrOutput)
 }
 
-// Seconds to wait for the connection. Default 15.
+// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 func (o ConnectionOutput) DialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v Connection) *float64 { return v.DialTimeout }).(pulumi.Float64PtrOutput)
 }
 
+// Host name or IP address of the member's host. Required.
 func (o ConnectionOutput) Host() pulumi.StringOutput {
 	return o.ApplyT(func(v Connection) string { return v.Host }).(pulumi.StringOutput)
 }
@@ -189,7 +192,7 @@ func (o ConnectionOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Connection) *string { return v.Password }).(pulumi.StringPtrOutput)
 }
 
-// `dialTimeout` under @pulumi/command's name; give one or the other.
+// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 func (o ConnectionOutput) PerDialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v Connection) *float64 { return v.PerDialTimeout }).(pulumi.Float64PtrOutput)
 }
@@ -258,7 +261,7 @@ func (o ConnectionPtrOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// Seconds to wait for the connection. Default 15.
+// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 func (o ConnectionPtrOutput) DialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *Connection) *float64 {
 		if v == nil {
@@ -268,6 +271,7 @@ func (o ConnectionPtrOutput) DialTimeout() pulumi.Float64PtrOutput {
 	}).(pulumi.Float64PtrOutput)
 }
 
+// Host name or IP address of the member's host. Required.
 func (o ConnectionPtrOutput) Host() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Connection) *string {
 		if v == nil {
@@ -307,7 +311,7 @@ func (o ConnectionPtrOutput) Password() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// `dialTimeout` under @pulumi/command's name; give one or the other.
+// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 func (o ConnectionPtrOutput) PerDialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *Connection) *float64 {
 		if v == nil {
@@ -717,16 +721,17 @@ func (o MemberRecordArrayOutput) Index(i pulumi.IntInput) MemberRecordOutput {
 type ProxyConnection struct {
 	// An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
 	AgentSocketPath *string `pulumi:"agentSocketPath"`
-	// Seconds to wait for the connection. Default 15.
+	// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 	DialTimeout *float64 `pulumi:"dialTimeout"`
-	Host        string   `pulumi:"host"`
+	// Host name or IP address of the member's host. Required.
+	Host string `pulumi:"host"`
 	// The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
 	HostKey *string `pulumi:"hostKey"`
 	// known_hosts text to verify the host key against.
 	KnownHosts *string `pulumi:"knownHosts"`
 	// Password authentication. Secret.
 	Password *string `pulumi:"password"`
-	// `dialTimeout` under @pulumi/command's name; give one or the other.
+	// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 	PerDialTimeout *float64 `pulumi:"perDialTimeout"`
 	// Default 22.
 	Port *float64 `pulumi:"port"`
@@ -753,16 +758,17 @@ type ProxyConnectionInput interface {
 type ProxyConnectionArgs struct {
 	// An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
 	AgentSocketPath pulumi.StringPtrInput `pulumi:"agentSocketPath"`
-	// Seconds to wait for the connection. Default 15.
+	// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 	DialTimeout pulumi.Float64PtrInput `pulumi:"dialTimeout"`
-	Host        pulumi.StringInput     `pulumi:"host"`
+	// Host name or IP address of the member's host. Required.
+	Host pulumi.StringInput `pulumi:"host"`
 	// The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
 	HostKey pulumi.StringPtrInput `pulumi:"hostKey"`
 	// known_hosts text to verify the host key against.
 	KnownHosts pulumi.StringPtrInput `pulumi:"knownHosts"`
 	// Password authentication. Secret.
 	Password pulumi.StringPtrInput `pulumi:"password"`
-	// `dialTimeout` under @pulumi/command's name; give one or the other.
+	// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 	PerDialTimeout pulumi.Float64PtrInput `pulumi:"perDialTimeout"`
 	// Default 22.
 	Port pulumi.Float64PtrInput `pulumi:"port"`
@@ -857,11 +863,12 @@ func (o ProxyConnectionOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.AgentSocketPath }).(pulumi.StringPtrOutput)
 }
 
-// Seconds to wait for the connection. Default 15.
+// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 func (o ProxyConnectionOutput) DialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *float64 { return v.DialTimeout }).(pulumi.Float64PtrOutput)
 }
 
+// Host name or IP address of the member's host. Required.
 func (o ProxyConnectionOutput) Host() pulumi.StringOutput {
 	return o.ApplyT(func(v ProxyConnection) string { return v.Host }).(pulumi.StringOutput)
 }
@@ -881,7 +888,7 @@ func (o ProxyConnectionOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.Password }).(pulumi.StringPtrOutput)
 }
 
-// `dialTimeout` under @pulumi/command's name; give one or the other.
+// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 func (o ProxyConnectionOutput) PerDialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *float64 { return v.PerDialTimeout }).(pulumi.Float64PtrOutput)
 }
@@ -940,7 +947,7 @@ func (o ProxyConnectionPtrOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// Seconds to wait for the connection. Default 15.
+// Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
 func (o ProxyConnectionPtrOutput) DialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *float64 {
 		if v == nil {
@@ -950,6 +957,7 @@ func (o ProxyConnectionPtrOutput) DialTimeout() pulumi.Float64PtrOutput {
 	}).(pulumi.Float64PtrOutput)
 }
 
+// Host name or IP address of the member's host. Required.
 func (o ProxyConnectionPtrOutput) Host() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *string {
 		if v == nil {
@@ -989,7 +997,7 @@ func (o ProxyConnectionPtrOutput) Password() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// `dialTimeout` under @pulumi/command's name; give one or the other.
+// `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
 func (o ProxyConnectionPtrOutput) PerDialTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *float64 {
 		if v == nil {
@@ -1047,9 +1055,9 @@ type QuotaMember struct {
 	Connection *Connection `pulumi:"connection"`
 	// This member's client URL, e.g. `https://10.0.0.1:2379`.
 	Endpoint string `pulumi:"endpoint"`
-	// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+	// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
 	Format *string `pulumi:"format"`
-	// Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+	// One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
 	RestartCommand *string `pulumi:"restartCommand"`
 }
 
@@ -1072,9 +1080,9 @@ type QuotaMemberArgs struct {
 	Connection ConnectionPtrInput `pulumi:"connection"`
 	// This member's client URL, e.g. `https://10.0.0.1:2379`.
 	Endpoint pulumi.StringInput `pulumi:"endpoint"`
-	// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+	// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
 	Format pulumi.StringPtrInput `pulumi:"format"`
-	// Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+	// One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
 	RestartCommand pulumi.StringPtrInput `pulumi:"restartCommand"`
 }
 
@@ -1145,12 +1153,12 @@ func (o QuotaMemberOutput) Endpoint() pulumi.StringOutput {
 	return o.ApplyT(func(v QuotaMember) string { return v.Endpoint }).(pulumi.StringOutput)
 }
 
-// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+// "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
 func (o QuotaMemberOutput) Format() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v QuotaMember) *string { return v.Format }).(pulumi.StringPtrOutput)
 }
 
-// Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+// One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
 func (o QuotaMemberOutput) RestartCommand() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v QuotaMember) *string { return v.RestartCommand }).(pulumi.StringPtrOutput)
 }
@@ -1329,7 +1337,7 @@ func (o SizeSampleArrayOutput) Index(i pulumi.IntInput) SizeSampleOutput {
 
 // A snapshot of the cluster (etcd's Maintenance.Snapshot) taken before a run changes anything.
 type Snapshot struct {
-	// How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+	// How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
 	Keep *float64 `pulumi:"keep"`
 	// Where to write it, on the machine running Pulumi. `{time}` (required, in the file name) becomes the UTC time the snapshot starts; `{stack}` and `{resource}` become the stack's and the resource's names. A relative path is taken from the program's folder. The file holds every key, secrets included, and is written readable by its owner only.
 	Path string `pulumi:"path"`
@@ -1361,7 +1369,7 @@ type SnapshotInput interface {
 
 // A snapshot of the cluster (etcd's Maintenance.Snapshot) taken before a run changes anything.
 type SnapshotArgs struct {
-	// How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+	// How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
 	Keep pulumi.Float64PtrInput `pulumi:"keep"`
 	// Where to write it, on the machine running Pulumi. `{time}` (required, in the file name) becomes the UTC time the snapshot starts; `{stack}` and `{resource}` become the stack's and the resource's names. A relative path is taken from the program's folder. The file holds every key, secrets included, and is written readable by its owner only.
 	Path pulumi.StringInput `pulumi:"path"`
@@ -1456,7 +1464,7 @@ func (o SnapshotOutput) ToSnapshotPtrOutputWithContext(ctx context.Context) Snap
 	}).(SnapshotPtrOutput)
 }
 
-// How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+// How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
 func (o SnapshotOutput) Keep() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v Snapshot) *float64 { return v.Keep }).(pulumi.Float64PtrOutput)
 }
@@ -1490,7 +1498,7 @@ func (o SnapshotPtrOutput) Elem() SnapshotOutput {
 	}).(SnapshotOutput)
 }
 
-// How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+// How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
 func (o SnapshotPtrOutput) Keep() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *Snapshot) *float64 {
 		if v == nil {

@@ -16,9 +16,12 @@ export interface ConnectionArgs {
      */
     agentSocketPath?: pulumi.Input<string | undefined>;
     /**
-     * Seconds to wait for the connection. Default 15.
+     * Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
      */
     dialTimeout?: pulumi.Input<number | undefined>;
+    /**
+     * Host name or IP address of the member's host. Required.
+     */
     host: pulumi.Input<string>;
     /**
      * The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
@@ -33,7 +36,7 @@ export interface ConnectionArgs {
      */
     password?: pulumi.Input<string | undefined>;
     /**
-     * `dialTimeout` under @pulumi/command's name; give one or the other.
+     * `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
      */
     perDialTimeout?: pulumi.Input<number | undefined>;
     /**
@@ -85,9 +88,12 @@ export interface ProxyConnectionArgs {
      */
     agentSocketPath?: pulumi.Input<string | undefined>;
     /**
-     * Seconds to wait for the connection. Default 15.
+     * Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
      */
     dialTimeout?: pulumi.Input<number | undefined>;
+    /**
+     * Host name or IP address of the member's host. Required.
+     */
     host: pulumi.Input<string>;
     /**
      * The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
@@ -102,7 +108,7 @@ export interface ProxyConnectionArgs {
      */
     password?: pulumi.Input<string | undefined>;
     /**
-     * `dialTimeout` under @pulumi/command's name; give one or the other.
+     * `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
      */
     perDialTimeout?: pulumi.Input<number | undefined>;
     /**
@@ -140,11 +146,11 @@ export interface QuotaMemberArgs {
      */
     endpoint: pulumi.Input<string>;
     /**
-     * "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+     * "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
      */
     format?: pulumi.Input<string | undefined>;
     /**
-     * Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+     * One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
      */
     restartCommand?: pulumi.Input<string | undefined>;
 }
@@ -154,7 +160,7 @@ export interface QuotaMemberArgs {
  */
 export interface SnapshotArgs {
     /**
-     * How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+     * How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
      */
     keep?: pulumi.Input<number | undefined>;
     /**

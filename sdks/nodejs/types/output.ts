@@ -108,7 +108,7 @@ export interface SizeSample {
  */
 export interface Snapshot {
     /**
-     * How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+     * How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
      */
     keep?: number;
     /**

@@ -36,13 +36,16 @@ class ConnectionArgsDict(TypedDict):
     How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`.
     """
     host: pulumi.Input[_builtins.str]
+    """
+    Host name or IP address of the member's host. Required.
+    """
     agent_socket_path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
     """
     dial_timeout: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
-    Seconds to wait for the connection. Default 15.
+    Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
     """
     host_key: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -58,7 +61,7 @@ class ConnectionArgsDict(TypedDict):
     """
     per_dial_timeout: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
-    `dialTimeout` under @pulumi/command's name; give one or the other.
+    `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
     """
     port: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
@@ -104,12 +107,13 @@ class ConnectionArgs:
         """
         How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`.
 
+        :param pulumi.Input[_builtins.str] host: Host name or IP address of the member's host. Required.
         :param pulumi.Input[_builtins.str] agent_socket_path: An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
-        :param pulumi.Input[_builtins.float] dial_timeout: Seconds to wait for the connection. Default 15.
+        :param pulumi.Input[_builtins.float] dial_timeout: Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
         :param pulumi.Input[_builtins.str] host_key: The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
         :param pulumi.Input[_builtins.str] known_hosts: known_hosts text to verify the host key against.
         :param pulumi.Input[_builtins.str] password: Password authentication. Secret.
-        :param pulumi.Input[_builtins.float] per_dial_timeout: `dialTimeout` under @pulumi/command's name; give one or the other.
+        :param pulumi.Input[_builtins.float] per_dial_timeout: `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
         :param pulumi.Input[_builtins.float] port: Default 22.
         :param pulumi.Input[_builtins.str] private_key: OpenSSH or PEM private key contents. Secret.
         :param pulumi.Input[_builtins.str] private_key_password: Passphrase of an encrypted private key. Secret.
@@ -146,6 +150,9 @@ class ConnectionArgs:
     @_builtins.property
     @pulumi.getter
     def host(self) -> pulumi.Input[_builtins.str]:
+        """
+        Host name or IP address of the member's host. Required.
+        """
         return pulumi.get(self, "host")
 
     @host.setter
@@ -168,7 +175,7 @@ class ConnectionArgs:
     @pulumi.getter(name="dialTimeout")
     def dial_timeout(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        Seconds to wait for the connection. Default 15.
+        Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
         """
         return pulumi.get(self, "dial_timeout")
 
@@ -216,7 +223,7 @@ class ConnectionArgs:
     @pulumi.getter(name="perDialTimeout")
     def per_dial_timeout(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        `dialTimeout` under @pulumi/command's name; give one or the other.
+        `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
         """
         return pulumi.get(self, "per_dial_timeout")
 
@@ -356,13 +363,16 @@ class ProxyConnectionArgsDict(TypedDict):
     A jump host, as @pulumi/command's `remote.ProxyConnectionArgs`: it only forwards, so no `sudo` and no `proxy`.
     """
     host: pulumi.Input[_builtins.str]
+    """
+    Host name or IP address of the member's host. Required.
+    """
     agent_socket_path: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
     """
     dial_timeout: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
-    Seconds to wait for the connection. Default 15.
+    Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
     """
     host_key: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -378,7 +388,7 @@ class ProxyConnectionArgsDict(TypedDict):
     """
     per_dial_timeout: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
-    `dialTimeout` under @pulumi/command's name; give one or the other.
+    `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
     """
     port: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
@@ -414,12 +424,13 @@ class ProxyConnectionArgs:
         """
         A jump host, as @pulumi/command's `remote.ProxyConnectionArgs`: it only forwards, so no `sudo` and no `proxy`.
 
+        :param pulumi.Input[_builtins.str] host: Host name or IP address of the member's host. Required.
         :param pulumi.Input[_builtins.str] agent_socket_path: An SSH agent's socket (e.g. `$SSH_AUTH_SOCK`) to log in with, instead of or besides `privateKey`.
-        :param pulumi.Input[_builtins.float] dial_timeout: Seconds to wait for the connection. Default 15.
+        :param pulumi.Input[_builtins.float] dial_timeout: Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
         :param pulumi.Input[_builtins.str] host_key: The host's public key (`ssh-ed25519 AAAA...`, as `ssh-keyscan -t ed25519 HOST` prints it). This or knownHosts is required.
         :param pulumi.Input[_builtins.str] known_hosts: known_hosts text to verify the host key against.
         :param pulumi.Input[_builtins.str] password: Password authentication. Secret.
-        :param pulumi.Input[_builtins.float] per_dial_timeout: `dialTimeout` under @pulumi/command's name; give one or the other.
+        :param pulumi.Input[_builtins.float] per_dial_timeout: `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
         :param pulumi.Input[_builtins.float] port: Default 22.
         :param pulumi.Input[_builtins.str] private_key: OpenSSH or PEM private key contents. Secret.
         :param pulumi.Input[_builtins.str] private_key_password: Passphrase of an encrypted private key. Secret.
@@ -450,6 +461,9 @@ class ProxyConnectionArgs:
     @_builtins.property
     @pulumi.getter
     def host(self) -> pulumi.Input[_builtins.str]:
+        """
+        Host name or IP address of the member's host. Required.
+        """
         return pulumi.get(self, "host")
 
     @host.setter
@@ -472,7 +486,7 @@ class ProxyConnectionArgs:
     @pulumi.getter(name="dialTimeout")
     def dial_timeout(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        Seconds to wait for the connection. Default 15.
+        Seconds to connect, exchange keys and log in: a number (`15`, `7.5`), not a duration text such as "15s", as @pulumi/command's `perDialTimeout`. Default 15.
         """
         return pulumi.get(self, "dial_timeout")
 
@@ -520,7 +534,7 @@ class ProxyConnectionArgs:
     @pulumi.getter(name="perDialTimeout")
     def per_dial_timeout(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        `dialTimeout` under @pulumi/command's name; give one or the other.
+        `dialTimeout` under @pulumi/command's name (seconds, a number); give one or the other.
         """
         return pulumi.get(self, "per_dial_timeout")
 
@@ -595,11 +609,11 @@ class QuotaMemberArgsDict(TypedDict):
     """
     format: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+    "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
     """
     restart_command: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+    One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
     """
 
 @pulumi.input_type
@@ -616,8 +630,8 @@ class QuotaMemberArgs:
         :param pulumi.Input[_builtins.str] config_file: Absolute path of the file that sets the member's quota.
         :param pulumi.Input[_builtins.str] endpoint: This member's client URL, e.g. `https://10.0.0.1:2379`.
         :param pulumi.Input['ConnectionArgs'] connection: The member's host over SSH; absent means the machine running Pulumi.
-        :param pulumi.Input[_builtins.str] format: "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
-        :param pulumi.Input[_builtins.str] restart_command: Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+        :param pulumi.Input[_builtins.str] format: "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
+        :param pulumi.Input[_builtins.str] restart_command: One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
         """
         pulumi.set(__self__, "config_file", config_file)
         pulumi.set(__self__, "endpoint", endpoint)
@@ -668,7 +682,7 @@ class QuotaMemberArgs:
     @pulumi.getter
     def format(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
+        "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's config.yaml). Default: told by the file's content (`[Service]`/`ExecStart=`, `kind: Pod`, etcd's or k3s's YAML keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
         """
         return pulumi.get(self, "format")
 
@@ -680,7 +694,7 @@ class QuotaMemberArgs:
     @pulumi.getter(name="restartCommand")
     def restart_command(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
+        One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default: `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest (the kubelet restarts the pod when the manifest changes), `systemctl restart k3s` (`rke2-server` for a file under /etc/rancher/rke2) for a k3s config.
         """
         return pulumi.get(self, "restart_command")
 
@@ -699,7 +713,7 @@ class SnapshotArgsDict(TypedDict):
     """
     keep: NotRequired[pulumi.Input[Optional[_builtins.float]]]
     """
-    How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+    How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
     """
 
 @pulumi.input_type
@@ -711,7 +725,7 @@ class SnapshotArgs:
         A snapshot of the cluster (etcd's Maintenance.Snapshot) taken before a run changes anything.
 
         :param pulumi.Input[_builtins.str] path: Where to write it, on the machine running Pulumi. `{time}` (required, in the file name) becomes the UTC time the snapshot starts; `{stack}` and `{resource}` become the stack's and the resource's names. A relative path is taken from the program's folder. The file holds every key, secrets included, and is written readable by its owner only.
-        :param pulumi.Input[_builtins.float] keep: How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+        :param pulumi.Input[_builtins.float] keep: How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
         """
         pulumi.set(__self__, "path", path)
         if keep is None:
@@ -735,7 +749,7 @@ class SnapshotArgs:
     @pulumi.getter
     def keep(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+        How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
         """
         return pulumi.get(self, "keep")
 

@@ -40,16 +40,16 @@ class EtcdCompactionArgs:
         """
         The set of arguments for constructing a EtcdCompaction resource.
 
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] endpoints: Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] endpoints: Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
         :param pulumi.Input[_builtins.bool] allow_insecure_credentials: Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the network in cleartext. Without it `check` refuses credentials over http://.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] call_timeout: The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
         :param pulumi.Input[Union['DefragArgs', _builtins.bool]] defrag: When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file.
-        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         :param pulumi.Input[_builtins.bool] disarm_no_space: Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] lock_timeout: How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
         :param pulumi.Input[_builtins.bool] move_leader: Hand leadership to a follower before defragmenting the leader. Default true.
         :param pulumi.Input[_builtins.str] password: Password of `username`. Secret.
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         :param pulumi.Input[_builtins.float] retain_revisions: Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does.
         :param pulumi.Input['SnapshotArgs'] snapshot: Take a snapshot before compacting, and keep the newest few. Default: none.
         :param pulumi.Input['TlsArgs'] tls: TLS material for https endpoints. Secret.
@@ -99,7 +99,7 @@ class EtcdCompactionArgs:
     @pulumi.getter
     def endpoints(self) -> pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]:
         """
-        Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+        Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
         """
         return pulumi.get(self, "endpoints")
 
@@ -147,7 +147,7 @@ class EtcdCompactionArgs:
     @pulumi.getter(name="disarmBelow")
     def disarm_below(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         """
         return pulumi.get(self, "disarm_below")
 
@@ -207,7 +207,7 @@ class EtcdCompactionArgs:
     @pulumi.getter(name="pauseBetweenMembers")
     def pause_between_members(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
         """
-        A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         """
         return pulumi.get(self, "pause_between_members")
 
@@ -319,13 +319,13 @@ class EtcdCompaction(pulumi.CustomResource):
         :param pulumi.Input[_builtins.bool] allow_insecure_credentials: Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the network in cleartext. Without it `check` refuses credentials over http://.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] call_timeout: The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
         :param pulumi.Input[Union[Union['DefragArgs', 'DefragArgsDict'], _builtins.bool]] defrag: When to defragment a member; `false` never does. Default: 64MiB reclaimable or 20% of the file.
-        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         :param pulumi.Input[_builtins.bool] disarm_no_space: Disarm NOSPACE once every member is below `disarmBelow` (90%) of its quota. Default true.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] endpoints: Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] endpoints: Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] lock_timeout: How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
         :param pulumi.Input[_builtins.bool] move_leader: Hand leadership to a follower before defragmenting the leader. Default true.
         :param pulumi.Input[_builtins.str] password: Password of `username`. Secret.
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         :param pulumi.Input[_builtins.float] retain_revisions: Keep the newest N revisions readable; 0 (the default) compacts to the current revision, as the runbook does.
         :param pulumi.Input[Union['SnapshotArgs', 'SnapshotArgsDict']] snapshot: Take a snapshot before compacting, and keep the newest few. Default: none.
         :param pulumi.Input[Union['TlsArgs', 'TlsArgsDict']] tls: TLS material for https endpoints. Secret.
@@ -534,7 +534,7 @@ class EtcdCompaction(pulumi.CustomResource):
     @pulumi.getter(name="disarmBelow")
     def disarm_below(self) -> pulumi.Output[Optional[_builtins.float]]:
         """
-        Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         """
         return pulumi.get(self, "disarm_below")
 
@@ -550,7 +550,7 @@ class EtcdCompaction(pulumi.CustomResource):
     @pulumi.getter
     def endpoints(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         """
-        Every voting member's client URL, e.g. `https://10.0.0.1:2379`. Maintenance refuses to run while one is missing.
+        Every voting member's client URL, e.g. `https://10.0.0.1:2379`, each once, at most 16. Maintenance refuses to run while one is missing.
         """
         return pulumi.get(self, "endpoints")
 
@@ -622,7 +622,7 @@ class EtcdCompaction(pulumi.CustomResource):
     @pulumi.getter(name="pauseBetweenMembers")
     def pause_between_members(self) -> pulumi.Output[Optional[Any]]:
         """
-        A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        A wait after each member's defrag before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         """
         return pulumi.get(self, "pause_between_members")
 

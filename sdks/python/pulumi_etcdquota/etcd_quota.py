@@ -39,17 +39,17 @@ class EtcdQuotaArgs:
         """
         The set of arguments for constructing a EtcdQuota resource.
 
-        :param pulumi.Input[Sequence[pulumi.Input['QuotaMemberArgs']]] members: Every voting member of the cluster.
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] quota: The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+        :param pulumi.Input[Sequence[pulumi.Input['QuotaMemberArgs']]] members: Every voting member of the cluster, at most 16; each member and each file once.
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] quota: The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
         :param pulumi.Input[_builtins.bool] allow_above_recommended: Allow a quota above the 8 GiB etcd suggests at most. Default false.
         :param pulumi.Input[_builtins.bool] allow_insecure_credentials: Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the network in cleartext. Without it `check` refuses credentials over http://.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] call_timeout: The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
-        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         :param pulumi.Input[_builtins.bool] disarm_no_space: Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true.
         :param pulumi.Input[_builtins.float] keep_backups: How many backups of each config file to keep (`<file>.bak-<UTC time>`), 1 to 100: after writing a file, the run deletes its older backups beyond this many, the one it just made included.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] lock_timeout: How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
         :param pulumi.Input[_builtins.str] password: Password of `username`. Secret.
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] restart_timeout: How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m".
         :param pulumi.Input['SnapshotArgs'] snapshot: Take a snapshot before the first restart (none when no member needs one), and keep the newest few. Default: none.
         :param pulumi.Input['TlsArgs'] tls: TLS material for https endpoints. Secret.
@@ -96,7 +96,7 @@ class EtcdQuotaArgs:
     @pulumi.getter
     def members(self) -> pulumi.Input[Sequence[pulumi.Input['QuotaMemberArgs']]]:
         """
-        Every voting member of the cluster.
+        Every voting member of the cluster, at most 16; each member and each file once.
         """
         return pulumi.get(self, "members")
 
@@ -108,7 +108,7 @@ class EtcdQuotaArgs:
     @pulumi.getter
     def quota(self) -> pulumi.Input[Union[_builtins.float, _builtins.str]]:
         """
-        The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+        The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
         """
         return pulumi.get(self, "quota")
 
@@ -156,7 +156,7 @@ class EtcdQuotaArgs:
     @pulumi.getter(name="disarmBelow")
     def disarm_below(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
-        Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         """
         return pulumi.get(self, "disarm_below")
 
@@ -216,7 +216,7 @@ class EtcdQuotaArgs:
     @pulumi.getter(name="pauseBetweenMembers")
     def pause_between_members(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
         """
-        A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         """
         return pulumi.get(self, "pause_between_members")
 
@@ -303,14 +303,14 @@ class EtcdQuota(pulumi.CustomResource):
         :param pulumi.Input[_builtins.bool] allow_above_recommended: Allow a quota above the 8 GiB etcd suggests at most. Default false.
         :param pulumi.Input[_builtins.bool] allow_insecure_credentials: Send `username` and `password` to `http://` endpoints anyway: they, and the token etcd answers with, cross the network in cleartext. Without it `check` refuses credentials over http://.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] call_timeout: The bound on connecting to a member and on each call to it (a defrag's and a compaction's grow with the DB size): seconds or "10s", 1s to 10m.
-        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        :param pulumi.Input[_builtins.float] disarm_below: Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         :param pulumi.Input[_builtins.bool] disarm_no_space: Disarm NOSPACE once the new quota leaves every member below `disarmBelow` (90%) of it. Default true.
         :param pulumi.Input[_builtins.float] keep_backups: How many backups of each config file to keep (`<file>.bak-<UTC time>`), 1 to 100: after writing a file, the run deletes its older backups beyond this many, the one it just made included.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] lock_timeout: How long to wait while another run holds the cluster lock: seconds or "90s", "2m". Default "2m".
-        :param pulumi.Input[Sequence[pulumi.Input[Union['QuotaMemberArgs', 'QuotaMemberArgsDict']]]] members: Every voting member of the cluster.
+        :param pulumi.Input[Sequence[pulumi.Input[Union['QuotaMemberArgs', 'QuotaMemberArgsDict']]]] members: Every voting member of the cluster, at most 16; each member and each file once.
         :param pulumi.Input[_builtins.str] password: Password of `username`. Secret.
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] quota: The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] pause_between_members: A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] quota: The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] restart_timeout: How long one member may take to come back after its restart: seconds or "90s", "3m". Default "3m".
         :param pulumi.Input[Union['SnapshotArgs', 'SnapshotArgsDict']] snapshot: Take a snapshot before the first restart (none when no member needs one), and keep the newest few. Default: none.
         :param pulumi.Input[Union['TlsArgs', 'TlsArgsDict']] tls: TLS material for https endpoints. Secret.
@@ -476,7 +476,7 @@ class EtcdQuota(pulumi.CustomResource):
     @pulumi.getter(name="disarmBelow")
     def disarm_below(self) -> pulumi.Output[Optional[_builtins.float]]:
         """
-        Disarm NOSPACE only once every member's DB is below this share (0..1) of its quota, so the alarm does not come straight back.
+        Disarm NOSPACE only once every member's DB is below this share of its quota, above 0 and at most 1, so the alarm does not come straight back.
         """
         return pulumi.get(self, "disarm_below")
 
@@ -524,7 +524,7 @@ class EtcdQuota(pulumi.CustomResource):
     @pulumi.getter(name="pauseBetweenMembers")
     def pause_between_members(self) -> pulumi.Output[Optional[Any]]:
         """
-        A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m".
+        A wait after each member's restart before the next member's, for the cluster to settle: seconds or "30s", "2m", from 0 (no pause) to 1h.
         """
         return pulumi.get(self, "pause_between_members")
 
@@ -540,7 +540,7 @@ class EtcdQuota(pulumi.CustomResource):
     @pulumi.getter
     def quota(self) -> pulumi.Output[Optional[Any]]:
         """
-        The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3).
+        The space quota for every member: bytes, or a size such as "8GiB", "8Gi" (both 8 x 1024^3) or "8GB" (8 x 1000^3). Above zero, above every member's DB size, and at most 8 GiB unless `allowAboveRecommended`.
         """
         return pulumi.get(self, "quota")
 

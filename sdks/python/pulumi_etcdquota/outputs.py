@@ -481,7 +481,7 @@ class Snapshot(dict):
         A snapshot of the cluster (etcd's Maintenance.Snapshot) taken before a run changes anything.
 
         :param _builtins.str path: Where to write it, on the machine running Pulumi. `{time}` (required, in the file name) becomes the UTC time the snapshot starts; `{stack}` and `{resource}` become the stack's and the resource's names. A relative path is taken from the program's folder. The file holds every key, secrets included, and is written readable by its owner only.
-        :param _builtins.float keep: How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+        :param _builtins.float keep: How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
         """
         pulumi.set(__self__, "path", path)
         if keep is None:
@@ -501,7 +501,7 @@ class Snapshot(dict):
     @pulumi.getter
     def keep(self) -> Optional[_builtins.float]:
         """
-        How many snapshots of this path to keep; older ones are deleted once a new one is verified.
+        How many snapshots of this path to keep, 1 to 1000; older ones are deleted once a new one is verified.
         """
         return pulumi.get(self, "keep")
 
