@@ -6,7 +6,7 @@ import { startSshd, type TestSshd } from "./sshd";
 
 /**
  * One machine per member: its own sshd (on the member's lab network host when `network` is given), whose
- * `systemctl restart -- etcd.service` restarts that member alone. Every machine accepts the first one's key, as one
+ * `systemctl restart -- etcd.service` (or `restart etcd.service`, `restart k3s`, `restart rke2-server`) restarts that member alone. Every machine accepts the first one's key, as one
  * SSH key per stack does.
  */
 export async function machinesFor(
@@ -23,7 +23,7 @@ export async function machinesFor(
       fs.writeFileSync(
         path.join(sshd.dir, "bin", "systemctl"),
         `#!/bin/sh\necho "$*" >> '${sshd.dir}/systemctl.log'\n` +
-          `case "$*" in\n  daemon-reload) exit 0 ;;\n  "restart -- etcd.service") exec ${cluster.restartCommand(name)} ;;\n` +
+          `case "$*" in\n  daemon-reload) exit 0 ;;\n  "restart -- etcd.service"|"restart etcd.service"|"restart k3s"|"restart rke2-server") exec ${cluster.restartCommand(name)} ;;\n` +
           `esac\necho "systemctl stand-in: unsupported: $*" >&2\nexit 1\n`,
         { mode: 0o755 },
       );
@@ -40,5 +40,7 @@ export async function machinesFor(
 export function restartsOn(machine: TestSshd): number {
   const log = path.join(machine.dir, "systemctl.log");
   if (!fs.existsSync(log)) return 0;
-  return fs.readFileSync(log, "utf8").match(/^restart -- etcd\.service$/gm)?.length ?? 0;
+  return (
+    fs.readFileSync(log, "utf8").match(/^restart (-- etcd\.service|etcd\.service|k3s|rke2-server)$/gm)?.length ?? 0
+  );
 }
