@@ -1,4 +1,4 @@
-import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
+import { CompactionRecord, CompactionRun, MemberRecord, runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
 import type { SnapshotRecord } from "../etcd/snapshot";
@@ -8,7 +8,7 @@ import {
   noMemberAnswered,
   noMemberAnsweredKey,
 } from "../etcd/observation";
-import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
+import { compactionPlan, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
 import { checkInputs } from "../names";
@@ -163,17 +163,20 @@ async function maintain(
   const settings = compactionSettings(inputs);
   const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
   try {
-    const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
-    const record = await runCompaction(
+    // A new resource is named after the cluster: the look that names it is the one the run's plan is made from.
+    const plan = id === undefined ? compactionPlan(await session.observe(), settings) : undefined;
+    const clusterId = id === undefined ? plan?.observation.members[0]?.clusterId : clusterIdIn(id);
+    const { record, observation } = await runCompaction(
       session,
       settings,
       progressFor("EtcdCompaction", settings.resourceName, clusterId),
+      {},
+      plan,
     );
-    const observation = await session.observe();
     return { id: id ?? `etcd-compaction-${record.clusterId}`, outs: outputsOf(inputs, record, observation) };
   } catch (error) {
     if (!(error instanceof InterruptedError)) throw error;
-    const record = error.done as CompactionRecord;
+    const { record } = error.done as CompactionRun;
     const resourceId = id ?? `etcd-compaction-${record.clusterId}`;
     const properties = plain({
       ...recordOutputs(inputs, record),

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { CompactionRecord, defragTimeoutMs, runCompaction } from "../../provider/compaction";
+import { CompactionRun, defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
 import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
@@ -10,19 +10,23 @@ function settingsFor(cluster: FakeCluster, inputs: Record<string, unknown> = {})
   return compactionSettings({ endpoints: cluster.members.map((m) => m.endpoint), ...inputs });
 }
 
-function run(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
+function walk(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
   return runCompaction(cluster, settingsFor(cluster, inputs), (line) => lines.push(line), {
     takeLock: cluster.takeLock,
   });
 }
 
-async function interrupted(work: Promise<unknown>): Promise<InterruptedError<CompactionRecord>> {
+function run(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
+  return walk(cluster, inputs, lines).then((done) => done.record);
+}
+
+async function interrupted(work: Promise<unknown>): Promise<InterruptedError<CompactionRun>> {
   const error = await work.then(
     () => assert.fail("the run should have stopped part way"),
     (e: unknown) => e,
   );
   assert.ok(error instanceof InterruptedError, `expected InterruptedError, got ${String(error)}`);
-  return error as InterruptedError<CompactionRecord>;
+  return error as InterruptedError<CompactionRun>;
 }
 
 const three: FakeMemberSetup[] = [{ name: "m1" }, { name: "m2" }, { name: "m3" }];
@@ -165,7 +169,7 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
     assert.match(error.message, /stopped at disarm/);
     assert.deepEqual(cluster.alarms, [{ type: "NOSPACE", memberId: cluster.member("m2").id }]);
     assert.ok(!cluster.events.some((e) => e.startsWith("disarm")), cluster.events.join(", "));
-    assert.deepEqual(error.done.alarmsDisarmed, []);
+    assert.deepEqual(error.done.record.alarmsDisarmed, []);
     assert.equal(cluster.events.at(-1), "unlock");
   });
 
@@ -192,9 +196,9 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
     const error = await interrupted(run(cluster));
 
     assert.match(error.message, /stopped at defrag m3/);
-    const first = new Map(error.done.members.map((m) => [m.name, m.defragmented]));
+    const first = new Map(error.done.record.members.map((m) => [m.name, m.defragmented]));
     assert.deepEqual(Object.fromEntries(first), { m1: false, m2: true, m3: false });
-    assert.equal(error.done.compactedRevision, 500);
+    assert.equal(error.done.record.compactedRevision, 500);
     assert.equal(cluster.events.at(-1), "unlock");
 
     // The operator brings m3 back and runs again.
