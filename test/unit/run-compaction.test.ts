@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import { CompactionRun, defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
+import { CompactionStep, compactionPlan, describeStep, stepsOf } from "../../provider/plan/compaction";
 import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
 
 /** EtcdCompaction's run against an in-memory cluster: what it does, in which order, and what it leaves alone. */
@@ -139,6 +140,66 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
 
     // m3 itself answers: only a fresh look at the whole cluster finds m2 gone.
     assert.match(error.message, /stopped at defrag m3: .*m2/);
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("defrag")),
+      ["defrag m2"],
+    );
+  });
+
+  it("walks the plan it prints: the steps it carried out are the plan's, in order, each done", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    const plan = compactionPlan(await cluster.observe(), settingsFor(cluster));
+
+    const { record, walked } = await runCompaction(
+      cluster,
+      settingsFor(cluster),
+      () => undefined,
+      {
+        takeLock: cluster.takeLock,
+      },
+      plan,
+    );
+
+    const key = (step: CompactionStep) => `${step.action}${"member" in step ? ` ${step.member}` : ""}`;
+    assert.deepEqual(
+      walked.map((w) => `${key(w.step)}: ${w.outcome}`),
+      ["compact: done", "defrag m2: done", "defrag m3: done", "move-leader m1: done", "defrag m1: done"],
+    );
+    assert.deepEqual(
+      walked.map((w) => key(w.step)),
+      stepsOf(plan.stages).map(key),
+    );
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("defrag")),
+      ["defrag m2", "defrag m3", "defrag m1"],
+    );
+    assert.deepEqual(
+      record.executed,
+      walked.map((w) => describeStep(w.step)),
+    );
+  });
+
+  it("marks the step it stopped at failed and the plan's later steps not reached", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    // m2's process dies once its defrag is done, before the run looks at the cluster again for m3.
+    const observe = cluster.observe.bind(cluster);
+    cluster.observe = async () => {
+      if (cluster.events.includes("defrag m2")) cluster.member("m2").up = false;
+      return observe();
+    };
+
+    const error = await interrupted(walk(cluster));
+
+    assert.deepEqual(
+      error.done.walked.map((w) => `${w.step.action} ${"member" in w.step ? w.step.member : ""}: ${w.outcome}`),
+      [
+        "compact : done",
+        "defrag m2: done",
+        "defrag m3: failed",
+        "move-leader m1: not reached",
+        "defrag m1: not reached",
+      ],
+    );
     assert.deepEqual(
       cluster.events.filter((e) => e.startsWith("defrag")),
       ["defrag m2"],
