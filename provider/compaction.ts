@@ -3,7 +3,7 @@ import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
 import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
 import {
   CompactionPlan,
   compactionPlan,
@@ -20,39 +20,8 @@ import { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
-
-/** What one run did to one member: the audit record kept in the resource's outputs. */
-export interface MemberRecord {
-  readonly name: string;
-  readonly id: string;
-  readonly endpoint: string;
-  readonly leader: boolean;
-  readonly learner: boolean;
-  readonly dbSizeBefore: number;
-  readonly dbSizeAfter: number;
-  readonly dbSizeInUse: number;
-  /** The quota the member reports in effect (`etcd_server_quota_backend_bytes`). */
-  readonly quotaBytes: number | null;
-  readonly defragmented: boolean;
-  /** Why the member was or was not defragmented. */
-  readonly reason: string;
-}
-
-/** What one run did to the cluster. */
-export interface CompactionRecord {
-  readonly clusterId: string;
-  /** The revision compacted to, or null when there was nothing to compact. */
-  readonly compactedRevision: number | null;
-  /** Sum over members of what their DB files shrank by. */
-  readonly reclaimedBytes: number;
-  /** `NOSPACE on m1`, one per alarm disarmed. */
-  readonly alarmsDisarmed: readonly string[];
-  readonly members: readonly MemberRecord[];
-  /** The steps the run carried out, in order, as its plan prints them. */
-  readonly executed: readonly string[];
-  /** The snapshot taken before compacting, or null when `snapshot` is not set. */
-  readonly snapshot: SnapshotRecord | null;
-}
+import type { CompactionRecord, MemberRecord } from "./types/compaction";
+import type { SnapshotRecord } from "./types/snapshot";
 
 /**
  * What a run did and the last look it took at the cluster, after its last change: the outputs are built from that
@@ -125,7 +94,7 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
     alarmsDisarmed: ledger.alarmsDisarmed,
     members,
     executed: ledger.walk.carriedOut.map(describeStep),
-    snapshot: ledger.snapshot,
+    snapshotTaken: ledger.snapshot,
   };
 }
 

@@ -16,7 +16,7 @@ import {
 import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
 import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
@@ -28,6 +28,8 @@ import { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
+import type { QuotaMemberRecord, QuotaRecord } from "./types/quota";
+import type { SnapshotRecord } from "./types/snapshot";
 
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */
 const ROLLBACK_PROBE_MS = 2_000;
@@ -258,31 +260,6 @@ export async function refusalsOf(
     ...(await unwritableFiles(hosts, settings, observation, plan)),
     ...plan.refusals,
   ];
-}
-
-/** What the change did to one member: the outputs' per-member record. */
-export interface QuotaMemberRecord {
-  readonly endpoint: string;
-  readonly name: string | null;
-  readonly configFile: string;
-  readonly format: ConfigFormat;
-  /** Whether the file was read and understood; when not, `configuredBytes` is null for want of it. */
-  readonly fileRead: boolean;
-  /** What the file says now; null when it sets no quota (etcd's 2 GiB default) or was not read. */
-  readonly configuredBytes: number | null;
-  /** What the running member reports now. */
-  readonly liveBytes: number | null;
-  readonly restarted: boolean;
-  /** Where the previous file was kept, when this run wrote it. */
-  readonly backupPath: string | null;
-}
-
-export interface QuotaRecord {
-  readonly quotaBytes: number;
-  readonly members: readonly QuotaMemberRecord[];
-  readonly alarmsDisarmed: readonly string[];
-  /** The snapshot taken before the first restart, or null (no `snapshot`, or nothing to restart). */
-  readonly snapshot: SnapshotRecord | null;
 }
 
 /** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */

@@ -4,7 +4,7 @@
  * program's secrets are not at hand. It runs the resource's own run (compaction.ts) and plan (plan/compaction.ts)
  * on settings validated as `check` validates them; it loads neither Pulumi nor SSH.
  */
-import { CompactionRecord, CompactionRun, runCompaction } from "../compaction";
+import { CompactionRun, runCompaction } from "../compaction";
 import { formatDuration } from "../duration";
 import { InterruptedError, isAccessError, SnapshotError, UnsafeClusterError } from "../errors";
 import { ClusterSession } from "../etcd/cluster";
@@ -26,6 +26,7 @@ import {
   stepsOf,
 } from "../plan/compaction";
 import { formatSize } from "../size";
+import type { CompactionRecord } from "../types/compaction";
 import { flagOf, Invocation, parseInvocation, USAGE, UsageError } from "./args";
 
 /** The exit codes `--help` documents. */

@@ -2,7 +2,7 @@ import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } f
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
 import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../etcd/observation";
 import type { MemberClientOptions } from "../etcd/member";
-import type { SnapshotRecord } from "../etcd/snapshot";
+import type { SnapshotRecord } from "../types/snapshot";
 import { describeQuotaPlan, planQuota } from "../plan/quota";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { QuotaSettings, quotaSettings } from "../inputs/quota";
@@ -10,9 +10,7 @@ import {
   HostPool,
   memberRecords,
   observeQuota,
-  QuotaMemberRecord,
   QuotaObservation,
-  QuotaRecord,
   QuotaRun,
   refusalsOf,
   runQuotaChange,
@@ -21,6 +19,7 @@ import { liveQuota, sameQuota } from "../plan/drift";
 import { checkInputs } from "../names";
 import { clusterIdIn, onceThenShort, progressFor } from "../progress";
 import { pick, plain, sameValue } from "../values";
+import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
