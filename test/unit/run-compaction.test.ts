@@ -30,6 +30,15 @@ async function interrupted(work: Promise<unknown>): Promise<InterruptedError<Com
   return error as InterruptedError<CompactionRun>;
 }
 
+/** The member's process dies once its defrag is done, before the run looks at the cluster again. */
+function downAfterItsDefrag(cluster: FakeCluster, name: string): void {
+  const observe = cluster.observe.bind(cluster);
+  cluster.observe = async () => {
+    if (cluster.events.includes(`defrag ${name}`)) cluster.member(name).up = false;
+    return observe();
+  };
+}
+
 const three: FakeMemberSetup[] = [{ name: "m1" }, { name: "m2" }, { name: "m3" }];
 
 describe("EtcdCompaction's run (in-memory cluster)", () => {
@@ -129,12 +138,7 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
 
   it("checks health again before each member: a member down after its own defrag stops the run before the next", async () => {
     const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
-    // m2's process dies once its defrag is done, before the run looks at the cluster again.
-    const observe = cluster.observe.bind(cluster);
-    cluster.observe = async () => {
-      if (cluster.events.includes("defrag m2")) cluster.member("m2").up = false;
-      return observe();
-    };
+    downAfterItsDefrag(cluster, "m2");
 
     const error = await interrupted(run(cluster));
 
@@ -181,12 +185,7 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
 
   it("marks the step it stopped at failed and the plan's later steps not reached", async () => {
     const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
-    // m2's process dies once its defrag is done, before the run looks at the cluster again for m3.
-    const observe = cluster.observe.bind(cluster);
-    cluster.observe = async () => {
-      if (cluster.events.includes("defrag m2")) cluster.member("m2").up = false;
-      return observe();
-    };
+    downAfterItsDefrag(cluster, "m2");
 
     const error = await interrupted(walk(cluster));
 
