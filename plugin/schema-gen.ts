@@ -17,11 +17,11 @@ const SOURCES = [
   "sdk/compaction.ts",
   "sdk/quota.ts",
   "sdk/snapshot.ts",
-  "provider/compaction.ts",
-  "provider/quota.ts",
+  "provider/types/compaction.ts",
+  "provider/types/quota.ts",
   "provider/resources/compaction.ts",
   "provider/plan/forecast.ts",
-  "provider/etcd/snapshot.ts",
+  "provider/types/snapshot.ts",
 ];
 /** The SDK classes that become resources, and their args interfaces. */
 const RESOURCES = [

@@ -3,52 +3,35 @@ import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
 import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
 import {
+  CompactionPlan,
+  compactionPlan,
   CompactionStep,
   compactStep,
-  defragOrder,
   describeStep,
   disarmSteps,
   memberSteps,
   SNAPSHOT_REASON,
+  stepsOf,
 } from "./plan/compaction";
+import { Walk, WalkedStep } from "./plan/walk";
 import { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./size";
 import { Progress, sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
+import type { CompactionRecord, MemberRecord } from "./types/compaction";
+import type { SnapshotRecord } from "./types/snapshot";
 
-/** What one run did to one member: the audit record kept in the resource's outputs. */
-export interface MemberRecord {
-  readonly name: string;
-  readonly id: string;
-  readonly endpoint: string;
-  readonly leader: boolean;
-  readonly learner: boolean;
-  readonly dbSizeBefore: number;
-  readonly dbSizeAfter: number;
-  readonly dbSizeInUse: number;
-  /** The quota the member reports in effect (`etcd_server_quota_backend_bytes`). */
-  readonly quotaBytes: number | null;
-  readonly defragmented: boolean;
-  /** Why the member was or was not defragmented. */
-  readonly reason: string;
-}
-
-/** What one run did to the cluster. */
-export interface CompactionRecord {
-  readonly clusterId: string;
-  /** The revision compacted to, or null when there was nothing to compact. */
-  readonly compactedRevision: number | null;
-  /** Sum over members of what their DB files shrank by. */
-  readonly reclaimedBytes: number;
-  /** `NOSPACE on m1`, one per alarm disarmed. */
-  readonly alarmsDisarmed: readonly string[];
-  readonly members: readonly MemberRecord[];
-  /** The steps the run carried out, in order, as its plan prints them. */
-  readonly executed: readonly string[];
-  /** The snapshot taken before compacting, or null when `snapshot` is not set. */
-  readonly snapshot: SnapshotRecord | null;
+/**
+ * What a run did and the last look it took at the cluster, after its last change: the outputs are built from that
+ * look rather than from another. A run stopped part way carries the same, in its InterruptedError's `done`.
+ */
+export interface CompactionRun {
+  readonly record: CompactionRecord;
+  /** The plan as walked: each step as the run decided it at its stage, with what became of it, in order. */
+  readonly walked: readonly WalkedStep<CompactionStep>[];
+  readonly observation: ClusterObservation;
 }
 
 /** A run's progress as it goes; turned into a CompactionRecord at the end or on failure. */
@@ -58,7 +41,7 @@ interface Ledger {
   alarmsDisarmed: string[];
   before: Map<string, ObservedMember>;
   defrag: Map<string, { defragmented: boolean; reason: string }>;
-  executed: CompactionStep[];
+  readonly walk: Walk<CompactionStep>;
   snapshot: SnapshotRecord | null;
 }
 
@@ -110,23 +93,25 @@ function recordOf(ledger: Ledger, latest: ClusterObservation | undefined): Compa
     reclaimedBytes: members.reduce((sum, m) => sum + Math.max(0, m.dbSizeBefore - m.dbSizeAfter), 0),
     alarmsDisarmed: ledger.alarmsDisarmed,
     members,
-    executed: ledger.executed.map(describeStep),
-    snapshot: ledger.snapshot,
+    executed: ledger.walk.carriedOut.map(describeStep),
+    snapshotTaken: ledger.snapshot,
   };
 }
 
 /**
  * The runbook, safely: health gate, one physical compaction, defragment one member at a time (followers first, the
- * leader last after handing leadership away), then disarm NOSPACE only where it will not come straight back.
- * Throws InterruptedError carrying what was done when a step fails.
+ * leader last after handing leadership away), then disarm NOSPACE only where it will not come straight back. The
+ * run walks `plan` (made here from a first look when not given), deciding each member's stage and the disarm stage
+ * again from a fresh look when it reaches them. Throws InterruptedError carrying what was done when a step fails.
  */
 export async function runCompaction(
   session: ClusterApi,
   settings: CompactionSettings,
   progress: Progress,
   seams: RunSeams = {},
-): Promise<CompactionRecord> {
-  const initial = await session.observe();
+  plan?: CompactionPlan,
+): Promise<CompactionRun> {
+  const { observation: initial, stages } = plan ?? compactionPlan(await session.observe(), settings);
   assertHealthy(initial, "start maintenance");
   const ledger: Ledger = {
     clusterId: initial.members[0].clusterId,
@@ -134,7 +119,7 @@ export async function runCompaction(
     alarmsDisarmed: [],
     before: new Map(initial.members.map((m) => [m.id, m])),
     defrag: new Map(),
-    executed: [],
+    walk: new Walk(),
     snapshot: null,
   };
   let latest: ClusterObservation = initial;
@@ -150,51 +135,75 @@ export async function runCompaction(
   );
   // The step under way, so a failure says where the run stopped (an endpoint alone does not name the member).
   let step = "compact";
+  let reached = 0;
+  let changed: string | undefined;
   try {
-    if (settings.snapshot) {
-      const snapshot = await takeSnapshot(session, initial, settings.snapshot, progress);
-      ledger.snapshot = snapshot;
-      ledger.executed.push({
-        action: "snapshot",
-        member: snapshot.member,
-        path: snapshot.path,
-        keep: settings.snapshot.keep,
-        reason: SNAPSHOT_REASON,
-      });
+    for (const [i, stage] of stages.entries()) {
+      reached = i;
+      ledger.walk.reach(stage.steps);
+      switch (stage.at) {
+        case "snapshot": {
+          const snapshot = await takeSnapshot(session, initial, stage.settings, progress);
+          ledger.snapshot = snapshot;
+          const { member, path } = snapshot;
+          ledger.walk.done({ action: "snapshot", member, path, keep: stage.settings.keep, reason: SNAPSHOT_REASON });
+          break;
+        }
+        case "compact": {
+          // With only the current revision kept, the compaction can take the lock's name out of the database too,
+          // so the defrags copy nothing of this run; the lease goes on holding the lock.
+          const unnamedAt = settings.retainRevisions <= 1 ? await lock.unname() : undefined;
+          await compact(session, initial, Math.max(stage.revision, unnamedAt ?? 0), settings, ledger, progress);
+          break;
+        }
+        case "member":
+          step = `defrag ${stage.name}`;
+          if (changed) await pauseBetweenMembers(settings.pauseBetweenMembersMs, changed, stage.name, progress);
+          latest = await defragMember(session, stage.id, settings, ledger, progress);
+          changed = ledger.defrag.get(stage.id)?.defragmented ? stage.name : undefined;
+          break;
+        case "disarm":
+          step = "disarm";
+          latest = await disarm(session, settings, ledger, progress);
+          break;
+      }
     }
-    // With only the current revision kept, the compaction can take the lock's name out of the database too, so the
-    // defrags copy nothing of this run; the lease goes on holding the lock.
-    const unnamedAt = settings.retainRevisions <= 1 ? await lock.unname() : undefined;
-    await compact(session, initial, Math.max(initial.revision, unnamedAt ?? 0), settings, ledger, progress);
-    let changed: string | undefined;
-    for (const { id, name } of defragOrder(initial)) {
-      step = `defrag ${name}`;
-      if (changed) await pauseBetweenMembers(settings.pauseBetweenMembersMs, changed, name, progress);
-      latest = await defragMember(session, id, settings, ledger, progress);
-      changed = ledger.defrag.get(id)?.defragmented ? name : undefined;
-    }
-    step = "disarm";
-    latest = await session.observe();
-    const disarms = disarmSteps(latest, settings);
-    if (disarms.length > 0) {
-      ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, latest, settings.disarmBelow, progress)));
-      ledger.executed.push(...disarms);
-    } else if (hasNoSpace(latest)) {
-      progress("disarm: NOSPACE left raised (disarmNoSpace is false)");
-    }
-    latest = await session.observe();
   } catch (error) {
     // Nothing has changed yet: a plain failure, not a run stopped part way.
     if (error instanceof SnapshotError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    const partial = recordOf(ledger, await session.observe().catch(() => latest));
-    throw new InterruptedError(`maintenance stopped at ${step}: ${reason}`, partial, error);
+    const now = await session.observe().catch(() => latest);
+    const walked = ledger.walk.stopped(stepsOf(stages.slice(reached + 1)));
+    const done: CompactionRun = { record: recordOf(ledger, now), walked, observation: now };
+    throw new InterruptedError(`maintenance stopped at ${step}: ${reason}`, done, error);
   } finally {
     await lock.release();
   }
   const record = recordOf(ledger, latest);
   progress(`done: ${formatSize(record.reclaimedBytes)} reclaimed across ${record.members.length} member(s)`);
-  return record;
+  return { record, walked: ledger.walk.finished(), observation: latest };
+}
+
+/**
+ * The disarm stage, decided from a look after the defrags; resolves with the last look, taken again only when an
+ * alarm was lifted.
+ */
+async function disarm(
+  session: ClusterApi,
+  settings: CompactionSettings,
+  ledger: Ledger,
+  progress: Progress,
+): Promise<ClusterObservation> {
+  const observation = await session.observe();
+  const disarms = disarmSteps(observation, settings);
+  ledger.walk.reach(disarms);
+  if (disarms.length > 0) {
+    ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, observation, settings.disarmBelow, progress)));
+    for (const step of disarms) ledger.walk.done(step);
+    return session.observe();
+  }
+  if (hasNoSpace(observation)) progress("disarm: NOSPACE left raised (disarmNoSpace is false)");
+  return observation;
 }
 
 async function compact(
@@ -205,7 +214,9 @@ async function compact(
   ledger: Ledger,
   progress: Progress,
 ): Promise<void> {
-  const [step] = compactStep(revision, settings);
+  const steps = compactStep(revision, settings);
+  ledger.walk.reach(steps);
+  const [step] = steps;
   if (step?.action !== "compact") {
     progress(`compact: nothing to do (revision ${revision}, keeping ${settings.retainRevisions})`);
     return;
@@ -222,7 +233,7 @@ async function compact(
     progress(`compact: revision ${target} was already compacted`);
   }
   ledger.compactedRevision = target;
-  ledger.executed.push(step);
+  ledger.walk.done(step);
   if (!hasNoSpace(observation)) {
     // bbolt releases the pages a commit freed only at a write that begins after every reader of that commit is
     // gone, and etcd keeps one reader open until its next commit: so it takes two commits, one backend batch
@@ -279,10 +290,11 @@ async function defragMember(
   // Decided now, from this look at the cluster, by the rules the plan was printed from.
   const steps = memberSteps(observation, member, settings);
   const defrag = steps[steps.length - 1];
+  ledger.walk.reach(steps);
   ledger.defrag.set(memberId, { defragmented: false, reason: defrag.reason });
   if (defrag.action === "skip-defrag") {
     progress(`defrag ${member.name}: skipped, ${defrag.reason}`);
-    ledger.executed.push(defrag);
+    ledger.walk.done(defrag);
     return observation;
   }
   if (steps[0].action === "move-leader") {
@@ -293,7 +305,7 @@ async function defragMember(
       "so the leader is not blocked by its own defrag",
       progress,
     );
-    ledger.executed.push(steps[0]);
+    ledger.walk.done(steps[0]);
     member = observation.members.find((m) => m.id === memberId)!;
   }
   const timeoutMs = defragTimeoutMs(member.dbSize);
@@ -324,7 +336,7 @@ async function defragMember(
   }
   const after = await session.client(member.endpoint).status();
   ledger.defrag.set(memberId, { defragmented: true, reason: defrag.reason });
-  ledger.executed.push(defrag);
+  ledger.walk.done(defrag);
   progress(
     `defrag ${member.name}: ${formatSize(member.dbSize)} -> ${formatSize(after.dbSize)} in ${formatDuration(Date.now() - started)}`,
   );

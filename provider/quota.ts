@@ -16,17 +16,20 @@ import {
 import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
 import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
 import { connectSsh } from "./hosts/ssh";
 import { defaultBackupPath, Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
 import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
+import { Walk, WalkedStep } from "./plan/walk";
 import { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
+import type { QuotaMemberRecord, QuotaRecord } from "./types/quota";
+import type { SnapshotRecord } from "./types/snapshot";
 
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */
 const ROLLBACK_PROBE_MS = 2_000;
@@ -71,12 +74,14 @@ export interface QuotaObservation {
   readonly fileProblems: readonly { readonly field: string; readonly reason: string }[];
 }
 
+/** Reads every member's file, paired with `cluster`: a look just taken, or one taken here when none is given. */
 export async function observeQuota(
   session: ClusterApi,
   hosts: HostSource,
   settings: QuotaSettings,
+  taken?: ClusterObservation,
 ): Promise<QuotaObservation> {
-  const cluster = await session.observe();
+  const cluster = taken ?? (await session.observe());
   const fileProblems: { field: string; reason: string }[] = [];
   const facts: MemberFacts[] = [];
   await Promise.all(
@@ -257,31 +262,6 @@ export async function refusalsOf(
   ];
 }
 
-/** What the change did to one member: the outputs' per-member record. */
-export interface QuotaMemberRecord {
-  readonly endpoint: string;
-  readonly name: string | null;
-  readonly configFile: string;
-  readonly format: ConfigFormat;
-  /** Whether the file was read and understood; when not, `configuredBytes` is null for want of it. */
-  readonly fileRead: boolean;
-  /** What the file says now; null when it sets no quota (etcd's 2 GiB default) or was not read. */
-  readonly configuredBytes: number | null;
-  /** What the running member reports now. */
-  readonly liveBytes: number | null;
-  readonly restarted: boolean;
-  /** Where the previous file was kept, when this run wrote it. */
-  readonly backupPath: string | null;
-}
-
-export interface QuotaRecord {
-  readonly quotaBytes: number;
-  readonly members: readonly QuotaMemberRecord[];
-  readonly alarmsDisarmed: readonly string[];
-  /** The snapshot taken before the first restart, or null (no `snapshot`, or nothing to restart). */
-  readonly snapshot: SnapshotRecord | null;
-}
-
 /** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */
 export function backupPathFor(format: ConfigFormat, file: string, now = new Date()): string {
   const plain = defaultBackupPath(file, now);
@@ -420,11 +400,23 @@ function recordFrom(settings: QuotaSettings, now: QuotaObservation, ledger: Ledg
 }
 
 /**
+ * What the change did, as walked, and the last look at the cluster and every member's file, taken after the last
+ * change: the outputs are built from it. A change stopped part way carries the same in its InterruptedError's
+ * `done`, with no look when none could be taken.
+ */
+export interface QuotaRun {
+  readonly record: QuotaRecord;
+  /** Each member's step as the run reached it, with what became of it, in the plan's order. */
+  readonly walked: readonly WalkedStep<QuotaStep>[];
+  readonly observation: QuotaObservation | undefined;
+}
+
+/**
  * The rolling change: refuse anything unsafe before touching a file, then one member at a time, followers first
  * and the leader last after handing leadership away: write the file (backup kept), restart, wait until the member
  * is back with the declared quota in effect, check the whole cluster. A member that does not come back gets its
  * file restored and is restarted again, and nothing else is touched. Finally NOSPACE is disarmed where the larger
- * quota leaves room.
+ * quota leaves room. `first` is a look at the cluster just taken, which the run then does not take again.
  */
 export async function runQuotaChange(
   session: ClusterApi,
@@ -432,8 +424,9 @@ export async function runQuotaChange(
   settings: QuotaSettings,
   progress: Progress,
   seams: RunSeams = {},
-): Promise<QuotaRecord> {
-  const observation = await observeQuota(session, hosts, settings);
+  first?: ClusterObservation,
+): Promise<QuotaRun> {
+  const observation = await observeQuota(session, hosts, settings, first);
   const plan = planQuota(observation.cluster, observation.facts, settings);
   const refusals = await refusalsOf(hosts, settings, observation, plan);
   if (refusals.length > 0) {
@@ -443,7 +436,11 @@ export async function runQuotaChange(
   }
   for (const warning of plan.warnings) progress(`warning: ${warning}`);
   const ledger: Ledger = { restarted: new Set(), backups: new Map(), alarmsDisarmed: [], snapshot: null };
-  let current: QuotaStep | undefined;
+  const walk = new Walk<QuotaStep>();
+  let current: number | undefined;
+  // The look after the last change; undefined until a member changed.
+  let latest: ClusterObservation | undefined;
+  let disarmed = false;
   const takeLock = seams.takeLock ?? acquireClusterLock;
   const lock = await takeLock(
     settings.access,
@@ -455,26 +452,31 @@ export async function runQuotaChange(
     progress,
   );
   try {
-    if (settings.snapshot && plan.steps.some((step) => step.action !== "none")) {
-      ledger.snapshot = await takeSnapshot(session, observation.cluster, settings.snapshot, progress);
+    if (plan.snapshot) {
+      ledger.snapshot = await takeSnapshot(session, observation.cluster, plan.snapshot, progress);
     }
     let restarted: string | undefined;
-    for (const step of plan.steps) {
-      current = step;
+    for (const [i, step] of plan.steps.entries()) {
+      current = i;
+      walk.reach([step]);
       if (step.action !== "none" && restarted) {
         await pauseBetweenMembers(settings.pauseBetweenMembersMs, restarted, step.member, progress);
       }
       progress(describeQuotaStep(step));
-      if (step.action === "none") continue;
-      const fact = observation.facts.find((f) => f.spec.endpoint === step.endpoint)!;
-      await changeMember(session, hosts, settings, fact, step, ledger, progress);
-      restarted = step.member;
+      if (step.action !== "none") {
+        const fact = observation.facts.find((f) => f.spec.endpoint === step.endpoint)!;
+        latest = await changeMember(session, hosts, settings, fact, step, ledger, progress);
+        restarted = step.member;
+      }
+      walk.done(step);
     }
     current = undefined;
-    const after = await session.observe();
+    const after = latest ?? (await session.observe());
     if (settings.disarmNoSpace && hasNoSpace(after)) {
       ledger.alarmsDisarmed.push(...(await disarmNoSpace(session, after, settings.disarmBelow, progress)));
+      disarmed = true;
     }
+    latest = after;
   } catch (error) {
     // Nothing has changed yet: a plain failure, not a run stopped part way.
     if (error instanceof SnapshotError) throw error;
@@ -495,16 +497,20 @@ export async function runQuotaChange(
         return `${m.name ?? m.endpoint}: file ${file}, running ${m.liveBytes === null ? "unknown" : formatSize(m.liveBytes)}`;
       })
       .join("; ");
-    const where = current ? `at ${current.member}` : "after the last member";
-    throw new InterruptedError(`quota change stopped ${where}: ${reason}. Members now: ${states}`, record, error);
+    const where = current === undefined ? "after the last member" : `at ${plan.steps[current].member}`;
+    const walked = walk.stopped(current === undefined ? [] : plan.steps.slice(current + 1));
+    const done: QuotaRun = { record, walked, observation: now };
+    throw new InterruptedError(`quota change stopped ${where}: ${reason}. Members now: ${states}`, done, error);
   } finally {
     await lock.release();
   }
-  const record = recordFrom(settings, await observeQuota(session, hosts, settings), ledger);
+  // The files as they are now, paired with the look after the last change unless a disarm changed the cluster since.
+  const final = await observeQuota(session, hosts, settings, disarmed ? undefined : latest);
+  const record = recordFrom(settings, final, ledger);
   progress(
     `done: ${record.members.map((m) => `${m.name} runs ${m.liveBytes === null ? "?" : formatSize(m.liveBytes)}`).join(", ")}`,
   );
-  return record;
+  return { record, walked: walk.finished(), observation: final };
 }
 
 async function changeMember(
@@ -515,7 +521,7 @@ async function changeMember(
   step: QuotaStep,
   ledger: Ledger,
   progress: Progress,
-): Promise<void> {
+): Promise<ClusterObservation> {
   let observation = await session.observe();
   assertHealthy(observation, `restart ${fact.name}`);
   if (!canSpareOne(observation)) {
@@ -564,10 +570,11 @@ async function changeMember(
   }
   // The member is back with the new quota from its new file. A problem elsewhere is no reason to roll it back, and
   // restarting it again while another member is down would take the cluster below quorum.
-  await waitForHealthyCluster(session, fact, settings.restartTimeoutMs);
+  const healthy = await waitForHealthyCluster(session, fact, settings.restartTimeoutMs);
   progress(
     `${fact.name}: back with quota ${formatSize(settings.quotaBytes)} in effect after ${formatDuration(Date.now() - started)}`,
   );
+  return healthy;
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { MemberRecord } from "../provider/compaction";
+import type { MemberRecord } from "../provider/types/compaction";
 import type { LiveMember as ProviderLiveMember } from "../provider/resources/compaction";
 import type { SizeSample as ProviderSizeSample } from "../provider/plan/forecast";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";

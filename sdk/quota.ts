@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { validateMemberList } from "../provider/inputs/access";
-import type { QuotaMemberRecord } from "../provider/quota";
+import type { QuotaMemberRecord } from "../provider/types/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
 import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";

@@ -4,7 +4,7 @@
  * program's secrets are not at hand. It runs the resource's own run (compaction.ts) and plan (plan/compaction.ts)
  * on settings validated as `check` validates them; it loads neither Pulumi nor SSH.
  */
-import { CompactionRecord, runCompaction } from "../compaction";
+import { CompactionRun, runCompaction } from "../compaction";
 import { formatDuration } from "../duration";
 import { InterruptedError, isAccessError, SnapshotError, UnsafeClusterError } from "../errors";
 import { ClusterSession } from "../etcd/cluster";
@@ -17,9 +17,16 @@ import {
   quotaUsage,
 } from "../etcd/observation";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
-import { CompactionStep, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
+import {
+  compactionPlan,
+  CompactionStep,
+  describeStep,
+  maintenanceReasons,
+  planCompaction,
+  stepsOf,
+} from "../plan/compaction";
 import { formatSize } from "../size";
-import type { ClusterApi } from "../seams";
+import type { CompactionRecord } from "../types/compaction";
 import { flagOf, Invocation, parseInvocation, USAGE, UsageError } from "./args";
 
 /** The exit codes `--help` documents. */
@@ -71,23 +78,6 @@ function unreachable(observation: ClusterObservation, fail: Print): number | und
   return undefined;
 }
 
-/**
- * The session, serving the observation the plan was printed from as the run's first look at the cluster: the run's
- * health gate and decisions then judge exactly what the operator was shown, and the run does not read it again.
- */
-function startingFrom(session: ClusterSession, first: ClusterObservation): ClusterApi {
-  let pending: ClusterObservation | undefined = first;
-  return {
-    clients: session.clients,
-    client: (endpoint) => session.client(endpoint),
-    observe: () => {
-      const observation = pending;
-      pending = undefined;
-      return observation ? Promise.resolve(observation) : session.observe();
-    },
-  };
-}
-
 function printRecord(record: CompactionRecord, print: Print): void {
   for (const m of record.members) {
     const what = m.defragmented ? "defragmented" : m.reason;
@@ -123,30 +113,33 @@ async function maintain(
   const code = unreachable(observation, fail);
   if (code !== undefined) return code;
   describeCluster(observation, print);
-  const plan = planCompaction(observation, invocation.settings);
+  // The plan printed is the one the run walks, from this look: its health gate and decisions judge what was shown.
+  const plan = compactionPlan(observation, invocation.settings);
+  const steps = stepsOf(plan.stages);
   print(invocation.dryRun ? "plan (--dry-run: nothing will be changed):" : "plan:");
-  for (const step of plan) print(`  - ${describeStep(step)}`);
+  for (const step of steps) print(`  - ${describeStep(step)}`);
   const problems = healthProblems(observation);
   if (problems.length > 0) {
     fail(`refusing to start maintenance: ${problems.join("; ")}`);
     return EXIT.unsafe;
   }
   if (invocation.dryRun) return EXIT.done;
-  if (!plan.some((step) => CHANGES.has(step.action))) {
+  if (!steps.some((step) => CHANGES.has(step.action))) {
     print("nothing to do");
     return EXIT.done;
   }
   const progress = progressPrinter(print, invocation.started);
   try {
-    const record = await runCompaction(startingFrom(session, observation), invocation.settings, progress);
+    const { record } = await runCompaction(session, invocation.settings, progress, {}, plan);
     printRecord(record, print);
     return EXIT.done;
   } catch (error) {
     if (error instanceof InterruptedError) {
       fail(error.message);
+      const { record } = error.done as CompactionRun;
       print("done before it stopped:");
-      for (const step of (error.done as CompactionRecord).executed) print(`  - ${step}`);
-      printRecord(error.done as CompactionRecord, print);
+      for (const step of record.executed) print(`  - ${step}`);
+      printRecord(record, print);
       return error.cause instanceof UnsafeClusterError ? EXIT.unsafe : EXIT.failed;
     }
     if (error instanceof UnsafeClusterError) {

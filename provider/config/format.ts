@@ -1,8 +1,8 @@
 import { InvalidInputError } from "../errors";
 import { describe } from "../size";
+import type { ConfigFormat } from "../types/quota";
 
-/** The kinds of file an etcd member's quota can live in. */
-export type ConfigFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config";
+export type { ConfigFormat } from "../types/quota";
 
 /** Every format, in the order messages list them. */
 export const CONFIG_FORMATS: readonly ConfigFormat[] = [

@@ -34,44 +34,9 @@ import { EtcdAccess, TlsInput } from "../inputs/access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
 import type { MemberApi } from "../seams";
+import type { Alarm, ClusterMember, MemberStatus } from "../types/observation";
 
-/** What one member says about itself (Maintenance.Status), with numbers as numbers. */
-export interface MemberStatus {
-  readonly endpoint: string;
-  /** Member ID as etcd prints it (hex, as in `etcdctl endpoint status`). */
-  readonly id: string;
-  /** Cluster ID (hex); the same on every member of one cluster. */
-  readonly clusterId: string;
-  readonly version: string;
-  readonly dbSize: number;
-  /** Bytes in use inside the DB file; `dbSize - dbSizeInUse` is what a defrag gives back. */
-  readonly dbSizeInUse: number;
-  readonly leaderId: string;
-  readonly isLearner: boolean;
-  /** The store's current revision. */
-  readonly revision: number;
-  readonly raftTerm: number;
-  readonly raftIndex: number;
-  /** Problems the member reports about itself, e.g. `etcdserver: mvcc: database space exceeded`. */
-  readonly errors: readonly string[];
-  /** The quota the member runs with, as its Status says (etcd 3.6+); undefined where only the metric tells. */
-  readonly dbSizeQuota: number | undefined;
-}
-
-/** An alarm as raised on a member: `NOSPACE`, `CORRUPT`, or whatever a newer etcd adds. */
-export interface Alarm {
-  readonly memberId: string;
-  readonly type: string;
-}
-
-/** An entry of the cluster's member list. */
-export interface ClusterMember {
-  readonly id: string;
-  readonly name: string;
-  readonly clientUrls: readonly string[];
-  readonly peerUrls: readonly string[];
-  readonly isLearner: boolean;
-}
+export type { Alarm, ClusterMember, MemberStatus } from "../types/observation";
 
 export interface MemberClientOptions {
   /** Bound for quick calls (status, alarms, member list, metrics). */

@@ -1,20 +1,6 @@
-/** The few Prometheus metrics the project reads from a member's /metrics endpoint. */
-export interface MemberMetrics {
-  /** `etcd_server_quota_backend_bytes`: the quota in effect (etcd reports its 2 GiB default when the flag is 0). */
-  readonly quotaBytes: number | undefined;
-  /** `etcd_mvcc_db_total_size_in_bytes`: the size of the DB file. */
-  readonly dbTotalBytes: number | undefined;
-  /** `etcd_mvcc_db_total_size_in_use_in_bytes`: what is live; the rest is what a defrag gives back. */
-  readonly dbInUseBytes: number | undefined;
-  /** `process_start_time_seconds`: tells a restarted member from one that never went down. */
-  readonly processStartTime: number | undefined;
-  /**
-   * etcd 3.6's `StopGRPCServiceOnDefrag` feature gate (`etcd_server_feature_enabled`): the member's gRPC health
-   * service says NOT_SERVING while it defragments, so clients that check health move to another member. Undefined
-   * when the member does not report its gates (before 3.6).
-   */
-  readonly stopsGrpcOnDefrag: boolean | undefined;
-}
+import type { MemberMetrics } from "../types/observation";
+
+export type { MemberMetrics } from "../types/observation";
 
 /**
  * Reads the samples of a Prometheus text exposition, keyed by the metric's name, followed by its labels as printed

@@ -4,31 +4,9 @@
  */
 import { isAccessError, UnsafeClusterError } from "../errors";
 import { formatSize } from "../size";
-import type { Alarm, ClusterMember, MemberStatus } from "./member";
-import type { MemberMetrics } from "./metrics";
+import type { ClusterObservation, ObservedMember } from "../types/observation";
 
-/** A member that answered, with what it said and its metrics. */
-export interface ObservedMember extends MemberStatus {
-  /** The member's name from the member list (`--name`). */
-  readonly name: string;
-  readonly isLeader: boolean;
-  readonly metrics: MemberMetrics;
-}
-
-/** One look at the whole cluster through every endpoint. */
-export interface ClusterObservation {
-  /** Members that answered, in the order of the endpoints. */
-  readonly members: readonly ObservedMember[];
-  /** Endpoints that did not answer, with the reason and the error it came from. */
-  readonly unreachable: readonly { readonly endpoint: string; readonly reason: string; readonly error?: unknown }[];
-  /** Voting members in etcd's member list that no endpoint reached. */
-  readonly uncovered: readonly ClusterMember[];
-  readonly memberList: readonly ClusterMember[];
-  readonly alarms: readonly Alarm[];
-  readonly leaderId: string | undefined;
-  /** The newest revision any member reported. */
-  readonly revision: number;
-}
+export type { ClusterObservation, ObservedMember } from "../types/observation";
 
 /** Alarms maintenance can live with: NOSPACE is what it is there to fix. */
 const TOLERATED_ALARMS = new Set(["NOSPACE"]);

@@ -10,6 +10,7 @@ import {
   votingMembers,
 } from "../etcd/observation";
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
+import type { SnapshotSettings } from "../inputs/snapshot";
 import { describeSnapshot, snapshotSource } from "./snapshot";
 import type { Forecast } from "./forecast";
 import { formatDuration } from "../duration";
@@ -175,23 +176,62 @@ export function disarmSteps(observation: ClusterObservation, settings: Compactio
 export const SNAPSHOT_REASON = "a restore point before anything changes";
 
 /**
- * What a run would do now, from the same rules the run follows: the compaction, then each voting member's steps in
- * the order of {@link defragOrder}, then the disarms. The defrag steps are judged on today's sizes and marked as
- * decided again after the compaction when there is one (it frees most pages); the disarms after the defrags.
+ * A stretch of the plan the run takes at once, with the steps it is expected to take there. The run decides a
+ * member's stage again from a fresh look at the cluster when it reaches it (the health gate, the sizes the
+ * compaction left, who leads now), and the disarm stage from a look after the defrags: their steps here are what
+ * the plan's own look says, marked so when the run will decide them on other facts. The compact stage carries the
+ * revision the plan saw; the run compacts to the revision after it took the lock's name out, when it does.
  */
-export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
-  const source = snapshotSource(observation);
-  const snapshot: CompactionStep[] =
-    settings.snapshot && source
+export type CompactionStage =
+  | { readonly at: "snapshot"; readonly settings: SnapshotSettings; readonly steps: readonly CompactionStep[] }
+  | { readonly at: "compact"; readonly revision: number; readonly steps: readonly CompactionStep[] }
+  | { readonly at: "member"; readonly id: string; readonly name: string; readonly steps: readonly CompactionStep[] }
+  | { readonly at: "disarm"; readonly steps: readonly CompactionStep[] };
+
+/** One run's plan, as data: what a preview prints and what the run walks, stage by stage. */
+export interface CompactionPlan {
+  /** The look at the cluster the plan was made from: the run's health gate and its compaction judge this. */
+  readonly observation: ClusterObservation;
+  readonly stages: readonly CompactionStage[];
+}
+
+/**
+ * What a run would do now, from the same rules the run follows: the snapshot (when asked for), the compaction, then
+ * each voting member's steps in the order of {@link defragOrder}, then the disarms. The defrag steps are judged on
+ * today's sizes and marked as decided again after the compaction when there is one (it frees most pages); the
+ * disarms after the defrags.
+ */
+export function compactionPlan(observation: ClusterObservation, settings: CompactionSettings): CompactionPlan {
+  const stages: CompactionStage[] = [];
+  if (settings.snapshot) {
+    const source = snapshotSource(observation);
+    const steps: CompactionStep[] = source
       ? [{ action: "snapshot", member: source.name, ...settings.snapshot, reason: SNAPSHOT_REASON }]
       : [];
+    stages.push({ at: "snapshot", settings: settings.snapshot, steps });
+  }
   const compaction = compactStep(observation.revision, settings);
+  stages.push({ at: "compact", revision: observation.revision, steps: compaction });
   const later = compaction.length > 0 ? "after the compaction" : undefined;
-  const defrags = defragOrder(observation).flatMap((member) =>
-    memberSteps(observation, member, settings).map((step) => (later ? { ...step, decidedLater: later } : step)),
-  );
+  for (const member of defragOrder(observation)) {
+    const steps = memberSteps(observation, member, settings).map((step) =>
+      later ? { ...step, decidedLater: later } : step,
+    );
+    stages.push({ at: "member", id: member.id, name: member.name, steps });
+  }
   const disarms = disarmSteps(observation, settings).map((step) => ({ ...step, decidedLater: "after the defrags" }));
-  return [...snapshot, ...compaction, ...defrags, ...disarms];
+  stages.push({ at: "disarm", steps: disarms });
+  return { observation, stages };
+}
+
+/** The plan's steps in order: what previews print. */
+export function stepsOf(stages: readonly CompactionStage[]): CompactionStep[] {
+  return stages.flatMap((stage) => stage.steps);
+}
+
+/** The steps of {@link compactionPlan}, in order. */
+export function planCompaction(observation: ClusterObservation, settings: CompactionSettings): CompactionStep[] {
+  return stepsOf(compactionPlan(observation, settings).stages);
 }
 
 /** One line per step, for previews and progress messages. */

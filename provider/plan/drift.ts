@@ -1,5 +1,5 @@
 import type { ClusterObservation } from "../etcd/observation";
-import type { QuotaRecord } from "../quota";
+import type { QuotaRecord } from "../types/quota";
 import { formatSize, parseSize } from "../size";
 import { sameValue } from "../values";
 import { quotaInEffect } from "./quota";

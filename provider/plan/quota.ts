@@ -1,6 +1,8 @@
 import type { ConfigFormat } from "../config/format";
 import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "../etcd/observation";
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
+import type { SnapshotSettings } from "../inputs/snapshot";
+import { describeSnapshot, snapshotSource } from "./snapshot";
 import { formatSize } from "../size";
 
 /**
@@ -55,10 +57,22 @@ export interface QuotaStep {
   readonly moveLeader: boolean;
 }
 
+/** The snapshot before the first restart: where it goes, and the member it is streamed from when one answered. */
+export interface QuotaSnapshotStep extends SnapshotSettings {
+  readonly member: string | undefined;
+}
+
+/**
+ * The rolling change as data: what a preview prints and what the run walks. Each member's step is checked again
+ * when the run reaches it (health, quorum, and whether the member still leads, for `moveLeader`), and NOSPACE is
+ * looked for again after the last member.
+ */
 export interface QuotaPlan {
   /** Why the change must not start; empty when it may. Each names the input to fix. */
   readonly refusals: readonly { readonly field: string; readonly reason: string }[];
   readonly warnings: readonly string[];
+  /** Taken before the first restart; undefined when `snapshot` is not set or no member restarts. */
+  readonly snapshot: QuotaSnapshotStep | undefined;
   /** In order: followers by name, the leader last. */
   readonly steps: readonly QuotaStep[];
 }
@@ -150,7 +164,21 @@ export function planQuota(
     const isLeader = facts.find((f) => f.spec.endpoint === step.endpoint)?.isLeader ?? false;
     return isLeader && step.action !== "none" && voters > 1 ? { ...step, moveLeader: true } : step;
   });
-  return { refusals, warnings, steps: withLeaderMove };
+  const snapshot =
+    settings.snapshot && restarting.length > 0
+      ? { ...settings.snapshot, member: snapshotSource(observation)?.name }
+      : undefined;
+  return { refusals, warnings, snapshot, steps: withLeaderMove };
+}
+
+/** The plan's lines: the snapshot first when one is taken from a member that answered, then each member's step. */
+export function describeQuotaPlan(plan: QuotaPlan): string[] {
+  const { snapshot } = plan;
+  const first =
+    snapshot?.member === undefined
+      ? []
+      : [`${describeSnapshot(snapshot.member, snapshot.path, snapshot.keep)}: before the first restart`];
+  return [...first, ...plan.steps.map(describeQuotaStep)];
 }
 
 /**

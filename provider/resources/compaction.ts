@@ -1,14 +1,13 @@
-import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
+import { CompactionRun, runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
-import type { SnapshotRecord } from "../etcd/snapshot";
 import {
   ClusterObservation,
   NO_MEMBER_ANSWERED_AGAIN,
   noMemberAnswered,
   noMemberAnsweredKey,
 } from "../etcd/observation";
-import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
+import { compactionPlan, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
 import { checkInputs } from "../names";
@@ -16,6 +15,7 @@ import { clusterIdIn, onceThenShort, progressFor } from "../progress";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
 import { pick, plain, sameValue } from "../values";
+import type { CompactionRecord } from "../types/compaction";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdCompaction's inputs, as the program gives them. */
@@ -83,20 +83,8 @@ interface LiveOutputs {
   readonly alarms: readonly string[];
 }
 
-/** What the last run did. */
-interface RunOutputs {
-  readonly clusterId: string;
-  readonly compactedRevision: number | null;
-  readonly reclaimedBytes: number;
-  readonly alarmsDisarmed: readonly string[];
-  readonly members: readonly MemberRecord[];
-  readonly executed: readonly string[];
-  /** Not `snapshot`: that name is the input, kept in the state as given. */
-  readonly snapshotTaken: SnapshotRecord | null;
-}
-
 /** EtcdCompaction's state: the inputs (read and delete see nothing else), the last run, the last refresh. */
-export type CompactionOutputs = CompactionInputs & RunOutputs & LiveOutputs;
+export type CompactionOutputs = CompactionInputs & CompactionRecord & LiveOutputs;
 
 /**
  * What the cluster looks like now and what a run would do: refreshed by `read`, shown by previews. `earlier` are the
@@ -133,17 +121,8 @@ function liveOutputs(
 }
 
 /** The inputs (read and delete see only outputs) and what the run did. */
-function recordOutputs(inputs: CompactionInputs, record: CompactionRecord): CompactionInputs & RunOutputs {
-  return {
-    ...pick(inputs, KEPT_KEYS),
-    clusterId: record.clusterId,
-    compactedRevision: record.compactedRevision,
-    reclaimedBytes: record.reclaimedBytes,
-    alarmsDisarmed: record.alarmsDisarmed,
-    members: record.members,
-    executed: record.executed,
-    snapshotTaken: record.snapshot,
-  };
+function recordOutputs(inputs: CompactionInputs, record: CompactionRecord): CompactionInputs & CompactionRecord {
+  return { ...pick(inputs, KEPT_KEYS), ...record };
 }
 
 function outputsOf(
@@ -163,17 +142,20 @@ async function maintain(
   const settings = compactionSettings(inputs);
   const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
   try {
-    const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
-    const record = await runCompaction(
+    // A new resource is named after the cluster: the look that names it is the one the run's plan is made from.
+    const plan = id === undefined ? compactionPlan(await session.observe(), settings) : undefined;
+    const clusterId = id === undefined ? plan?.observation.members[0]?.clusterId : clusterIdIn(id);
+    const { record, observation } = await runCompaction(
       session,
       settings,
       progressFor("EtcdCompaction", settings.resourceName, clusterId),
+      {},
+      plan,
     );
-    const observation = await session.observe();
     return { id: id ?? `etcd-compaction-${record.clusterId}`, outs: outputsOf(inputs, record, observation) };
   } catch (error) {
     if (!(error instanceof InterruptedError)) throw error;
-    const record = error.done as CompactionRecord;
+    const { record } = error.done as CompactionRun;
     const resourceId = id ?? `etcd-compaction-${record.clusterId}`;
     const properties = plain({
       ...recordOutputs(inputs, record),

@@ -1,24 +1,17 @@
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
-import {
-  ClusterObservation,
-  NO_MEMBER_ANSWERED_AGAIN,
-  noMemberAnswered,
-  noMemberAnsweredKey,
-} from "../etcd/observation";
+import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../etcd/observation";
 import type { MemberClientOptions } from "../etcd/member";
-import type { SnapshotRecord } from "../etcd/snapshot";
-import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";
-import { describeSnapshot, snapshotSource } from "../plan/snapshot";
+import type { SnapshotRecord } from "../types/snapshot";
+import { describeQuotaPlan, planQuota } from "../plan/quota";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { QuotaSettings, quotaSettings } from "../inputs/quota";
 import {
   HostPool,
   memberRecords,
   observeQuota,
-  QuotaMemberRecord,
   QuotaObservation,
-  QuotaRecord,
+  QuotaRun,
   refusalsOf,
   runQuotaChange,
 } from "../quota";
@@ -26,6 +19,7 @@ import { liveQuota, sameQuota } from "../plan/drift";
 import { checkInputs } from "../names";
 import { clusterIdIn, onceThenShort, progressFor } from "../progress";
 import { pick, plain, sameValue } from "../values";
+import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
@@ -86,9 +80,7 @@ function outputsOf(
   observation: QuotaObservation | undefined,
   settings: QuotaSettings,
 ): QuotaOutputs {
-  const plan = observation
-    ? planLines(planQuota(observation.cluster, observation.facts, settings), settings, observation.cluster)
-    : [];
+  const plan = observation ? describeQuotaPlan(planQuota(observation.cluster, observation.facts, settings)) : [];
   return plain({
     ...pick(inputs, KEPT_KEYS),
     memberSpecs: inputs.members,
@@ -98,16 +90,6 @@ function outputsOf(
     snapshotTaken: record.snapshot,
     plan,
   });
-}
-
-/** The plan's lines: the snapshot first when one is asked for and a member will restart, then each member's step. */
-function planLines(plan: QuotaPlan, settings: QuotaSettings, cluster: ClusterObservation): string[] {
-  const source = snapshotSource(cluster);
-  const snapshot =
-    settings.snapshot && source && plan.steps.some((step) => step.action !== "none")
-      ? [`${describeSnapshot(source.name, settings.snapshot.path, settings.snapshot.keep)}: before the first restart`]
-      : [];
-  return [...snapshot, ...plan.steps.map(describeQuotaStep)];
 }
 
 /** A session bounded by `callTimeout` (a run, a refresh), or by the preview's fixed bound (`check`). */
@@ -131,16 +113,17 @@ async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ 
   return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, async (session, hosts) => {
     // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
     // in trouble, and a member that accepts connections but never answers costs a whole call timeout per question.
-    const clusterId = id === undefined ? (await session.observe()).members[0]?.clusterId : clusterIdIn(id);
+    // That look is the run's first: the run does not ask the cluster again before reading the files.
+    const first = id === undefined ? await session.observe() : undefined;
+    const clusterId = id === undefined ? first?.members[0]?.clusterId : clusterIdIn(id);
     const resourceId = id ?? `etcd-quota-${clusterId ?? "unknown"}`;
     try {
       const progress = progressFor("EtcdQuota", settings.resourceName, clusterId);
-      const record = await runQuotaChange(session, hosts, settings, progress);
-      const observation = await observeQuota(session, hosts, settings);
+      const { record, observation } = await runQuotaChange(session, hosts, settings, progress, {}, first);
       return { id: resourceId, outs: outputsOf(inputs, record, observation, settings) };
     } catch (error) {
       if (!(error instanceof InterruptedError)) throw error;
-      const properties = outputsOf(inputs, error.done as QuotaRecord, undefined, settings);
+      const properties = outputsOf(inputs, (error.done as QuotaRun).record, undefined, settings);
       throw new PartialFailureError(error.message, resourceId, properties);
     }
   });
@@ -185,7 +168,7 @@ export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
       // The preview's account of what an update would do, each file named as the link it may be resolves.
       if (refusals.length === 0 && plan.steps.some((step) => step.action !== "none")) {
         const progress = progressFor("EtcdQuota", settings.resourceName, observation.cluster.members[0]?.clusterId);
-        for (const line of planLines(plan, settings, observation.cluster)) progress(`plan: ${line}`);
+        for (const line of describeQuotaPlan(plan)) progress(`plan: ${line}`);
         for (const warning of plan.warnings) progress(`warning: ${warning}`);
       }
       return refusals;

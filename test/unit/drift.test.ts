@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { liveQuota, maintenanceState, sameQuota, UP_TO_DATE } from "../../provider/plan/drift";
-import type { QuotaMemberRecord, QuotaRecord } from "../../provider/quota";
+import type { QuotaMemberRecord, QuotaRecord } from "../../provider/types/quota";
 import { cluster, member } from "./observations";
 
 const GiB = 1024 ** 3;

@@ -1,7 +1,8 @@
 import * as assert from "node:assert/strict";
-import { CompactionRecord, defragTimeoutMs, runCompaction } from "../../provider/compaction";
+import { CompactionRun, defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
+import { CompactionStep, compactionPlan, describeStep, stepsOf } from "../../provider/plan/compaction";
 import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
 
 /** EtcdCompaction's run against an in-memory cluster: what it does, in which order, and what it leaves alone. */
@@ -10,19 +11,32 @@ function settingsFor(cluster: FakeCluster, inputs: Record<string, unknown> = {})
   return compactionSettings({ endpoints: cluster.members.map((m) => m.endpoint), ...inputs });
 }
 
-function run(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
+function walk(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
   return runCompaction(cluster, settingsFor(cluster, inputs), (line) => lines.push(line), {
     takeLock: cluster.takeLock,
   });
 }
 
-async function interrupted(work: Promise<unknown>): Promise<InterruptedError<CompactionRecord>> {
+function run(cluster: FakeCluster, inputs: Record<string, unknown> = {}, lines: string[] = []) {
+  return walk(cluster, inputs, lines).then((done) => done.record);
+}
+
+async function interrupted(work: Promise<unknown>): Promise<InterruptedError<CompactionRun>> {
   const error = await work.then(
     () => assert.fail("the run should have stopped part way"),
     (e: unknown) => e,
   );
   assert.ok(error instanceof InterruptedError, `expected InterruptedError, got ${String(error)}`);
-  return error as InterruptedError<CompactionRecord>;
+  return error as InterruptedError<CompactionRun>;
+}
+
+/** The member's process dies once its defrag is done, before the run looks at the cluster again. */
+function downAfterItsDefrag(cluster: FakeCluster, name: string): void {
+  const observe = cluster.observe.bind(cluster);
+  cluster.observe = async () => {
+    if (cluster.events.includes(`defrag ${name}`)) cluster.member(name).up = false;
+    return observe();
+  };
 }
 
 const three: FakeMemberSetup[] = [{ name: "m1" }, { name: "m2" }, { name: "m3" }];
@@ -124,17 +138,67 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
 
   it("checks health again before each member: a member down after its own defrag stops the run before the next", async () => {
     const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
-    // m2's process dies once its defrag is done, before the run looks at the cluster again.
-    const observe = cluster.observe.bind(cluster);
-    cluster.observe = async () => {
-      if (cluster.events.includes("defrag m2")) cluster.member("m2").up = false;
-      return observe();
-    };
+    downAfterItsDefrag(cluster, "m2");
 
     const error = await interrupted(run(cluster));
 
     // m3 itself answers: only a fresh look at the whole cluster finds m2 gone.
     assert.match(error.message, /stopped at defrag m3: .*m2/);
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("defrag")),
+      ["defrag m2"],
+    );
+  });
+
+  it("walks the plan it prints: the steps it carried out are the plan's, in order, each done", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    const plan = compactionPlan(await cluster.observe(), settingsFor(cluster));
+
+    const { record, walked } = await runCompaction(
+      cluster,
+      settingsFor(cluster),
+      () => undefined,
+      {
+        takeLock: cluster.takeLock,
+      },
+      plan,
+    );
+
+    const key = (step: CompactionStep) => `${step.action}${"member" in step ? ` ${step.member}` : ""}`;
+    assert.deepEqual(
+      walked.map((w) => `${key(w.step)}: ${w.outcome}`),
+      ["compact: done", "defrag m2: done", "defrag m3: done", "move-leader m1: done", "defrag m1: done"],
+    );
+    assert.deepEqual(
+      walked.map((w) => key(w.step)),
+      stepsOf(plan.stages).map(key),
+    );
+    assert.deepEqual(
+      cluster.events.filter((e) => e.startsWith("defrag")),
+      ["defrag m2", "defrag m3", "defrag m1"],
+    );
+    assert.deepEqual(
+      record.executed,
+      walked.map((w) => describeStep(w.step)),
+    );
+  });
+
+  it("marks the step it stopped at failed and the plan's later steps not reached", async () => {
+    const cluster = new FakeCluster(three, { leader: "m1", revision: 500 });
+    downAfterItsDefrag(cluster, "m2");
+
+    const error = await interrupted(walk(cluster));
+
+    assert.deepEqual(
+      error.done.walked.map((w) => `${w.step.action} ${"member" in w.step ? w.step.member : ""}: ${w.outcome}`),
+      [
+        "compact : done",
+        "defrag m2: done",
+        "defrag m3: failed",
+        "move-leader m1: not reached",
+        "defrag m1: not reached",
+      ],
+    );
     assert.deepEqual(
       cluster.events.filter((e) => e.startsWith("defrag")),
       ["defrag m2"],
@@ -165,7 +229,7 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
     assert.match(error.message, /stopped at disarm/);
     assert.deepEqual(cluster.alarms, [{ type: "NOSPACE", memberId: cluster.member("m2").id }]);
     assert.ok(!cluster.events.some((e) => e.startsWith("disarm")), cluster.events.join(", "));
-    assert.deepEqual(error.done.alarmsDisarmed, []);
+    assert.deepEqual(error.done.record.alarmsDisarmed, []);
     assert.equal(cluster.events.at(-1), "unlock");
   });
 
@@ -192,9 +256,9 @@ describe("EtcdCompaction's run (in-memory cluster)", () => {
     const error = await interrupted(run(cluster));
 
     assert.match(error.message, /stopped at defrag m3/);
-    const first = new Map(error.done.members.map((m) => [m.name, m.defragmented]));
+    const first = new Map(error.done.record.members.map((m) => [m.name, m.defragmented]));
     assert.deepEqual(Object.fromEntries(first), { m1: false, m2: true, m3: false });
-    assert.equal(error.done.compactedRevision, 500);
+    assert.equal(error.done.record.compactedRevision, 500);
     assert.equal(cluster.events.at(-1), "unlock");
 
     // The operator brings m3 back and runs again.

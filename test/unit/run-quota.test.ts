@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import { InterruptedError, UnsafeClusterError } from "../../provider/errors";
 import { quotaSettings } from "../../provider/inputs/quota";
-import { QuotaRecord, runQuotaChange } from "../../provider/quota";
+import { QuotaRun, runQuotaChange } from "../../provider/quota";
 import { FakeCluster, GiB } from "./fake-cluster";
 import { Comeback, FakeHost } from "./fake-host";
 
@@ -154,7 +154,7 @@ describe("EtcdQuota's rolling change (in-memory cluster and host)", () => {
       assert.equal(host.files.get(fileOf(name)), setup.filesBefore.get(fileOf(name)), name);
       assert.equal(cluster.member(name).processStartTime, 1, `${name} was restarted`);
     }
-    const record = (error as InterruptedError<QuotaRecord>).done;
+    const { record } = (error as InterruptedError<QuotaRun>).done;
     assert.deepEqual(
       record.members.filter((m) => m.restarted).map((m) => m.name),
       ["m2"],
@@ -188,7 +188,7 @@ describe("EtcdQuota's rolling change (in-memory cluster and host)", () => {
     host.files.set("/etc/etcd/notes.bak-20260101T000000.000Z", "someone else's");
     const settings = quotaSettings({ quota: "2GiB", members, restartTimeout: "0.5s", keepBackups: 3 });
 
-    const record = await runQuotaChange(cluster, host, settings, () => {}, { takeLock: cluster.takeLock });
+    const { record } = await runQuotaChange(cluster, host, settings, () => {}, { takeLock: cluster.takeLock });
 
     for (const m of record.members) {
       const name = m.name!;
