@@ -48,7 +48,7 @@ interface Sample {
  * the compaction is done), defragment the followers one at a time, hand leadership to a follower, defragment the old
  * leader, disarm. Returns each command's wall time.
  */
-async function bestRunbook(endpoints: readonly string[]): Promise<{ ms: number; steps: string[] }> {
+export async function bestRunbook(endpoints: readonly string[]): Promise<{ ms: number; steps: string[] }> {
   const steps: { step: string; ms: number }[] = [];
   const status = await etcdctl(endpoints, ["endpoint", "status", "-w", "json"]);
   steps.push({ step: "endpoint status -w json", ms: status.ms });
@@ -177,6 +177,7 @@ export async function breakGlassBench(options: BenchOptions): Promise<BenchResul
       summary: [
         {
           benchmark: "6 break-glass",
+          driver: "break-glass command",
           measure: `etcd-quota maintain at NOSPACE, 3 members, ${quotaNote} (the command, no Pulumi)`,
           ours: seconds(commandMs),
           baseline: `${seconds(runbookMs)} (etcdctl: compact --physical, defrag followers, move-leader, defrag, disarm)`,

@@ -353,6 +353,7 @@ export async function maintenanceBench(options: BenchOptions): Promise<BenchResu
       summary: [
         {
           benchmark: "1 maintenance",
+          driver: "engine stand-in",
           measure: `compact+defrag+disarm, 3 members, ${mib(targetBytes)}${label}`,
           ours: seconds(upMs),
           baseline: `${seconds(runbookMs)} (etcdctl runbook)`,
@@ -361,6 +362,7 @@ export async function maintenanceBench(options: BenchOptions): Promise<BenchResu
         },
         {
           benchmark: "1 maintenance",
+          driver: "engine stand-in",
           measure: "same, baseline with compact --physical",
           ours: seconds(upMs),
           baseline: `${seconds(physicalMs)} (etcdctl, --physical)`,
@@ -369,6 +371,7 @@ export async function maintenanceBench(options: BenchOptions): Promise<BenchResu
         },
         {
           benchmark: "1 maintenance",
+          driver: "engine stand-in",
           measure: "total DB size after (3 members)",
           ours: mib(totalAfter("ours")),
           baseline: `${mib(totalAfter("runbook"))} (runbook) / ${mib(totalAfter("physical"))} (--physical)`,

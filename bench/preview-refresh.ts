@@ -101,6 +101,7 @@ export async function previewRefreshBench(options: BenchOptions): Promise<BenchR
       summary: [
         {
           benchmark: "3 preview --refresh",
+          driver: "engine stand-in",
           measure: `both resources, 3 members (median of ${runs})`,
           ours: millis(m.both),
           baseline: `${millis(m.etcdctl)} (etcdctl endpoint status)`,

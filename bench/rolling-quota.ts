@@ -30,6 +30,7 @@ import {
   table,
   timed,
   waitUntil,
+  SummaryRow,
 } from "./support";
 
 const FORMAT = "systemd-unit";
@@ -301,11 +302,12 @@ function summarize(samples: readonly Sample[], perSide: number): BenchResult {
     `${lostPass ? "PASS" : "FAIL"}: no acknowledged write lost (runbook ${lost(base)}, ours ${lost(ours)}, both writers)`,
   ].join("\n");
 
-  const writerRow = (name: string, pick: (s: Sample) => WriterReport) => {
+  const writerRow = (name: string, pick: (s: Sample) => WriterReport): SummaryRow => {
     const cell = (list: readonly Sample[]) =>
       `${of(list, (s) => pick(s).longestGapMs, millis)} / ${of(list, (s) => pick(s).failed, String)}`;
     return {
       benchmark: "2 rolling quota",
+      driver: "pulumi CLI",
       measure: `writer, ${name}: longest gap / failed puts (${label})`,
       ours: cell(ours),
       baseline: cell(base),
@@ -320,6 +322,7 @@ function summarize(samples: readonly Sample[], perSide: number): BenchResult {
     summary: [
       {
         benchmark: "2 rolling quota",
+        driver: "pulumi CLI",
         measure: `3 members, two writers running (${label})`,
         ours: `${of(ours, time, seconds)} (pulumi up)`,
         baseline: `${of(base, time, seconds)} (runbook with move-leader)`,

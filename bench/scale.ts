@@ -171,6 +171,7 @@ export async function scaleBench(options: BenchOptions): Promise<BenchResult> {
       summary: [
         {
           benchmark: "4 scale",
+          driver: "engine stand-in",
           measure: `up, ${CLUSTERS} resources / 1 host`,
           ours: seconds(all.upMs),
           baseline: `${seconds(one.upMs)} (1 resource)`,
@@ -179,6 +180,7 @@ export async function scaleBench(options: BenchOptions): Promise<BenchResult> {
         },
         {
           benchmark: "4 scale",
+          driver: "engine stand-in",
           measure: `preview / preview --refresh, ${CLUSTERS} resources`,
           ours: `${millis(all.previewMs)} / ${millis(all.refreshMs)}`,
           baseline: `${millis(one.previewMs)} / ${millis(one.refreshMs)} (1 resource)`,
@@ -187,6 +189,7 @@ export async function scaleBench(options: BenchOptions): Promise<BenchResult> {
         },
         {
           benchmark: "4 scale",
+          driver: "engine stand-in",
           measure: "provider host peak memory (VmHWM)",
           ours: mib(all.peakBytes),
           baseline: `${mib(one.peakBytes)} (1 resource)`,

@@ -287,9 +287,14 @@ export function peakRss(pid: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // What a benchmark hands back
 
+/** What drives our side of a measure, named in each row of the README's table. */
+export type Driver = "pulumi CLI" | "break-glass command" | "engine stand-in";
+
 /** One line of the final README table. */
 export interface SummaryRow {
   readonly benchmark: string;
+  /** What drove our side: the real `pulumi` CLI, the break-glass command, or the engine stand-in. */
+  readonly driver: Driver;
   readonly measure: string;
   readonly ours: string;
   readonly baseline: string;

@@ -53,7 +53,13 @@ export function defragTimeoutMs(dbSize: number): number {
   return 60_000 + Math.ceil(dbSize / (5 * 1024 ** 2)) * 1000;
 }
 
-/** Outlives the scratch lease's grant-to-revoke quarter second by far; only a run that dies in between needs it. */
+/**
+ * Two reads or writes this far apart straddle at least one backend commit: etcd commits every 100 ms
+ * (`--backend-batch-interval`), and 50 ms more absorb a timer that fires late.
+ */
+const BACKEND_COMMIT_SPACING_MS = 150;
+
+/** Outlives the scratch lease's grant-to-revoke pause by far; only a run that dies in between needs it. */
 const SCRATCH_LEASE_TTL_SECONDS = 10;
 
 /** The member's port refuses connections: no etcd process is running there. */
@@ -241,7 +247,7 @@ async function compact(
     // revoked makes those two commits and, unlike a key, is not in the database the defrags then copy.
     const client = session.client(leader.endpoint);
     const lease = await client.grantLease(SCRATCH_LEASE_TTL_SECONDS);
-    await sleep(250);
+    await sleep(BACKEND_COMMIT_SPACING_MS);
     await client.revokeLease(lease);
   }
   await waitForFreedPages(session, defragTimeoutMs(largest));
@@ -269,7 +275,8 @@ async function waitForFreedPages(session: ClusterApi, timeoutMs: number) {
       what: "every member to finish compacting",
       timeoutMs,
       boundBy: DB_SIZE_BOUND,
-      intervalMs: 300,
+      intervalMs: BACKEND_COMMIT_SPACING_MS,
+      firstIntervalMs: BACKEND_COMMIT_SPACING_MS,
       retryErrors: false,
     },
   );

@@ -10,7 +10,14 @@ export interface WaitOptions {
   readonly timeoutMs: number;
   /** What sets the bound, for the timeout message: the input that changes it (`restartTimeout`), or its rule. */
   readonly boundBy?: string;
+  /** The longest pause between two probes. @default 500 */
   readonly intervalMs?: number;
+  /**
+   * The first pause; each next one doubles up to `intervalMs`, so an answer that comes quickly (a new leader, a
+   * member back) is seen at once while a long wait still polls no faster than `intervalMs`. A wait whose probes must
+   * straddle something (a backend commit) sets it to that. @default 25, or `intervalMs` when that is smaller
+   */
+  readonly firstIntervalMs?: number;
   /**
    * Whether an error from the probe means "not yet" (the default: a member coming back refuses, resets or hangs up
    * connections for a while) rather than "give up now"; a function decides per error.
@@ -38,6 +45,8 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, options: W
       `gave up waiting for ${options.what} after ${formatDuration(options.timeoutMs)}${bound}${detail}`,
     );
   };
+  const longestMs = options.intervalMs ?? 500;
+  let pauseMs = Math.min(options.firstIntervalMs ?? FIRST_INTERVAL_MS, longestMs);
   for (;;) {
     const remainingMs = Math.max(0, options.timeoutMs - (Date.now() - started));
     let value: T | undefined | typeof CUT_OFF;
@@ -54,9 +63,16 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, options: W
     }
     if (value !== undefined) return value;
     if (Date.now() - started >= options.timeoutMs) throw gaveUp();
-    await sleep(options.intervalMs ?? 500);
+    await sleep(Math.min(pauseMs, Math.max(0, options.timeoutMs - (Date.now() - started))));
+    pauseMs = Math.min(pauseMs * 2, longestMs);
   }
 }
+
+/**
+ * The first pause of a wait: etcd answers a Status in a few milliseconds, so polling from 25 ms finds a leader
+ * elected or a member back within one answer of it; the doubling keeps a long wait from asking 40 times a second.
+ */
+const FIRST_INTERVAL_MS = 25;
 
 const CUT_OFF = Symbol("cut off");
 

@@ -115,12 +115,16 @@ function accessProblem(error: unknown, fieldOf: (endpoint: string) => string): {
   return { field, reason: `${error.endpoint}: ${error.detail}` };
 }
 
-/** EtcdCompaction's preview: reads the cluster with the access settings as given, and says what they get wrong. */
+/**
+ * EtcdCompaction's preview: reads the cluster with the access settings as given, and says what they get wrong.
+ * `open` gives the session (the resource passes one shared with the other calls of its run).
+ */
 export async function probeAccess(
   access: EtcdAccess,
   fieldOf: (endpoint: string) => string,
+  open: (access: EtcdAccess, options: MemberClientOptions) => ClusterSession = (a, o) => new ClusterSession(a, o),
 ): Promise<{ field: string; reason: string }[]> {
-  const session = new ClusterSession(access, PREVIEW_CALLS);
+  const session = open(access, PREVIEW_CALLS);
   try {
     return await settingsProblems(session, await session.observe(), fieldOf);
   } catch (error) {

@@ -16,6 +16,7 @@ import { maintenanceState, UP_TO_DATE } from "../plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
 import { pick, plain, sameValue } from "../values";
 import type { CompactionRecord } from "../types/compaction";
+import { sessionShare } from "../sharing";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdCompaction's inputs, as the program gives them. */
@@ -164,6 +165,7 @@ async function maintain(
     throw new PartialFailureError(error.message, resourceId, properties);
   } finally {
     session.close();
+    sessionShare.forget(settings.access);
   }
 }
 
@@ -181,7 +183,11 @@ export const compaction: ResourceLifecycle<CompactionInputs, CompactionOutputs> 
     const problems =
       unknown.size > 0
         ? []
-        : await probeAccess(settings.access, (endpoint) => `endpoints[${settings.access.endpoints.indexOf(endpoint)}]`);
+        : await probeAccess(
+            settings.access,
+            (endpoint) => `endpoints[${settings.access.endpoints.indexOf(endpoint)}]`,
+            (access, calls) => sessionShare.open(access, calls, "reuse"),
+          );
     return {
       inputs: { ...news, maintenance: UP_TO_DATE },
       failures: problems.map((p) => checkFailure(p.field, p.reason)),
@@ -216,7 +222,7 @@ export const compaction: ResourceLifecycle<CompactionInputs, CompactionOutputs> 
     if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = pick(props, READ_KEYS);
     const settings = compactionSettings(inputs);
-    const session = new ClusterSession(settings.access, { callTimeoutMs: settings.callTimeoutMs });
+    const session = sessionShare.open(settings.access, { callTimeoutMs: settings.callTimeoutMs }, "read");
     try {
       const observation = await session.observe();
       if (observation.members.length === 0) {

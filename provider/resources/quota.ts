@@ -20,6 +20,7 @@ import { checkInputs } from "../names";
 import { clusterIdIn, onceThenShort, progressFor } from "../progress";
 import { pick, plain, sameValue } from "../values";
 import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
+import { Freshness, sessionShare } from "../sharing";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */
@@ -92,25 +93,33 @@ function outputsOf(
   });
 }
 
-/** A session bounded by `callTimeout` (a run, a refresh), or by the preview's fixed bound (`check`). */
+/**
+ * A session bounded by `callTimeout` (a run, a refresh), or by the preview's fixed bound (`check`). A read-only call
+ * (`shared`) shares it with the other calls of its run; a run has its own, and no later call reuses a look from
+ * before it.
+ */
 async function withSession<T>(
   settings: QuotaSettings,
   calls: MemberClientOptions,
+  shared: Freshness | undefined,
   use: (session: ClusterSession, hosts: HostPool) => Promise<T>,
 ): Promise<T> {
-  const session = new ClusterSession(settings.access, calls);
+  const session = shared
+    ? sessionShare.open(settings.access, calls, shared)
+    : new ClusterSession(settings.access, calls);
   const hosts = new HostPool();
   try {
     return await use(session, hosts);
   } finally {
     session.close();
+    if (!shared) sessionShare.forget(settings.access);
     await hosts.close();
   }
 }
 
 async function converge(inputs: QuotaInputs, id: string | undefined): Promise<{ id: string; outs: QuotaOutputs }> {
   const settings = quotaSettings(inputs);
-  return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, async (session, hosts) => {
+  return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, undefined, async (session, hosts) => {
     // A new resource is named after the cluster, asked before anything changes: after a failure the cluster may be
     // in trouble, and a member that accepts connections but never answers costs a whole call timeout per question.
     // That look is the run's first: the run does not ask the cluster again before reading the files.
@@ -144,7 +153,7 @@ export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
     if ("failures" in checked) return { inputs: news, failures: checked.failures };
     const { settings, unknown } = checked;
     if (unknown.size > 0) return { inputs: news, failures: [] };
-    const refusals = await withSession(settings, PREVIEW_CALLS, async (session, hosts) => {
+    const refusals = await withSession(settings, PREVIEW_CALLS, "reuse", async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
       // Settings that every member refuses (a wrong CA or password) would also show as each member "down": say the
       // one thing to fix instead. A user without the root role could not move leadership or disarm: say so now.
@@ -202,7 +211,7 @@ export const quota: ResourceLifecycle<QuotaInputs, QuotaOutputs> = {
     if (props === undefined) throw new EtcdQuotaError("refresh: the engine sent no state to refresh");
     const inputs = inputsFromOutputs(props);
     const settings = quotaSettings(inputs);
-    return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, async (session, hosts) => {
+    return withSession(settings, { callTimeoutMs: settings.callTimeoutMs }, "read", async (session, hosts) => {
       const observation = await observeQuota(session, hosts, settings);
       if (observation.cluster.members.length === 0) {
         // `check` refuses the same dead cluster, so a preview or an `up` still fails on it; a destroy goes through.

@@ -94,3 +94,33 @@ describe("waitFor with a retry rule", () => {
     assert.equal(calls, 3);
   });
 });
+
+describe("waitFor: polls at the pace of the answers, never faster than its schedule", () => {
+  it("pauses first for firstIntervalMs, then twice as long each time up to intervalMs", async () => {
+    const probedAt: number[] = [];
+    const value = await waitFor(
+      async () => {
+        probedAt.push(performance.now());
+        return probedAt.length === 6 ? "ready" : undefined;
+      },
+      { what: "the sixth probe", timeoutMs: 60_000, firstIntervalMs: 10, intervalMs: 40 },
+    );
+    assert.equal(value, "ready");
+    const gaps = probedAt.slice(1).map((at, i) => at - probedAt[i]);
+    // Lower bounds only: a loaded machine may pause longer, never shorter (1 ms for timer rounding).
+    [10, 20, 40, 40, 40].forEach((least, i) => assert.ok(gaps[i] >= least - 1, `gap ${i}: ${gaps[i]} ms < ${least}`));
+  });
+
+  it("a wait whose probes must straddle a commit keeps its spacing from the first pause", async () => {
+    const probedAt: number[] = [];
+    await waitFor(
+      async () => {
+        probedAt.push(performance.now());
+        return probedAt.length === 3 ? true : undefined;
+      },
+      { what: "the third probe", timeoutMs: 60_000, firstIntervalMs: 150, intervalMs: 150 },
+    );
+    assert.ok(probedAt[1] - probedAt[0] >= 149);
+    assert.ok(probedAt[2] - probedAt[1] >= 149);
+  });
+});
