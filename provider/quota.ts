@@ -1,11 +1,18 @@
 import { createHash } from "node:crypto";
 import { lookup } from "node:dns/promises";
-import * as path from "path";
-import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
+import {
+  backupPathFor,
+  ConfigFormat,
+  defaultRestartCommand,
+  detectFormat,
+  editorFor,
+  formatOfContent,
+  looksOf,
+  specOf,
+} from "./config";
 import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
 import { formatDuration } from "./duration";
 import {
-  ConfigFileError,
   EtcdQuotaError,
   HostError,
   InterruptedError,
@@ -19,10 +26,10 @@ import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/o
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
 import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
 import { connectSsh } from "./hosts/ssh";
-import { defaultBackupPath, Host } from "./hosts/host";
+import { Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
-import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
+import { describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
 import { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./size";
 import { Progress, waitFor } from "./wait";
@@ -93,17 +100,7 @@ export async function observeQuota(
           return;
         }
         const format = spec.format ?? detectFormat(spec.configFile, text);
-        if (format === "k3s-config") {
-          const dropIns = await dropInsSettingEtcdArgs(host, spec.configFile);
-          if (dropIns.length > 0) {
-            throw new ConfigFileError(
-              spec.configFile,
-              `${dropIns.join(", ")} also set${dropIns.length === 1 ? "s" : ""} etcd-arg, and k3s and RKE2 read ` +
-                `${spec.configFile}.d after this file, so the quota there would win or be lost; move the etcd-arg ` +
-                "entries into one file and point configFile at it",
-            );
-          }
-        }
+        await specOf(format).checkBeforeChange?.(host, spec.configFile);
         const editor = editorFor(format);
         const reading = editor.read(text, spec.configFile);
         const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
@@ -143,22 +140,6 @@ export async function observeQuota(
   );
   fileProblems.push(...(await duplicates(settings, facts)));
   return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
-}
-
-/**
- * The drop-ins k3s and RKE2 merge after config.yaml (`config.yaml.d/*.yaml`, in name order) that name `etcd-arg`: a
- * later list replaces the earlier one, or with `etcd-arg+` extends it.
- */
-async function dropInsSettingEtcdArgs(host: Host, configFile: string): Promise<string[]> {
-  const dir = shellQuote(`${configFile}.d`);
-  const script =
-    `for f in ${dir}/*.yaml ${dir}/*.yml; do ` +
-    `[ -f "$f" ] && grep -qE '^[[:space:]]*["]?etcd-arg[+]?["]?[[:space:]]*:' "$f" && printf '%s\n' "$f"; ` +
-    "done; exit 0";
-  const { stdout, code, stderr } = await host.run(script, { timeoutMs: 15_000 });
-  if (code !== 0)
-    throw new HostError(`${host.label}: could not list ${configFile}.d: ${stderr.trim() || `exit ${code}`}`);
-  return stdout.split("\n").filter((line) => line !== "");
 }
 
 /**
@@ -280,12 +261,6 @@ export interface QuotaRecord {
   readonly alarmsDisarmed: readonly string[];
   /** The snapshot taken before the first restart, or null (no `snapshot`, or nothing to restart). */
   readonly snapshot: SnapshotRecord | null;
-}
-
-/** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */
-export function backupPathFor(format: ConfigFormat, file: string, now = new Date()): string {
-  const plain = defaultBackupPath(file, now);
-  return format === "kubeadm-manifest" ? path.join(path.dirname(plain), `.${path.basename(plain)}`) : plain;
 }
 
 async function restart(host: Host, fact: MemberFacts, timeoutMs: number, progress: Progress): Promise<void> {

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ConfigFormat } from "../provider/config";
 import { validateMemberList } from "../provider/inputs/access";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
@@ -47,7 +48,7 @@ export interface QuotaMemberArgs {
    * "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config" (a k3s or RKE2 server's
    * config.yaml). Default: detected from the file's content, or its place (`/etc/rancher/k3s/config.yaml`).
    */
-  readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config">;
+  readonly format?: pulumi.Input<ConfigFormat>;
   /**
    * Shell command that restarts the member. Default: `systemctl daemon-reload && systemctl restart <unit>` for a
    * systemd unit, `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest

@@ -7,13 +7,9 @@ import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
 import {
   abbreviate,
-  backupPrefix,
-  backupsToDelete,
   checkTimeout,
   CommandResult,
-  defaultBackupPath,
   FileRead,
-  FolderEntry,
   Host,
   MAX_CONFIG_FILE_BYTES,
   PruneResult,
@@ -22,6 +18,7 @@ import {
   WriteOptions,
 } from "./host";
 import { checkPath } from "./shell";
+import { backupPrefix, backupsToDelete, defaultBackupPath, type FolderEntry } from "../config/backups";
 
 const LABEL = "local";
 

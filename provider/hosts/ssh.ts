@@ -5,13 +5,12 @@ import type { Client, ClientChannel } from "ssh2";
 import type * as Ssh2 from "ssh2";
 import { formatDuration } from "../duration";
 import { HostError, TimeoutError } from "../errors";
+import { backupsToDelete, defaultBackupPath } from "../config/backups";
 import { Connection, ConnectionInput, validateConnection } from "./connection";
 import {
   abbreviate,
-  backupsToDelete,
   checkTimeout,
   CommandResult,
-  defaultBackupPath,
   FileRead,
   Host,
   MAX_CONFIG_FILE_BYTES,
