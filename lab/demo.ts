@@ -11,7 +11,7 @@ import { execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import type { ClusterObservation } from "../provider/etcd/observation";
+import type { ClusterObservation } from "../provider/plan/cluster";
 import type { SnapshotRecord } from "../provider/etcd/snapshot";
 import { ClusterSession } from "../provider/etcd/cluster";
 import { formatSize } from "../provider/size";

@@ -1,4 +1,4 @@
-import type { ClusterObservation, ObservedMember } from "../provider/etcd/observation";
+import type { ClusterObservation, ObservedMember } from "../provider/plan/cluster";
 import { formatSize } from "../provider/size";
 
 /** The columns of `etcdctl endpoint status -w table`, then the space columns this project is about. */

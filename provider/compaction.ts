@@ -1,6 +1,6 @@
 import { formatDuration } from "./duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
-import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
+import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";

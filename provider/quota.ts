@@ -20,7 +20,7 @@ import {
   SnapshotError,
   UnsafeClusterError,
 } from "./errors";
-import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
+import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";

@@ -6,7 +6,7 @@
  */
 import type { Alarm, MemberStatus } from "./etcd/member";
 import type { MemberMetrics } from "./etcd/metrics";
-import type { ClusterObservation } from "./etcd/observation";
+import type { ClusterObservation } from "./plan/cluster";
 import type { ClusterLock, LockOptions } from "./etcd/lock";
 import type { Host } from "./hosts/host";
 import type { EtcdAccess } from "./inputs/access";

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import type { ClusterObservation, ObservedMember } from "../provider/etcd/observation";
+import type { ClusterObservation, ObservedMember } from "../provider/plan/cluster";
 import * as path from "path";
 import { etcdBinary, REPO_ROOT } from "../lab/etcd-binary";
 import { statusTable } from "../lab/status-table";

@@ -15,7 +15,7 @@ import {
   noMemberAnswered,
   percent,
   quotaUsage,
-} from "../etcd/observation";
+} from "../plan/cluster";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
 import { CompactionStep, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { formatSize } from "../size";

@@ -1,7 +1,7 @@
 import { isAccessError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
 import { EtcdAccess } from "../inputs/access";
 import { Alarm, ClusterMember, MemberClient, MemberClientOptions } from "./member";
-import { accessProblems, ClusterObservation } from "./observation";
+import { accessProblems, ClusterObservation } from "../plan/cluster";
 import type { ClusterApi } from "../seams";
 
 /** One client per endpoint for the length of one provider call. */

@@ -9,7 +9,7 @@ import {
   leaderSuccessor,
   noSpaceAlarms,
   ObservedMember,
-} from "./observation";
+} from "../plan/cluster";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
 /** The leader move's bound, for timeout messages: no input changes it. */

@@ -10,7 +10,7 @@ import { snapshotPath, snapshotSource, snapshotsToDelete } from "../plan/snapsho
 import { formatSize } from "../size";
 import { Progress } from "../wait";
 import type { ClusterApi } from "../seams";
-import { ClusterObservation } from "./observation";
+import { ClusterObservation } from "../plan/cluster";
 
 /** A snapshot a run took, as its outputs record it. */
 export interface SnapshotRecord {

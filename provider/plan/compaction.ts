@@ -8,7 +8,7 @@ import {
   ObservedMember,
   quotaUsage,
   votingMembers,
-} from "../etcd/observation";
+} from "./cluster";
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
 import { describeSnapshot, snapshotSource } from "./snapshot";
 import type { Forecast } from "./forecast";

@@ -1,5 +1,5 @@
 import { formatDuration } from "../duration";
-import type { ClusterObservation } from "../etcd/observation";
+import type { ClusterObservation } from "./cluster";
 import { formatSize } from "../size";
 
 /** One refresh's reading: the largest DB file against the smallest quota, when it was read. */

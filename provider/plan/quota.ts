@@ -1,5 +1,5 @@
 import type { ConfigFormat } from "../config/format";
-import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "../etcd/observation";
+import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "./cluster";
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
 import { formatSize } from "../size";
 

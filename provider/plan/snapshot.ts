@@ -1,5 +1,5 @@
 import * as path from "path";
-import { ClusterObservation, ObservedMember, votingMembers } from "../etcd/observation";
+import { ClusterObservation, ObservedMember, votingMembers } from "./cluster";
 import { SnapshotSettings, TIME } from "../inputs/snapshot";
 
 /** `{time}` as it is written: UTC, to the millisecond, in an order that sorts by name (`20261130T051200123Z`). */

@@ -2,12 +2,7 @@ import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
 import type { SnapshotRecord } from "../etcd/snapshot";
-import {
-  ClusterObservation,
-  NO_MEMBER_ANSWERED_AGAIN,
-  noMemberAnswered,
-  noMemberAnsweredKey,
-} from "../etcd/observation";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";

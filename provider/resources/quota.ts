@@ -1,11 +1,6 @@
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
-import {
-  ClusterObservation,
-  NO_MEMBER_ANSWERED_AGAIN,
-  noMemberAnswered,
-  noMemberAnsweredKey,
-} from "../etcd/observation";
+import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import type { MemberClientOptions } from "../etcd/member";
 import type { SnapshotRecord } from "../etcd/snapshot";
 import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";

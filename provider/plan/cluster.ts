@@ -4,8 +4,8 @@
  */
 import { isAccessError, UnsafeClusterError } from "../errors";
 import { formatSize } from "../size";
-import type { Alarm, ClusterMember, MemberStatus } from "./member";
-import type { MemberMetrics } from "./metrics";
+import type { Alarm, ClusterMember, MemberStatus } from "../etcd/member";
+import type { MemberMetrics } from "../etcd/metrics";
 
 /** A member that answered, with what it said and its metrics. */
 export interface ObservedMember extends MemberStatus {
