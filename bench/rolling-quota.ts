@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import { listConfig, PulumiProject } from "../lab/pulumi-cli";
-import { parseDuration } from "../provider/duration";
+import { parseDuration } from "../provider/values/duration";
 import { SupervisedCluster } from "../lab/supervisor";
 import { setTimeout as sleep } from "timers/promises";
 import { Writer, WriterReport } from "../test/support/writer";

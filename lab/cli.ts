@@ -3,7 +3,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { ClusterSession } from "../provider/etcd/cluster";
 import { ClusterObservation } from "../provider/plan/cluster";
-import { formatSize, parseSize } from "../provider/size";
+import { formatSize, parseSize } from "../provider/values/size";
 import { LabCluster } from "./cluster";
 import { REPO_ROOT } from "./etcd-binary";
 import { fill } from "./fill";

@@ -14,7 +14,7 @@ import { promisify } from "util";
 import type { ClusterObservation } from "../provider/plan/cluster";
 import type { SnapshotRecord } from "../provider/etcd/snapshot";
 import { ClusterSession } from "../provider/etcd/cluster";
-import { formatSize } from "../provider/size";
+import { formatSize } from "../provider/values/size";
 import type { LabCluster } from "./cluster";
 import type { SupervisedCluster } from "./supervisor";
 import { DEFAULT_ETCD_VERSION, type EtcdBinary, etcdBinary, REPO_ROOT } from "./etcd-binary";

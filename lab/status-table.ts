@@ -1,5 +1,5 @@
 import type { ClusterObservation, ObservedMember } from "../provider/plan/cluster";
-import { formatSize } from "../provider/size";
+import { formatSize } from "../provider/values/size";
 
 /** The columns of `etcdctl endpoint status -w table`, then the space columns this project is about. */
 const HEADER = [

@@ -19,7 +19,7 @@ import { PartialFailureError } from "../provider/errors";
 import { compaction } from "../provider/resources/compaction";
 import { quota } from "../provider/resources/quota";
 import type { ResourceLifecycle } from "../provider/resources/lifecycle";
-import { plain } from "../provider/values";
+import { plain } from "../provider/values/plain";
 import { importedState } from "./import";
 
 /** The key and value that mark a secret in a property map (sdk/go/common/resource/sig). */

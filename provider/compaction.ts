@@ -1,8 +1,9 @@
-import { formatDuration } from "./duration";
+import { formatDuration } from "./values/duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
 import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { pauseBetweenMembers } from "./pause";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
 import {
   CompactionStep,
@@ -14,7 +15,7 @@ import {
   SNAPSHOT_REASON,
 } from "./plan/compaction";
 import { CompactionSettings } from "./inputs/compaction";
-import { formatSize } from "./size";
+import { formatSize } from "./values/size";
 import { Progress, sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
 

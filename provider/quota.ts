@@ -11,7 +11,7 @@ import {
   specOf,
 } from "./config";
 import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
-import { formatDuration } from "./duration";
+import { formatDuration } from "./values/duration";
 import {
   EtcdQuotaError,
   HostError,
@@ -22,7 +22,8 @@ import {
 } from "./errors";
 import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { pauseBetweenMembers } from "./pause";
 import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
 import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
 import { connectSsh } from "./hosts/ssh";
@@ -31,7 +32,7 @@ import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
 import { describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
 import { MemberSpec, QuotaSettings } from "./inputs/quota";
-import { formatSize } from "./size";
+import { formatSize } from "./values/size";
 import { Progress, waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
 

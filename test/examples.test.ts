@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { compactionSettings } from "../provider/inputs/compaction";
 import { quotaSettings } from "../provider/inputs/quota";
-import { parseSize } from "../provider/size";
+import { parseSize } from "../provider/values/size";
 import { generateKey } from "./support/sshd";
 
 const EXAMPLES = resolve(__dirname, "..", "examples");

@@ -5,7 +5,7 @@
  * on settings validated as `check` validates them; it loads neither Pulumi nor SSH.
  */
 import { CompactionRecord, runCompaction } from "../compaction";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { InterruptedError, isAccessError, SnapshotError, UnsafeClusterError } from "../errors";
 import { ClusterSession } from "../etcd/cluster";
 import {
@@ -18,7 +18,7 @@ import {
 } from "../plan/cluster";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
 import { CompactionStep, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 import type { ClusterApi } from "../seams";
 import { flagOf, Invocation, parseInvocation, USAGE, UsageError } from "./args";
 

@@ -1,5 +1,5 @@
 import { InvalidInputError } from "../errors";
-import { describe } from "../size";
+import { describeValue } from "../values/shown";
 import { defaultBackupPath } from "./backups";
 import { envFileFormat } from "./env-file";
 import { etcdConfigFormat } from "./etcd-config";
@@ -48,7 +48,7 @@ export function parseFormat(value: unknown, field: string): ConfigFormat {
   if (format === undefined) {
     throw new InvalidInputError(
       field,
-      `expected one of ${CONFIG_FORMATS.map((f) => `"${f}"`).join(", ")}, got ${describe(value)}`,
+      `expected one of ${CONFIG_FORMATS.map((f) => `"${f}"`).join(", ")}, got ${describeValue(value)}`,
     );
   }
   return format;

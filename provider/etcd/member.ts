@@ -15,7 +15,7 @@ import {
   ISnapshotResponse,
   IStatusResponse,
 } from "etcd3";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import {
   EtcdAuthError,
   EtcdDeadlineError,
@@ -29,7 +29,7 @@ import {
   OversizedAnswerError,
   QuotaReportsDisagreeError,
 } from "../errors";
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 import { EtcdAccess, TlsInput } from "../inputs/access";
 import { MemberMetrics, memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
@@ -311,11 +311,6 @@ function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
   };
 }
 
-/**
- * A client bound to exactly one member. etcd3's own client balances calls across hosts and retries on another,
- * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
- * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
- */
 /** What {@link memberError} should know of how a client connected with `access`. */
 export function errorContextOf(access: Omit<EtcdAccess, "endpoints">): EtcdErrorContext {
   return { username: access.username, clientCert: access.tls?.cert !== undefined, ca: access.tls?.ca !== undefined };
@@ -389,6 +384,11 @@ class StatusQuotaEtcd3 extends Etcd3 {
   }
 }
 
+/**
+ * A client bound to exactly one member. etcd3's own client balances calls across hosts and retries on another,
+ * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
+ * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
+ */
 export class MemberClient implements MemberApi {
   private readonly client: StatusQuotaEtcd3;
   private readonly callTimeoutMs: number;

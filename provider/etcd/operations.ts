@@ -1,6 +1,5 @@
 import { DisarmRefusedError, MemberUnavailableError } from "../errors";
-import { formatDuration } from "../duration";
-import { Progress, sleep, waitFor } from "../wait";
+import { Progress, waitFor } from "../wait";
 import type { ClusterApi } from "../seams";
 import {
   assertHealthy,
@@ -74,11 +73,4 @@ export async function disarmNoSpace(
   }
   progress(`disarm: NOSPACE lifted on ${disarmed.length} member(s); ${decision.reason}`);
   return disarmed;
-}
-
-/** `pauseBetweenMembers`: lets the cluster settle (clients reconnect, followers catch up) before the next member. */
-export async function pauseBetweenMembers(ms: number, done: string, next: string, progress: Progress): Promise<void> {
-  if (ms <= 0) return;
-  progress(`pause: ${formatDuration(ms)} after ${done} before ${next} (pauseBetweenMembers)`);
-  await sleep(ms);
 }

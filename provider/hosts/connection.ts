@@ -1,7 +1,7 @@
-import { rejectUnknownKeys } from "../names";
+import { rejectMisspelledKeys } from "../inputs/check";
 import type * as Ssh2 from "ssh2";
 import { InvalidInputError } from "../errors";
-import { describe, describeShape } from "../size";
+import { describeValue, describeShape } from "../values/shown";
 import { findKnownKeys, parsePublicKey } from "./known-hosts";
 
 /** How to reach a member's machine over SSH; the subset of `@pulumi/command`'s `remote.ConnectionArgs` we support. */
@@ -91,7 +91,7 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
     );
   }
   const input = value as Record<string, unknown>;
-  rejectUnknownKeys(
+  rejectMisspelledKeys(
     // A checked proxy carries the `sudo: false` this function gives it, and connectSsh checks a connection again.
     Object.fromEntries(
       Object.entries(input).filter(
@@ -105,7 +105,7 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
 
   const host = input.host;
   if (typeof host !== "string" || host === "") {
-    throw new InvalidInputError(`${field}.host`, `is required: a host name or IP address, got ${describe(host)}`);
+    throw new InvalidInputError(`${field}.host`, `is required: a host name or IP address, got ${describeValue(host)}`);
   }
   if (!HOST_PATTERN.test(host)) {
     throw new InvalidInputError(
@@ -116,14 +116,14 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
 
   const port = input.port ?? DEFAULT_PORT;
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidInputError(`${field}.port`, `must be a whole number from 1 to 65535, got ${describe(port)}`);
+    throw new InvalidInputError(`${field}.port`, `must be a whole number from 1 to 65535, got ${describeValue(port)}`);
   }
 
   const user = input.user ?? DEFAULT_USER;
   if (typeof user !== "string" || !USER_PATTERN.test(user)) {
     throw new InvalidInputError(
       `${field}.user`,
-      `must be a user name such as "root" or "ubuntu", got ${describe(user)}`,
+      `must be a user name such as "root" or "ubuntu", got ${describeValue(user)}`,
     );
   }
 
@@ -138,7 +138,7 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
   if (agentSocketPath !== undefined && !agentSocketPath.startsWith("/")) {
     throw new InvalidInputError(
       `${field}.agentSocketPath`,
-      `must be an absolute path, got ${describe(agentSocketPath)}`,
+      `must be an absolute path, got ${describeValue(agentSocketPath)}`,
     );
   }
   if (privateKey === undefined && password === undefined && agentSocketPath === undefined) {
@@ -173,7 +173,7 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
 
   const sudo = input.sudo ?? user !== "root";
   if (typeof sudo !== "boolean") {
-    throw new InvalidInputError(`${field}.sudo`, `must be true or false, got ${describe(sudo)}`);
+    throw new InvalidInputError(`${field}.sudo`, `must be true or false, got ${describeValue(sudo)}`);
   }
 
   const given = input.dialTimeout ?? undefined;
@@ -186,7 +186,7 @@ export function validateConnection(value: unknown, field: string, isProxy = fals
   if (typeof dialTimeout !== "number" || !Number.isFinite(dialTimeout) || dialTimeout <= 0) {
     throw new InvalidInputError(
       `${field}.${timeoutField}`,
-      `must be a positive number of seconds, got ${describe(dialTimeout)}`,
+      `must be a positive number of seconds, got ${describeValue(dialTimeout)}`,
     );
   }
 
@@ -227,7 +227,7 @@ function optionalString(input: Record<string, unknown>, key: string, field: stri
   const value = input[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value === "") {
-    const got = SECRET_FIELDS.has(key) ? describeShape(value) : describe(value);
+    const got = SECRET_FIELDS.has(key) ? describeShape(value) : describeValue(value);
     throw new InvalidInputError(`${field}.${key}`, `must be a non-empty string, got ${got}`);
   }
   return value;

@@ -1,5 +1,5 @@
 import { HostError } from "../errors";
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 
 /**
  * The largest config file read. etcd's own take a few KiB; a larger file is not one of them (or was given by

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { constants as fsConstants, promises as fs, Stats } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { HostError, TimeoutError } from "../errors";
 import {
   abbreviate,

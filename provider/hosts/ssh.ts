@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Client, ClientChannel } from "ssh2";
 import type * as Ssh2 from "ssh2";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { HostError, TimeoutError } from "../errors";
 import { backupsToDelete, defaultBackupPath } from "../config/backups";
 import { Connection, ConnectionInput, validateConnection } from "./connection";

@@ -3,7 +3,7 @@
  * be disarmed): pure, so the planners and their tests load no etcd client.
  */
 import { isAccessError, UnsafeClusterError } from "../errors";
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 import type { Alarm, ClusterMember, MemberStatus } from "../etcd/member";
 import type { MemberMetrics } from "../etcd/metrics";
 

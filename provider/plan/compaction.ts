@@ -1,4 +1,4 @@
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 import {
   ClusterObservation,
   hasNoSpace,
@@ -12,7 +12,7 @@ import {
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
 import { describeSnapshot, snapshotSource } from "./snapshot";
 import type { Forecast } from "./forecast";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 
 /**
  * The revision to compact to so that exactly the newest `retain` revisions stay readable (0 and 1 both keep only the

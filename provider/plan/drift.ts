@@ -1,6 +1,6 @@
 import type { ClusterObservation } from "./cluster";
-import { formatSize, parseSize } from "../size";
-import { sameValue } from "../values";
+import { formatSize, parseSize } from "../values/size";
+import { sameValue } from "../values/plain";
 import { quotaInEffect } from "./quota";
 
 /**

@@ -1,7 +1,7 @@
 import type { ConfigFormat } from "../config/format";
 import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "./cluster";
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
-import { formatSize } from "../size";
+import { formatSize } from "../values/size";
 
 /** What was found about one member before changing anything. */
 export interface MemberFacts {

@@ -6,11 +6,11 @@ import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMembe
 import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
-import { checkInputs } from "../names";
-import { clusterIdIn, onceThenShort, progressFor } from "../progress";
+import { checkInputs } from "../inputs/check";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
 import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
-import { pick, plain, sameValue } from "../values";
+import { pick, plain, sameValue } from "../values/plain";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdCompaction's inputs, as the program gives them. */

@@ -18,9 +18,9 @@ import {
   runQuotaChange,
 } from "../quota";
 import { liveQuota, sameQuota } from "../plan/drift";
-import { checkInputs } from "../names";
-import { clusterIdIn, onceThenShort, progressFor } from "../progress";
-import { pick, plain, sameValue } from "../values";
+import { checkInputs } from "../inputs/check";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
+import { pick, plain, sameValue } from "../values/plain";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */

@@ -1,4 +1,5 @@
-import { InvalidInputError } from "./errors";
+import { InvalidInputError } from "../errors";
+import { describeValue } from "./shown";
 
 const UNITS: Readonly<Record<string, number>> = {
   "": 1,
@@ -44,7 +45,7 @@ export function parseSize(value: unknown, field: string): number {
     return value;
   }
   if (typeof value !== "string") {
-    throw new InvalidInputError(field, `expected a size such as ${EXAMPLES}, got ${describe(value)}`);
+    throw new InvalidInputError(field, `expected a size such as ${EXAMPLES}, got ${describeValue(value)}`);
   }
   const match = SIZE_PATTERN.exec(value.trim());
   if (!match) {
@@ -81,25 +82,4 @@ export function formatSize(bytes: number): string {
   }
   const text = Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 2 : 1);
   return `${sign}${text} ${units[unit]}`;
-}
-
-/**
- * What kind of value a secret input was given, and never the value itself: `a string of 1,675 characters`, `a
- * number`. Check failures reach CI logs, so a private key or password must not be repeated in them.
- */
-export function describeShape(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "string") return `a string of ${value.length.toLocaleString("en-US")} characters`;
-  if (typeof value === "object") return "an object";
-  return `a ${typeof value}`;
-}
-
-/** A short description of an unexpected value for error messages; {@link describeShape} for a secret one. */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "string") return `"${value}"`;
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value)}`;
 }

@@ -1,5 +1,5 @@
-import { InvalidInputError } from "./errors";
-import { describe } from "./size";
+import { InvalidInputError } from "../errors";
+import { describeValue } from "./shown";
 
 const PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+$/;
@@ -20,11 +20,11 @@ export function parseDuration(value: unknown, field: string): number {
   } else {
     throw new InvalidInputError(
       field,
-      `expected a duration such as 90, "90s", "3m" or "1m30s", got ${describe(value)}`,
+      `expected a duration such as 90, "90s", "3m" or "1m30s", got ${describeValue(value)}`,
     );
   }
   if (!Number.isFinite(ms) || ms <= 0) {
-    throw new InvalidInputError(field, `must be a positive duration, got ${describe(value)}`);
+    throw new InvalidInputError(field, `must be a positive duration, got ${describeValue(value)}`);
   }
   return Math.round(ms);
 }

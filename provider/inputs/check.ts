@@ -1,5 +1,4 @@
-import { CheckFailure, checkFailure, InvalidInputError } from "./errors";
-import { unknownKeys } from "./values";
+import { CheckFailure, checkFailure, InvalidInputError } from "../errors";
 
 /**
  * The known name a misspelled one most likely meant: the closest by edit distance, ignoring case and `_`/`-`, if it
@@ -24,7 +23,7 @@ export function nearestName(name: string, known: readonly string[]): string | un
  * where `field` is "") and suggesting the name it most likely meant. Values that are absent (undefined) count as not
  * given. `what` says what the keys are: "input", "member setting".
  */
-export function rejectUnknownKeys(
+export function rejectMisspelledKeys(
   value: Readonly<Record<string, unknown>>,
   known: readonly string[],
   field: string,
@@ -50,6 +49,26 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
+/** What the engine sends in place of a value it does not know yet (during preview). */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Whether `value` is, or contains, a value not known until apply. */
+function containsUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  if (value !== null && typeof value === "object") return Object.values(value).some(containsUnknown);
+  return false;
+}
+
+/** The top-level inputs that hold a value not known until apply. */
+function keysNotYetKnown(inputs: object): Set<string> {
+  return new Set(
+    Object.entries(inputs)
+      .filter(([, value]) => containsUnknown(value))
+      .map(([key]) => key),
+  );
+}
+
 /**
  * `check`'s first step, the same for both resources: every input known by name (a misspelled one would otherwise be
  * ignored and its default used: for `retainRevisions`, keep no history), then validated, values still unknown in a
@@ -60,9 +79,9 @@ export function checkInputs<S>(
   names: readonly string[],
   settingsOf: (inputs: Record<string, unknown>, unknown: ReadonlySet<string>) => S,
 ): { readonly settings: S; readonly unknown: ReadonlySet<string> } | { readonly failures: CheckFailure[] } {
-  const unknown = unknownKeys(news);
+  const unknown = keysNotYetKnown(news);
   try {
-    rejectUnknownKeys(news, names, "", "input");
+    rejectMisspelledKeys(news, names, "", "input");
     return { settings: settingsOf(news, unknown), unknown };
   } catch (error) {
     if (!(error instanceof InvalidInputError)) throw error;
