@@ -12,22 +12,8 @@ import { fill } from "../lab/fill";
 import { listConfig, PulumiProject } from "../lab/pulumi-cli";
 import { SupervisedCluster } from "../lab/supervisor";
 import { etcdctlRunbook, sizesOf } from "./maintenance";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  log,
-  median,
-  mib,
-  MiB,
-  millis,
-  onCleanup,
-  ratio,
-  seconds,
-  sum,
-  table,
-  timed,
-} from "./support";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, log, median, mib, MiB, millis, onCleanup, ratio, seconds, sum, table, timed } from "./support";
 
 const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";

@@ -10,11 +10,11 @@ import { listConfig, PulumiProject } from "../lab/pulumi-cli";
 import { parseDuration } from "../provider/values/duration";
 import { SupervisedCluster } from "../lab/supervisor";
 import { setTimeout as sleep } from "timers/promises";
-import { Writer, WriterReport } from "../test/support/writer";
+import type { WriterReport } from "../test/support/writer";
+import { Writer } from "../test/support/writer";
+import type { BenchOptions, BenchResult } from "./support";
 import {
   answersWithLeader,
-  BenchOptions,
-  BenchResult,
   etcdctl,
   gauge,
   log,

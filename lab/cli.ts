@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { ClusterSession } from "../provider/etcd/cluster";
-import { ClusterObservation } from "../provider/plan/cluster";
+import type { ClusterObservation } from "../provider/plan/cluster";
 import { formatSize, parseSize } from "../provider/values/size";
 import { LabCluster } from "./cluster";
 import { REPO_ROOT } from "./etcd-binary";

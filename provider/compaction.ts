@@ -1,22 +1,18 @@
 import { formatDuration } from "./values/duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
-import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./plan/cluster";
+import type { ClusterObservation, ObservedMember } from "./plan/cluster";
+import { assertHealthy, hasNoSpace, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { pauseBetweenMembers } from "./pause";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
-import {
-  CompactionStep,
-  compactStep,
-  defragOrder,
-  describeStep,
-  disarmSteps,
-  memberSteps,
-  SNAPSHOT_REASON,
-} from "./plan/compaction";
-import { CompactionSettings } from "./inputs/compaction";
+import type { SnapshotRecord } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
+import type { CompactionStep } from "./plan/compaction";
+import { compactStep, defragOrder, describeStep, disarmSteps, memberSteps, SNAPSHOT_REASON } from "./plan/compaction";
+import type { CompactionSettings } from "./inputs/compaction";
 import { formatSize } from "./values/size";
-import { Progress, sleep, waitFor } from "./wait";
+import type { Progress } from "./wait";
+import { sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
 
 /** What one run did to one member: the audit record kept in the resource's outputs. */

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { lookup } from "node:dns/promises";
+import type { ConfigFormat } from "./config";
 import {
   backupPathFor,
-  ConfigFormat,
   defaultRestartCommand,
   detectFormat,
   editorFor,
@@ -20,20 +20,25 @@ import {
   SnapshotError,
   UnsafeClusterError,
 } from "./errors";
-import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
+import type { ClusterObservation } from "./plan/cluster";
+import { assertHealthy, canSpareOne, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
 import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
 import { pauseBetweenMembers } from "./pause";
-import { SnapshotRecord, takeSnapshot } from "./etcd/snapshot";
-import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
+import type { SnapshotRecord } from "./etcd/snapshot";
+import { takeSnapshot } from "./etcd/snapshot";
+import type { Connection } from "./inputs/connection";
+import { FIELDS as CONNECTION_FIELDS } from "./inputs/connection";
 import { connectSsh } from "./hosts/ssh";
-import { Host } from "./hosts/host";
+import type { Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
-import { describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
-import { MemberSpec, QuotaSettings } from "./inputs/quota";
+import type { MemberFacts, QuotaPlan, QuotaStep } from "./plan/quota";
+import { describeQuotaStep, planQuota } from "./plan/quota";
+import type { MemberSpec, QuotaSettings } from "./inputs/quota";
 import { formatSize } from "./values/size";
-import { Progress, waitFor } from "./wait";
+import type { Progress } from "./wait";
+import { waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
 
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */

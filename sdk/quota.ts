@@ -4,7 +4,8 @@ import { validateMemberList } from "../provider/inputs/access";
 import type { QuotaMemberRecord } from "../provider/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
-import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
+import type { SnapshotArgs, SnapshotTaken } from "./snapshot";
+import { snapshotInput } from "./snapshot";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {

@@ -4,7 +4,8 @@ import * as path from "node:path";
 import { Etcd3 } from "etcd3";
 import { isAlive, LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
-import { LabTls, makeLabTls } from "../lab/tls";
+import type { LabTls } from "../lab/tls";
+import { makeLabTls } from "../lab/tls";
 import { alarmsOf, fillToNoSpace, statusOf, waitHealthy, withClient } from "./support/etcd";
 
 const MiB = 1024 ** 2;

@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { EngineStack, ProviderHost } from "./support/engine";
-import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
+import type { SupervisedFormat } from "../lab/supervisor";
+import { SupervisedCluster } from "../lab/supervisor";
 import { providerShim } from "../sdk/shim";
 import { liveQuota } from "./support/files";
 

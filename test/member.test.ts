@@ -1,8 +1,9 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "child_process";
 import { QuotaReportsDisagreeError } from "../provider/errors";
-import { MemberClient, MemberStatus } from "../provider/etcd/member";
-import { MemberMetrics } from "../provider/etcd/metrics";
+import type { MemberStatus } from "../provider/etcd/member";
+import { MemberClient } from "../provider/etcd/member";
+import type { MemberMetrics } from "../provider/etcd/metrics";
 import { LabCluster } from "../lab/cluster";
 import { etcdBinary } from "../lab/etcd-binary";
 import { liveQuota } from "./support/files";

@@ -4,8 +4,10 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { EngineStack, PartialFailure, ProviderHost, secret } from "./support/engine";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
-import { generateKey, startSshd, TestSshd } from "./support/sshd";
-import { SupervisedCluster, SupervisedFormat } from "../lab/supervisor";
+import type { TestSshd } from "./support/sshd";
+import { generateKey, startSshd } from "./support/sshd";
+import type { SupervisedFormat } from "../lab/supervisor";
+import { SupervisedCluster } from "../lab/supervisor";
 import { assertOnlyQuotaChanged, liveQuota, sha256 } from "./support/files";
 import { progressLines } from "./support/progress";
 

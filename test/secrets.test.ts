@@ -5,9 +5,11 @@ import * as os from "os";
 import * as path from "path";
 import { LabCluster } from "../lab/cluster";
 import { EngineStack, isSecret, ProviderHost, secret } from "./support/engine";
-import { LabTls, makeLabTls } from "../lab/tls";
+import type { LabTls } from "../lab/tls";
+import { makeLabTls } from "../lab/tls";
 import { providerShim, SECRET_OUTPUTS } from "../sdk/shim";
-import { generateKey, startSshd, TestSshd } from "./support/sshd";
+import type { TestSshd } from "./support/sshd";
+import { generateKey, startSshd } from "./support/sshd";
 import { PulumiProject } from "../lab/pulumi-cli";
 
 const MiB = 1024 ** 2;

@@ -7,7 +7,8 @@ import * as path from "path";
 import { HostError } from "../provider/errors";
 import type { Host } from "../provider/hosts/host";
 import { connectSsh } from "../provider/hosts/ssh";
-import { startSshd, TestSshd } from "./support/sshd";
+import type { TestSshd } from "./support/sshd";
+import { startSshd } from "./support/sshd";
 
 const SUDO = "/usr/bin/sudo";
 

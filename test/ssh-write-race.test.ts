@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,7 +8,8 @@ import { join } from "node:path";
 import { HostError } from "../provider/errors";
 import type { Host } from "../provider/hosts/host";
 import { connectSsh } from "../provider/hosts/ssh";
-import { startSshd, TestSshd } from "./support/sshd";
+import type { TestSshd } from "./support/sshd";
+import { startSshd } from "./support/sshd";
 
 /** Writes raced; the old script lost within the first few on this machine, so ten leave no doubt either way. */
 const ATTEMPTS = 10;

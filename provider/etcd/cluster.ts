@@ -1,7 +1,9 @@
 import { isAccessError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
-import { EtcdAccess } from "../inputs/access";
-import { Alarm, ClusterMember, MemberClient, MemberClientOptions } from "./member";
-import { accessProblems, ClusterObservation } from "../plan/cluster";
+import type { EtcdAccess } from "../inputs/access";
+import type { Alarm, ClusterMember, MemberClientOptions } from "./member";
+import { MemberClient } from "./member";
+import type { ClusterObservation } from "../plan/cluster";
+import { accessProblems } from "../plan/cluster";
 import type { ClusterApi } from "../seams";
 
 /** One client per endpoint for the length of one provider call. */

@@ -2,6 +2,7 @@ import * as http from "http";
 import * as https from "https";
 import type { CallOptions, ClientReadableStream, ServiceClientConstructor } from "@grpc/grpc-js";
 import { noop } from "cockatiel";
+import type { IOptions, ISnapshotResponse, IStatusResponse } from "etcd3";
 import {
   AlarmAction,
   AlarmType,
@@ -11,9 +12,6 @@ import {
   EtcdInvalidAuthTokenError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
-  IOptions,
-  ISnapshotResponse,
-  IStatusResponse,
 } from "etcd3";
 import { formatDuration } from "../values/duration";
 import {
@@ -30,8 +28,9 @@ import {
   QuotaReportsDisagreeError,
 } from "../errors";
 import { formatSize } from "../values/size";
-import { EtcdAccess, TlsInput } from "../inputs/access";
-import { MemberMetrics, memberMetricsFrom } from "./metrics";
+import type { EtcdAccess, TlsInput } from "../inputs/access";
+import type { MemberMetrics } from "./metrics";
+import { memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
 import type { MemberApi } from "../seams";
 

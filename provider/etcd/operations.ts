@@ -1,14 +1,9 @@
 import { DisarmRefusedError, MemberUnavailableError } from "../errors";
-import { Progress, waitFor } from "../wait";
+import type { Progress } from "../wait";
+import { waitFor } from "../wait";
 import type { ClusterApi } from "../seams";
-import {
-  assertHealthy,
-  ClusterObservation,
-  disarmDecision,
-  leaderSuccessor,
-  noSpaceAlarms,
-  ObservedMember,
-} from "../plan/cluster";
+import type { ClusterObservation, ObservedMember } from "../plan/cluster";
+import { assertHealthy, disarmDecision, leaderSuccessor, noSpaceAlarms } from "../plan/cluster";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
 /** The leader move's bound, for timeout messages: no input changes it. */

@@ -5,12 +5,12 @@ import * as path from "path";
 import { promisify } from "util";
 import { formatDuration } from "../values/duration";
 import { EtcdQuotaError, SnapshotError } from "../errors";
-import { SnapshotSettings } from "../inputs/snapshot";
+import type { SnapshotSettings } from "../inputs/snapshot";
 import { snapshotPath, snapshotSource, snapshotsToDelete } from "../plan/snapshot";
 import { formatSize } from "../values/size";
-import { Progress } from "../wait";
+import type { Progress } from "../wait";
 import type { ClusterApi } from "../seams";
-import { ClusterObservation } from "../plan/cluster";
+import type { ClusterObservation } from "../plan/cluster";
 
 /** A snapshot a run took, as its outputs record it. */
 export interface SnapshotRecord {

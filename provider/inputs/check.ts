@@ -1,4 +1,5 @@
-import { CheckFailure, checkFailure, InvalidInputError } from "../errors";
+import type { CheckFailure } from "../errors";
+import { checkFailure, InvalidInputError } from "../errors";
 
 /**
  * The known name a misspelled one most likely meant: the closest by edit distance, ignoring case and `_`/`-`, if it

@@ -3,16 +3,12 @@ import { InvalidInputError } from "../errors";
 import { parseDuration } from "../values/duration";
 import { parseSize } from "../values/size";
 import { describeValue } from "../values/shown";
-import { EtcdAccess, validateAccess } from "./access";
-import {
-  lockTimeoutMs,
-  PacingSettings,
-  pacingSettings,
-  validateBoolean,
-  validateFraction,
-  validateResourceName,
-} from "./common";
-import { SnapshotSettings, validateSnapshot } from "./snapshot";
+import type { EtcdAccess } from "./access";
+import { validateAccess } from "./access";
+import type { PacingSettings } from "./common";
+import { lockTimeoutMs, pacingSettings, validateBoolean, validateFraction, validateResourceName } from "./common";
+import type { SnapshotSettings } from "./snapshot";
+import { validateSnapshot } from "./snapshot";
 
 /** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
 export interface DefragThresholds {

@@ -1,15 +1,19 @@
 import { parseFormat } from "../config";
 import type { ConfigFormat } from "../config/format";
 import { InvalidInputError } from "../errors";
-import { Connection, validateConnection } from "../hosts/connection";
-import { checkPath } from "../hosts/shell";
+import type { Connection } from "./connection";
+import { validateConnection } from "./connection";
+import { checkPath } from "./paths";
 import { rejectMisspelledKeys } from "./check";
 import { parseDuration } from "../values/duration";
 import { formatSize, parseSize } from "../values/size";
 import { describeValue } from "../values/shown";
-import { EtcdAccess, validateAccess, validateEndpoint, validateMemberList } from "./access";
-import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean, validateResourceName } from "./common";
-import { SnapshotSettings, validateSnapshot } from "./snapshot";
+import type { EtcdAccess } from "./access";
+import { validateAccess, validateEndpoint, validateMemberList } from "./access";
+import type { PacingSettings } from "./common";
+import { lockTimeoutMs, pacingSettings, validateBoolean, validateResourceName } from "./common";
+import type { SnapshotSettings } from "./snapshot";
+import { validateSnapshot } from "./snapshot";
 
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
 const RECOMMENDED_MAX_QUOTA = 8 * 1024 ** 3;

@@ -4,7 +4,9 @@
  */
 import { isAccessError, UnsafeClusterError } from "../errors";
 import { formatSize } from "../values/size";
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- observation types: plan-walked moves them to provider/types/
 import type { Alarm, ClusterMember, MemberStatus } from "../etcd/member";
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- observation types: plan-walked moves them to provider/types/
 import type { MemberMetrics } from "../etcd/metrics";
 
 /** A member that answered, with what it said and its metrics. */

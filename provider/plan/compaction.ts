@@ -1,14 +1,6 @@
 import { formatSize } from "../values/size";
-import {
-  ClusterObservation,
-  hasNoSpace,
-  leaderSuccessor,
-  noSpaceAlarms,
-  percent,
-  ObservedMember,
-  quotaUsage,
-  votingMembers,
-} from "./cluster";
+import type { ClusterObservation, ObservedMember } from "./cluster";
+import { hasNoSpace, leaderSuccessor, noSpaceAlarms, percent, quotaUsage, votingMembers } from "./cluster";
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
 import { describeSnapshot, snapshotSource } from "./snapshot";
 import type { Forecast } from "./forecast";

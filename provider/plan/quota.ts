@@ -1,5 +1,6 @@
 import type { ConfigFormat } from "../config/format";
-import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "./cluster";
+import type { ClusterObservation } from "./cluster";
+import { canSpareOne, healthProblems, votingMembers } from "./cluster";
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
 import { formatSize } from "../values/size";
 

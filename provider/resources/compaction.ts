@@ -1,15 +1,18 @@
-import { CompactionRecord, MemberRecord, runCompaction } from "../compaction";
+import type { CompactionRecord, MemberRecord } from "../compaction";
+import { runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
 import type { SnapshotRecord } from "../etcd/snapshot";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
+import type { ClusterObservation } from "../plan/cluster";
+import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import { describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
 import { checkInputs } from "../inputs/check";
 import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
-import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
+import type { SizeSample } from "../plan/forecast";
+import { forecast, keepSamples, sampleOf } from "../plan/forecast";
 import { pick, plain, sameValue } from "../values/plain";
 import type { ResourceLifecycle } from "./lifecycle";
 

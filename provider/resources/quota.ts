@@ -1,22 +1,17 @@
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
-import { ClusterObservation, NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
+import type { ClusterObservation } from "../plan/cluster";
+import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import type { MemberClientOptions } from "../etcd/member";
 import type { SnapshotRecord } from "../etcd/snapshot";
-import { describeQuotaStep, planQuota, QuotaPlan } from "../plan/quota";
+import type { QuotaPlan } from "../plan/quota";
+import { describeQuotaStep, planQuota } from "../plan/quota";
 import { describeSnapshot, snapshotSource } from "../plan/snapshot";
 import { refuseCleartextCredentials } from "../inputs/access";
-import { QuotaSettings, quotaSettings } from "../inputs/quota";
-import {
-  HostPool,
-  memberRecords,
-  observeQuota,
-  QuotaMemberRecord,
-  QuotaObservation,
-  QuotaRecord,
-  refusalsOf,
-  runQuotaChange,
-} from "../quota";
+import type { QuotaSettings } from "../inputs/quota";
+import { quotaSettings } from "../inputs/quota";
+import type { QuotaMemberRecord, QuotaObservation, QuotaRecord } from "../quota";
+import { HostPool, memberRecords, observeQuota, refusalsOf, runQuotaChange } from "../quota";
 import { liveQuota, sameQuota } from "../plan/drift";
 import { checkInputs } from "../inputs/check";
 import { clusterIdIn, onceThenShort, progressFor } from "./progress";

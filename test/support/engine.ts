@@ -15,14 +15,8 @@
 import { createHmac, randomBytes } from "crypto";
 import { isDeepStrictEqual } from "util";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  CheckFailure,
-  PartialFailure,
-  PropertyMap,
-  ProviderHost,
-  serializeProviderClosure,
-  withoutUndefined,
-} from "./engine-host";
+import type { CheckFailure, PropertyMap, ProviderHost } from "./engine-host";
+import { PartialFailure, serializeProviderClosure, withoutUndefined } from "./engine-host";
 
 export * from "./engine-host";
 

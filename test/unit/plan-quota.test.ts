@@ -1,7 +1,8 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
 import { backupPathFor, defaultRestartCommand } from "../../provider/config";
-import { describeQuotaStep, KUBEADM_UPGRADE_WARNING, MemberFacts, planQuota } from "../../provider/plan/quota";
+import type { MemberFacts } from "../../provider/plan/quota";
+import { describeQuotaStep, KUBEADM_UPGRADE_WARNING, planQuota } from "../../provider/plan/quota";
 import { quotaSettings } from "../../provider/inputs/quota";
 import { cluster, member, MiB } from "./observations";
 

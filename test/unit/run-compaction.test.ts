@@ -1,8 +1,10 @@
 import * as assert from "node:assert/strict";
-import { CompactionRecord, defragTimeoutMs, runCompaction } from "../../provider/compaction";
+import type { CompactionRecord } from "../../provider/compaction";
+import { defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
-import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
+import type { FakeMemberSetup } from "./fake-cluster";
+import { FakeCluster, MiB } from "./fake-cluster";
 
 /** EtcdCompaction's run against an in-memory cluster: what it does, in which order, and what it leaves alone. */
 

@@ -1,4 +1,4 @@
-import { rejectMisspelledKeys } from "../inputs/check";
+import { rejectMisspelledKeys } from "./check";
 import type * as Ssh2 from "ssh2";
 import { InvalidInputError } from "../errors";
 import { describeValue, describeShape } from "../values/shown";
