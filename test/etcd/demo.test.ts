@@ -1,11 +1,11 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import type { ClusterObservation, ObservedMember } from "../provider/plan/cluster";
+import type { ClusterObservation, ObservedMember } from "../../provider/plan/cluster";
 import * as path from "path";
-import { etcdBinary, REPO_ROOT } from "../lab/etcd-binary";
-import { statusTable } from "../lab/status-table";
-import { cluster } from "./unit/observations";
+import { etcdBinary, REPO_ROOT } from "../../lab/etcd-binary";
+import { statusTable } from "../../lab/status-table";
+import { cluster } from "../unit/observations";
 
 const MiB = 1024 ** 2;
 

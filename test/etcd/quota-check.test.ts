@@ -4,10 +4,10 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { LabCluster } from "../lab/cluster";
-import { EngineStack, ProviderHost } from "./support/engine";
-import { providerShim } from "../sdk/shim";
-import { sha256 } from "./support/files";
+import { LabCluster } from "../../lab/cluster";
+import { EngineStack, ProviderHost } from "../support/engine";
+import { providerShim } from "../../sdk/shim";
+import { sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;
 const QUOTA = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";

@@ -1,11 +1,11 @@
 import * as assert from "node:assert/strict";
-import { EngineStack, ProviderHost } from "./support/engine";
-import { acquireClusterLock } from "../provider/etcd/lock";
-import { validateAccess } from "../provider/inputs/access";
-import { SupervisedCluster } from "../lab/supervisor";
-import { providerShim } from "../sdk/shim";
-import { statusOf, withClient } from "./support/etcd";
-import { liveQuota, sha256 } from "./support/files";
+import { EngineStack, ProviderHost } from "../support/engine";
+import { acquireClusterLock } from "../../provider/etcd/lock";
+import { validateAccess } from "../../provider/inputs/access";
+import { SupervisedCluster } from "../../lab/supervisor";
+import { providerShim } from "../../sdk/shim";
+import { statusOf, withClient } from "../support/etcd";
+import { liveQuota, sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;
 

@@ -10,7 +10,7 @@ import {
   manifestLaunch,
   splitWords,
   unitLaunch,
-} from "../lab/supervisor";
+} from "../../lab/supervisor";
 
 const MiB = 1024 * 1024;
 const Q64 = 64 * MiB;
@@ -19,7 +19,7 @@ const Q96 = 96 * MiB;
 const Q128 = 128 * MiB;
 /** Longer than the supervisor's check that a new process did not die at once. */
 const START_CHECK_MS = 1_500;
-const FIXTURES = path.join(__dirname, "config", "fixtures");
+const FIXTURES = path.join(__dirname, "..", "config", "fixtures");
 
 /** Restart timings, printed at the end when SUPERVISOR_TIMINGS is set. */
 const timings: string[] = [];

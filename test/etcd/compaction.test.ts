@@ -2,11 +2,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { LabCluster } from "../lab/cluster";
-import { fill, verifyFill } from "../lab/fill";
-import { providerShim } from "../sdk/shim";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "./support/engine";
-import { DefragObserver, defragCountOf } from "./support/defrag-observer";
+import { LabCluster } from "../../lab/cluster";
+import { fill, verifyFill } from "../../lab/fill";
+import { providerShim } from "../../sdk/shim";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost, UNKNOWN } from "../support/engine";
+import { DefragObserver, defragCountOf } from "../support/defrag-observer";
 import {
   alarmsOf,
   compactHistory,
@@ -17,9 +17,9 @@ import {
   settledSizes,
   statusOf,
   withClient,
-} from "./support/etcd";
-import { LOCK_LEASE_ID } from "../provider/etcd/lock";
-import { progressLines } from "./support/progress";
+} from "../support/etcd";
+import { LOCK_LEASE_ID } from "../../provider/etcd/lock";
+import { progressLines } from "../support/progress";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";

@@ -1,10 +1,10 @@
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { EngineStack, PartialFailure, ProviderHost } from "./support/engine";
-import { SupervisedCluster } from "../lab/supervisor";
-import { providerShim } from "../sdk/shim";
-import { liveQuota, sha256 } from "./support/files";
+import { EngineStack, PartialFailure, ProviderHost } from "../support/engine";
+import { SupervisedCluster } from "../../lab/supervisor";
+import { providerShim } from "../../sdk/shim";
+import { liveQuota, sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";

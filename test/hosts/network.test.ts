@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { HostError } from "../provider/errors";
-import { connectSsh } from "../provider/hosts/ssh";
-import { type LabHost, LabNetwork } from "../lab/netns";
-import type { Host } from "../provider/hosts/host";
-import { startSshd, type TestSshd } from "./support/sshd";
+import { HostError } from "../../provider/errors";
+import { connectSsh } from "../../provider/hosts/ssh";
+import { type LabHost, LabNetwork } from "../../lab/netns";
+import type { Host } from "../../provider/hosts/host";
+import { startSshd, type TestSshd } from "../support/sshd";
 
 describe("an SSH host on a network whose link goes down (network namespaces)", function () {
   this.timeout(120_000);

@@ -1,12 +1,12 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "child_process";
-import { QuotaReportsDisagreeError } from "../provider/errors";
-import type { MemberStatus } from "../provider/etcd/member";
-import { MemberClient } from "../provider/etcd/member";
-import type { MemberMetrics } from "../provider/etcd/metrics";
-import { LabCluster } from "../lab/cluster";
-import { etcdBinary } from "../lab/etcd-binary";
-import { liveQuota } from "./support/files";
+import { QuotaReportsDisagreeError } from "../../provider/errors";
+import type { MemberStatus } from "../../provider/etcd/member";
+import { MemberClient } from "../../provider/etcd/member";
+import type { MemberMetrics } from "../../provider/etcd/metrics";
+import { LabCluster } from "../../lab/cluster";
+import { etcdBinary } from "../../lab/etcd-binary";
+import { liveQuota } from "../support/files";
 
 const QUOTA = 48 * 1024 * 1024;
 

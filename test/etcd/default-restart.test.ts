@@ -2,11 +2,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineStack, ProviderHost } from "./support/engine";
-import type { SupervisedFormat } from "../lab/supervisor";
-import { SupervisedCluster } from "../lab/supervisor";
-import { providerShim } from "../sdk/shim";
-import { liveQuota } from "./support/files";
+import { EngineStack, ProviderHost } from "../support/engine";
+import type { SupervisedFormat } from "../../lab/supervisor";
+import { SupervisedCluster } from "../../lab/supervisor";
+import { providerShim } from "../../sdk/shim";
+import { liveQuota } from "../support/files";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota";

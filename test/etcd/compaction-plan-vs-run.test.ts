@@ -1,10 +1,10 @@
 import * as assert from "node:assert/strict";
-import { LabCluster } from "../lab/cluster";
-import { EngineStack, ProviderHost } from "./support/engine";
-import { fill } from "../lab/fill";
-import { providerShim } from "../sdk/shim";
-import { alarmsOf, compactHistory, fillToNoSpace } from "./support/etcd";
-import { DefragObserver } from "./support/defrag-observer";
+import { LabCluster } from "../../lab/cluster";
+import { EngineStack, ProviderHost } from "../support/engine";
+import { fill } from "../../lab/fill";
+import { providerShim } from "../../sdk/shim";
+import { alarmsOf, compactHistory, fillToNoSpace } from "../support/etcd";
+import { DefragObserver } from "../support/defrag-observer";
 
 const MiB = 1024 ** 2;
 const TYPE = "pulumi-nodejs:dynamic/etcd-quota:EtcdCompaction";

@@ -12,10 +12,10 @@ import {
   secret,
   serializeProvider,
   UNKNOWN,
-} from "./support/engine";
-import { CounterError, readCalls, readLive } from "./support/fixtures/counter-helper";
-import { counterProvider } from "./support/fixtures/counter-provider";
-import { isAlive } from "../lab/cluster";
+} from "../support/engine";
+import { CounterError, readCalls, readLive } from "../support/fixtures/counter-helper";
+import { counterProvider } from "../support/fixtures/counter-provider";
+import { isAlive } from "../../lab/cluster";
 
 const requireFromString: (code: string) => { handler(): unknown } = require("require-from-string");
 

@@ -4,18 +4,18 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "./support/engine";
-import { LabCluster } from "../lab/cluster";
-import type { FillResult } from "../lab/fill";
-import { fill, verifyFill } from "../lab/fill";
-import type { WriterReport } from "./support/writer";
-import { Writer } from "./support/writer";
-import { LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
-import { providerShim } from "../sdk/shim";
-import { assertHealthy, leaseOf, waitHealthy, withClient } from "./support/etcd";
-import { liveQuota, sha256 } from "./support/files";
-import { SupervisedCluster, unitLaunch } from "../lab/supervisor";
-import { progressLines, unlabelled } from "./support/progress";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "../support/engine";
+import { LabCluster } from "../../lab/cluster";
+import type { FillResult } from "../../lab/fill";
+import { fill, verifyFill } from "../../lab/fill";
+import type { WriterReport } from "../support/writer";
+import { Writer } from "../support/writer";
+import { LOCK_KEY, LOCK_LEASE_ID } from "../../provider/etcd/lock";
+import { providerShim } from "../../sdk/shim";
+import { assertHealthy, leaseOf, waitHealthy, withClient } from "../support/etcd";
+import { liveQuota, sha256 } from "../support/files";
+import { SupervisedCluster, unitLaunch } from "../../lab/supervisor";
+import { progressLines, unlabelled } from "../support/progress";
 
 /**
  * Faults, each on a real cluster with a writer running against it, each ending with a healthy cluster and no

@@ -3,13 +3,13 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "./support/engine";
-import { LabCluster } from "../lab/cluster";
-import { providerShim } from "../sdk/shim";
-import { withClient } from "./support/etcd";
-import { sha256 } from "./support/files";
-import { progressLines } from "./support/progress";
-import { PATHOLOGICAL } from "./config/pathological";
+import { EngineStack, PartialFailure, ProviderCallError, ProviderHost } from "../support/engine";
+import { LabCluster } from "../../lab/cluster";
+import { providerShim } from "../../sdk/shim";
+import { withClient } from "../support/etcd";
+import { sha256 } from "../support/files";
+import { progressLines } from "../support/progress";
+import { PATHOLOGICAL } from "../config/pathological";
 
 /**
  * A corpus of bad inputs for both resources, each sent through the engine stand-in's preview (Check) against a real

@@ -20,16 +20,16 @@ import type { AddressInfo, Socket } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HostError, InvalidInputError, TimeoutError } from "../provider/errors";
-import type { ConnectionInput } from "../provider/inputs/connection";
-import { validateConnection } from "../provider/inputs/connection";
-import type { Host } from "../provider/hosts/host";
-import { localHost } from "../provider/hosts/local";
-import { remoteCommand, shellQuote } from "../provider/hosts/shell";
-import { connectSsh } from "../provider/hosts/ssh";
-import { HostPool } from "../provider/quota";
-import type { TestSshd } from "./support/sshd";
-import { generateKey, startSshd } from "./support/sshd";
+import { HostError, InvalidInputError, TimeoutError } from "../../provider/errors";
+import type { ConnectionInput } from "../../provider/inputs/connection";
+import { validateConnection } from "../../provider/inputs/connection";
+import type { Host } from "../../provider/hosts/host";
+import { localHost } from "../../provider/hosts/local";
+import { remoteCommand, shellQuote } from "../../provider/hosts/shell";
+import { connectSsh } from "../../provider/hosts/ssh";
+import { HostPool } from "../../provider/quota";
+import type { TestSshd } from "../support/sshd";
+import { generateKey, startSshd } from "../support/sshd";
 
 /** Owner given to test files, so keeping the owner is not satisfied by accident (the tests run as root). */
 const OWNER = { uid: 4321, gid: 8765 };

@@ -1,9 +1,9 @@
 import * as assert from "node:assert/strict";
-import { LabCluster } from "../lab/cluster";
-import { validateAccess } from "../provider/inputs/access";
-import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../provider/etcd/lock";
-import { TimeoutError } from "../provider/errors";
-import { alarmsOf, fillToNoSpace, leaseOf, withClient } from "./support/etcd";
+import { LabCluster } from "../../lab/cluster";
+import { validateAccess } from "../../provider/inputs/access";
+import { acquireClusterLock, LOCK_KEY, LOCK_LEASE_ID } from "../../provider/etcd/lock";
+import { TimeoutError } from "../../provider/errors";
+import { alarmsOf, fillToNoSpace, leaseOf, withClient } from "../support/etcd";
 
 describe("cluster lock", function () {
   this.timeout(120_000);

@@ -5,11 +5,11 @@ import { randomInt } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HostError } from "../provider/errors";
-import type { Host } from "../provider/hosts/host";
-import { connectSsh } from "../provider/hosts/ssh";
-import type { TestSshd } from "./support/sshd";
-import { startSshd } from "./support/sshd";
+import { HostError } from "../../provider/errors";
+import type { Host } from "../../provider/hosts/host";
+import { connectSsh } from "../../provider/hosts/ssh";
+import type { TestSshd } from "../support/sshd";
+import { startSshd } from "../support/sshd";
 
 /** Writes raced; the old script lost within the first few on this machine, so ten leave no doubt either way. */
 const ATTEMPTS = 10;

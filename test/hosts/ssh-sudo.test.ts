@@ -4,11 +4,11 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HostError } from "../provider/errors";
-import type { Host } from "../provider/hosts/host";
-import { connectSsh } from "../provider/hosts/ssh";
-import type { TestSshd } from "./support/sshd";
-import { startSshd } from "./support/sshd";
+import { HostError } from "../../provider/errors";
+import type { Host } from "../../provider/hosts/host";
+import { connectSsh } from "../../provider/hosts/ssh";
+import type { TestSshd } from "../support/sshd";
+import { startSshd } from "../support/sshd";
 
 const SUDO = "/usr/bin/sudo";
 

@@ -2,16 +2,16 @@ import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { Etcd3 } from "etcd3";
-import { isAlive, LabCluster } from "../lab/cluster";
-import { fill, verifyFill } from "../lab/fill";
-import type { LabTls } from "../lab/tls";
-import { makeLabTls } from "../lab/tls";
-import { alarmsOf, fillToNoSpace, statusOf, waitHealthy, withClient } from "./support/etcd";
+import { isAlive, LabCluster } from "../../lab/cluster";
+import { fill, verifyFill } from "../../lab/fill";
+import type { LabTls } from "../../lab/tls";
+import { makeLabTls } from "../../lab/tls";
+import { alarmsOf, fillToNoSpace, statusOf, waitHealthy, withClient } from "../support/etcd";
 
 const MiB = 1024 ** 2;
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "../..");
 /** The command as the package ships it: package.json's `bin`, built into dist. */
-const COMMAND = path.join(ROOT, require("../package.json").bin["etcd-quota"]);
+const COMMAND = path.join(ROOT, require("../../package.json").bin["etcd-quota"]);
 
 interface CommandResult {
   readonly code: number;

@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { REPO_ROOT } from "../lab/etcd-binary";
+import { REPO_ROOT } from "../../lab/etcd-binary";
 
 const SCRIPT = path.join(REPO_ROOT, "lab", "install-pulumi.sh");
 

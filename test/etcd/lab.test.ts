@@ -2,9 +2,9 @@ import { strict as assert } from "assert";
 import { Etcd3 } from "etcd3";
 import * as fs from "fs";
 import * as path from "path";
-import { isAlive, LabCluster } from "../lab/cluster";
-import { etcdBinary } from "../lab/etcd-binary";
-import { fill, verifyFill } from "../lab/fill";
+import { isAlive, LabCluster } from "../../lab/cluster";
+import { etcdBinary } from "../../lab/etcd-binary";
+import { fill, verifyFill } from "../../lab/fill";
 
 const QUOTA = 32 * 1024 * 1024;
 
