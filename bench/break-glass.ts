@@ -8,22 +8,8 @@ import { LabCluster } from "../lab/cluster";
 import { fill, verifyFill } from "../lab/fill";
 import { waitAlarmsHoldStill } from "../test/support/etcd";
 import { sizesOf } from "./maintenance";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  log,
-  median,
-  mib,
-  MiB,
-  onCleanup,
-  ratio,
-  runProgram,
-  seconds,
-  spread,
-  sum,
-  table,
-} from "./support";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, log, median, mib, MiB, onCleanup, ratio, runProgram, seconds, spread, sum, table } from "./support";
 
 /** The goal: the command at most this much slower than the best runbook at NOSPACE. */
 const GOAL = 1.1;

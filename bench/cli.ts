@@ -15,22 +15,8 @@ import { listConfig, PulumiProject } from "../lab/pulumi-cli";
 import { SupervisedCluster } from "../lab/supervisor";
 import { bestRunbook } from "./break-glass";
 import { sizesOf } from "./maintenance";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  log,
-  median,
-  mib,
-  MiB,
-  millis,
-  onCleanup,
-  ratio,
-  seconds,
-  sum,
-  table,
-  timed,
-} from "./support";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, log, median, mib, MiB, millis, onCleanup, ratio, seconds, sum, table, timed } from "./support";
 
 const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";

@@ -5,24 +5,12 @@
  */
 import { LabCluster } from "../lab/cluster";
 import { Etcd3 } from "etcd3";
-import { fill, FillResult, verifyFill } from "../lab/fill";
-import { BenchHost, compactionStack, startHost } from "./engine";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  GiB,
-  log,
-  median,
-  mib,
-  MiB,
-  onCleanup,
-  ratio,
-  seconds,
-  sum,
-  table,
-  timed,
-} from "./support";
+import type { FillResult } from "../lab/fill";
+import { fill, verifyFill } from "../lab/fill";
+import type { BenchHost } from "./engine";
+import { compactionStack, startHost } from "./engine";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, GiB, log, median, mib, MiB, onCleanup, ratio, seconds, sum, table, timed } from "./support";
 
 const QUOTA_BYTES = GiB;
 const FILL_TIMEOUT_MS = 300_000;

@@ -5,19 +5,8 @@
  */
 import { SupervisedCluster } from "../lab/supervisor";
 import { compactionStack, quotaStack, startHost } from "./engine";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  log,
-  median,
-  MiB,
-  millis,
-  onCleanup,
-  ratio,
-  table,
-  timed,
-} from "./support";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, log, median, MiB, millis, onCleanup, ratio, table, timed } from "./support";
 
 const FORMAT = "systemd-unit";
 const QUOTA = 64 * MiB;

@@ -7,14 +7,14 @@
  */
 import * as fs from "fs";
 import { listConfig, PulumiProject } from "../lab/pulumi-cli";
-import { parseDuration } from "../provider/duration";
+import { parseDuration } from "../provider/values/duration";
 import { SupervisedCluster } from "../lab/supervisor";
 import { setTimeout as sleep } from "timers/promises";
-import { Writer, WriterReport } from "../test/support/writer";
+import type { WriterReport } from "../test/support/writer";
+import { Writer } from "../test/support/writer";
+import type { BenchOptions, BenchResult, SummaryRow } from "./support";
 import {
   answersWithLeader,
-  BenchOptions,
-  BenchResult,
   etcdctl,
   gauge,
   log,
@@ -30,7 +30,6 @@ import {
   table,
   timed,
   waitUntil,
-  SummaryRow,
 } from "./support";
 
 const FORMAT = "systemd-unit";

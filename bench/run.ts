@@ -11,19 +11,8 @@ import { maintenanceBench } from "./maintenance";
 import { previewRefreshBench } from "./preview-refresh";
 import { rollingQuotaBench } from "./rolling-quota";
 import { scaleBench } from "./scale";
-import {
-  BenchOptions,
-  BenchResult,
-  Driver,
-  installSignalHandlers,
-  log,
-  markdownTable,
-  message,
-  runAllCleanups,
-  seconds,
-  SummaryRow,
-  wasInterrupted,
-} from "./support";
+import type { BenchOptions, BenchResult, Driver, SummaryRow } from "./support";
+import { installSignalHandlers, log, markdownTable, message, runAllCleanups, seconds, wasInterrupted } from "./support";
 
 const BENCHMARKS: readonly {
   readonly id: number;

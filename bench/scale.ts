@@ -5,24 +5,10 @@
  */
 import { LabCluster } from "../lab/cluster";
 import { fill } from "../lab/fill";
-import { EngineStack } from "../test/support/engine";
+import type { EngineStack } from "../test/support/engine";
 import { compactionStack, startHost } from "./engine";
-import {
-  BenchOptions,
-  BenchResult,
-  etcdctl,
-  log,
-  median,
-  mib,
-  MiB,
-  millis,
-  onCleanup,
-  peakRss,
-  ratio,
-  seconds,
-  table,
-  timed,
-} from "./support";
+import type { BenchOptions, BenchResult } from "./support";
+import { etcdctl, log, median, mib, MiB, millis, onCleanup, peakRss, ratio, seconds, table, timed } from "./support";
 
 const CLUSTERS = 20;
 /** 20 etcd processes on 2 cores: started and filled a few at a time. */

@@ -2,9 +2,9 @@
 # Runs every test of the given mocha files alone, one fresh mocha process per test (`--grep '^<its full title>$'`),
 # so a test that leans on state an earlier test left (a cluster filled, a lock held, a host configured) fails here.
 #
-#   bash lab/each-test-alone.sh test/lock.test.ts               # every test of the file, each alone
-#   bash lab/each-test-alone.sh -l test/lock.test.ts            # only list the full titles
-#   bash lab/each-test-alone.sh -m 'NOSPACE|lease' test/lock.test.ts   # only the titles this JS regex matches
+#   bash lab/each-test-alone.sh test/etcd/lock.test.ts               # every test of the file, each alone
+#   bash lab/each-test-alone.sh -l test/etcd/lock.test.ts            # only list the full titles
+#   bash lab/each-test-alone.sh -m 'NOSPACE|lease' test/etcd/lock.test.ts   # only the titles this JS regex matches
 #
 # Titles come from `mocha --dry-run` with the json reporter (no hook or test runs). A test passes here when its
 # process exits 0 and mocha reports exactly one test, passed. One line per test: PASS/FAIL, seconds, title; the log of

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "crypto";
-import { Etcd3, IOptions } from "etcd3";
+import type { IOptions } from "etcd3";
+import { Etcd3 } from "etcd3";
 import { setTimeout as sleep } from "timers/promises";
 
 /** How {@link fill} writes. Give either `targetBytes` or `untilNoSpace`. */

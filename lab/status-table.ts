@@ -1,5 +1,5 @@
-import type { ClusterObservation, ObservedMember } from "../provider/etcd/observation";
-import { formatSize } from "../provider/size";
+import type { ClusterObservation, ObservedMember } from "../provider/types/observation";
+import { formatSize } from "../provider/values/size";
 
 /** The columns of `etcdctl endpoint status -w table`, then the space columns this project is about. */
 const HEADER = [

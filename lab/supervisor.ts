@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
-import { inNamespace, LabCluster, LabTlsFiles, isAlive, signalPid } from "./cluster";
+import type { LabTlsFiles } from "./cluster";
+import { inNamespace, LabCluster, isAlive, signalPid } from "./cluster";
 import { type Launch, k3sLaunch, manifestKey, manifestLaunch, unitLaunch } from "./launch";
 import {
   type MemberFiles,

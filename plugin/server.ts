@@ -19,7 +19,7 @@ import { PartialFailureError } from "../provider/errors";
 import { compaction } from "../provider/resources/compaction";
 import { quota } from "../provider/resources/quota";
 import type { ResourceLifecycle } from "../provider/resources/lifecycle";
-import { plain } from "../provider/values";
+import { plain } from "../provider/values/plain";
 import { logged } from "./engine-log";
 import { importedState } from "./import";
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "../sdk";
+import type { QuotaMemberArgs } from "../sdk";
+import { EtcdCompaction, EtcdQuota } from "../sdk";
 
 // Stack config (Pulumi.<stack>.yaml), one stack per environment:
 //   etcd-space:endpoints      ["https://10.0.0.1:2379", ...]: every member's client URL

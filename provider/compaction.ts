@@ -1,13 +1,14 @@
-import { formatDuration } from "./duration";
+import { formatDuration } from "./values/duration";
 import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
-import { assertHealthy, ClusterObservation, hasNoSpace, ObservedMember, votingMembers } from "./etcd/observation";
+import type { ClusterObservation, ObservedMember } from "./types/observation";
+import { assertHealthy, hasNoSpace, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { pauseBetweenMembers } from "./pause";
 import { takeSnapshot } from "./etcd/snapshot";
+import type { CompactionPlan, CompactionStep } from "./plan/compaction";
 import {
-  CompactionPlan,
   compactionPlan,
-  CompactionStep,
   compactStep,
   describeStep,
   disarmSteps,
@@ -15,10 +16,12 @@ import {
   SNAPSHOT_REASON,
   stepsOf,
 } from "./plan/compaction";
-import { Walk, WalkedStep } from "./plan/walk";
-import { CompactionSettings } from "./inputs/compaction";
-import { formatSize } from "./size";
-import { Progress, sleep, waitFor } from "./wait";
+import type { WalkedStep } from "./plan/walk";
+import { Walk } from "./plan/walk";
+import type { CompactionSettings } from "./inputs/compaction";
+import { formatSize } from "./values/size";
+import type { Progress } from "./wait";
+import { sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
 import type { CompactionRecord, MemberRecord } from "./types/compaction";
 import type { SnapshotRecord } from "./types/snapshot";

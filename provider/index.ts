@@ -23,4 +23,4 @@ export const providers = {
 };
 
 export * from "./errors";
-export { parseSize, formatSize } from "./size";
+export { parseSize, formatSize } from "./values/size";

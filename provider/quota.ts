@@ -1,11 +1,17 @@
 import { createHash } from "node:crypto";
 import { lookup } from "node:dns/promises";
-import * as path from "path";
-import { ConfigFormat, detectFormat, editorFor, formatOfContent, looksOf } from "./config";
-import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
-import { formatDuration } from "./duration";
 import {
-  ConfigFileError,
+  backupPathFor,
+  defaultRestartCommand,
+  detectFormat,
+  editorFor,
+  formatOfContent,
+  looksOf,
+  specOf,
+} from "./config";
+import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
+import { formatDuration } from "./values/duration";
+import {
   EtcdQuotaError,
   HostError,
   InterruptedError,
@@ -13,20 +19,26 @@ import {
   SnapshotError,
   UnsafeClusterError,
 } from "./errors";
-import { assertHealthy, canSpareOne, ClusterObservation, hasNoSpace, quorum, votingMembers } from "./etcd/observation";
+import type { ClusterObservation } from "./types/observation";
+import { assertHealthy, canSpareOne, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
 import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway, pauseBetweenMembers } from "./etcd/operations";
+import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { pauseBetweenMembers } from "./pause";
 import { takeSnapshot } from "./etcd/snapshot";
-import { Connection, FIELDS as CONNECTION_FIELDS } from "./hosts/connection";
+import type { Connection } from "./inputs/connection";
+import { FIELDS as CONNECTION_FIELDS } from "./inputs/connection";
 import { connectSsh } from "./hosts/ssh";
-import { defaultBackupPath, Host } from "./hosts/host";
+import type { Host } from "./hosts/host";
 import { localHost } from "./hosts/local";
 import { shellQuote } from "./hosts/shell";
-import { defaultRestartCommand, describeQuotaStep, MemberFacts, planQuota, QuotaPlan, QuotaStep } from "./plan/quota";
-import { Walk, WalkedStep } from "./plan/walk";
-import { MemberSpec, QuotaSettings } from "./inputs/quota";
-import { formatSize } from "./size";
-import { Progress, waitFor } from "./wait";
+import type { MemberFacts, QuotaPlan, QuotaStep } from "./plan/quota";
+import { describeQuotaStep, planQuota } from "./plan/quota";
+import type { WalkedStep } from "./plan/walk";
+import { Walk } from "./plan/walk";
+import type { MemberSpec, QuotaSettings } from "./inputs/quota";
+import { formatSize } from "./values/size";
+import type { Progress } from "./wait";
+import { waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
 import type { QuotaMemberRecord, QuotaRecord } from "./types/quota";
 import type { SnapshotRecord } from "./types/snapshot";
@@ -98,17 +110,7 @@ export async function observeQuota(
           return;
         }
         const format = spec.format ?? detectFormat(spec.configFile, text);
-        if (format === "k3s-config") {
-          const dropIns = await dropInsSettingEtcdArgs(host, spec.configFile);
-          if (dropIns.length > 0) {
-            throw new ConfigFileError(
-              spec.configFile,
-              `${dropIns.join(", ")} also set${dropIns.length === 1 ? "s" : ""} etcd-arg, and k3s and RKE2 read ` +
-                `${spec.configFile}.d after this file, so the quota there would win or be lost; move the etcd-arg ` +
-                "entries into one file and point configFile at it",
-            );
-          }
-        }
+        await specOf(format).checkBeforeChange?.(host, spec.configFile);
         const editor = editorFor(format);
         const reading = editor.read(text, spec.configFile);
         const live = cluster.members.find((m) => m.endpoint === spec.endpoint);
@@ -148,22 +150,6 @@ export async function observeQuota(
   );
   fileProblems.push(...(await duplicates(settings, facts)));
   return { cluster, facts: facts.filter((f) => f !== undefined), fileProblems };
-}
-
-/**
- * The drop-ins k3s and RKE2 merge after config.yaml (`config.yaml.d/*.yaml`, in name order) that name `etcd-arg`: a
- * later list replaces the earlier one, or with `etcd-arg+` extends it.
- */
-async function dropInsSettingEtcdArgs(host: Host, configFile: string): Promise<string[]> {
-  const dir = shellQuote(`${configFile}.d`);
-  const script =
-    `for f in ${dir}/*.yaml ${dir}/*.yml; do ` +
-    `[ -f "$f" ] && grep -qE '^[[:space:]]*["]?etcd-arg[+]?["]?[[:space:]]*:' "$f" && printf '%s\n' "$f"; ` +
-    "done; exit 0";
-  const { stdout, code, stderr } = await host.run(script, { timeoutMs: 15_000 });
-  if (code !== 0)
-    throw new HostError(`${host.label}: could not list ${configFile}.d: ${stderr.trim() || `exit ${code}`}`);
-  return stdout.split("\n").filter((line) => line !== "");
 }
 
 /**
@@ -260,12 +246,6 @@ export async function refusalsOf(
     ...(await unwritableFiles(hosts, settings, observation, plan)),
     ...plan.refusals,
   ];
-}
-
-/** The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden. */
-export function backupPathFor(format: ConfigFormat, file: string, now = new Date()): string {
-  const plain = defaultBackupPath(file, now);
-  return format === "kubeadm-manifest" ? path.join(path.dirname(plain), `.${path.basename(plain)}`) : plain;
 }
 
 async function restart(host: Host, fact: MemberFacts, timeoutMs: number, progress: Progress): Promise<void> {

@@ -4,9 +4,9 @@
  * fakes, so the order, resume, rollback and refusal decisions are tested without etcd. Types only: this module loads
  * nothing.
  */
-import type { Alarm, MemberStatus } from "./etcd/member";
-import type { MemberMetrics } from "./etcd/metrics";
-import type { ClusterObservation } from "./etcd/observation";
+import type { Alarm, MemberStatus } from "./types/observation";
+import type { MemberMetrics } from "./types/observation";
+import type { ClusterObservation } from "./types/observation";
 import type { ClusterLock, LockOptions } from "./etcd/lock";
 import type { Host } from "./hosts/host";
 import type { EtcdAccess } from "./inputs/access";

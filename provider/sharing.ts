@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import { ClusterSession } from "./etcd/cluster";
 import type { MemberClient, MemberClientOptions } from "./etcd/member";
-import type { ClusterObservation } from "./etcd/observation";
+import type { ClusterObservation } from "./types/observation";
 import type { EtcdAccess } from "./inputs/access";
 
 /**

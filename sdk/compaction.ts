@@ -3,7 +3,8 @@ import type { MemberRecord } from "../provider/types/compaction";
 import type { LiveMember as ProviderLiveMember } from "../provider/resources/compaction";
 import type { SizeSample as ProviderSizeSample } from "../provider/plan/forecast";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
-import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
+import type { SnapshotArgs, SnapshotTaken } from "./snapshot";
+import { snapshotInput } from "./snapshot";
 
 /** PEM contents for TLS to etcd's client URLs. Pass file contents, not paths. */
 export interface TlsArgs {

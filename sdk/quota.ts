@@ -1,9 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ConfigFormat } from "../provider/config";
 import { validateMemberList } from "../provider/inputs/access";
 import type { QuotaMemberRecord } from "../provider/types/quota";
 import type { TlsArgs } from "./compaction";
 import { providerShim, SECRET_OUTPUTS, withSecretCredentials } from "./shim";
-import { SnapshotArgs, snapshotInput, SnapshotTaken } from "./snapshot";
+import type { SnapshotArgs, SnapshotTaken } from "./snapshot";
+import { snapshotInput } from "./snapshot";
 
 /** How to reach a member's host over SSH; the same shape as @pulumi/command's `remote.ConnectionArgs`. */
 export interface ConnectionArgs {
@@ -53,7 +55,7 @@ export interface QuotaMemberArgs {
    * keys, `ETCD_*=` lines), else by its name where the content cannot tell (an empty `*.service`, an `*.env` of
    * assignments, `/etc/rancher/{k3s,rke2}/config.yaml`). A format the content contradicts is refused.
    */
-  readonly format?: pulumi.Input<"systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config">;
+  readonly format?: pulumi.Input<ConfigFormat>;
   /**
    * One line of shell that restarts the member, run on its host, bounded by `restartTimeout`. Default:
    * `systemctl daemon-reload && systemctl restart -- '<unit>'` for a systemd unit (a drop-in's: the unit it extends), `systemctl restart etcd` for an env file or etcd config file, none for a kubeadm manifest

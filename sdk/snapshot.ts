@@ -1,6 +1,6 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { SnapshotRecord } from "../provider/etcd/snapshot";
+import type { SnapshotRecord } from "../provider/types/snapshot";
 
 /** A snapshot of the cluster (etcd's Maintenance.Snapshot) taken before a run changes anything. */
 export interface SnapshotArgs {

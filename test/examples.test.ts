@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { compactionSettings } from "../provider/inputs/compaction";
 import { quotaSettings } from "../provider/inputs/quota";
-import { parseSize } from "../provider/size";
+import { parseSize } from "../provider/values/size";
 import { generateKey } from "./support/sshd";
 
 const EXAMPLES = resolve(__dirname, "..", "examples");
@@ -264,7 +264,7 @@ describe("examples, run under Pulumi's mocks with each stack's config", function
     for (const entry of run.registered) {
       assert.deepEqual(plaintextPaths(entry.inputs, keyLine), [], `${entry.name}: no plaintext private key`);
     }
-    // The outputs that repeat secrets are marked for the engine (test/quota-ssh.test.ts relies on this list).
+    // The outputs that repeat secrets are marked for the engine (test/etcd/quota-ssh.test.ts relies on this list).
     const secretOutputs = quota.opts?.additionalSecretOutputs ?? [];
     for (const key of ["tls", "password", "memberSpecs"]) assert.ok(secretOutputs.includes(key), key);
 

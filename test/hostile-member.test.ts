@@ -8,14 +8,8 @@ import { MemberClient, METRICS_MAX_BYTES } from "../provider/etcd/member";
 import { takeSnapshot } from "../provider/etcd/snapshot";
 import type { ClusterApi } from "../provider/seams";
 import { cluster, member } from "./unit/observations";
-import {
-  FakeMember,
-  MetricsBehaviour,
-  snapshotMessages,
-  SnapshotScript,
-  startMetricsMember,
-  startSnapshotMember,
-} from "./support/fake-member";
+import type { FakeMember, MetricsBehaviour, SnapshotScript } from "./support/fake-member";
+import { snapshotMessages, startMetricsMember, startSnapshotMember } from "./support/fake-member";
 
 const MiB = 1024 ** 2;
 

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
-import { EtcdAccess } from "../provider/inputs/access";
+import type { EtcdAccess } from "../provider/inputs/access";
 import { SessionShare } from "../provider/sharing";
 
 const ROOT_PASSWORD = "sharing-root-pw";

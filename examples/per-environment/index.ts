@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdCompaction, EtcdCompactionArgs, EtcdQuota, TlsArgs } from "pulumi-etcd-quota";
+import type { EtcdCompactionArgs, TlsArgs } from "pulumi-etcd-quota";
+import { EtcdCompaction, EtcdQuota } from "pulumi-etcd-quota";
 
 /** One etcd member as Pulumi.<stack>.yaml lists it. */
 interface MemberConfig {

@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EtcdQuotaError, InvalidInputError } from "../errors";
-import { CompactionSettings, compactionSettings } from "../inputs/compaction";
+import type { CompactionSettings } from "../inputs/compaction";
+import { compactionSettings } from "../inputs/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 
 /** The command line is wrong: an unknown flag, a missing or bad value, an unreadable file. Nothing was changed. */

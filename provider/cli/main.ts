@@ -4,30 +4,20 @@
  * program's secrets are not at hand. It runs the resource's own run (compaction.ts) and plan (plan/compaction.ts)
  * on settings validated as `check` validates them; it loads neither Pulumi nor SSH.
  */
-import { CompactionRun, runCompaction } from "../compaction";
-import { formatDuration } from "../duration";
+import type { CompactionRun } from "../compaction";
+import { runCompaction } from "../compaction";
+import { formatDuration } from "../values/duration";
 import { InterruptedError, isAccessError, SnapshotError, UnsafeClusterError } from "../errors";
 import { ClusterSession } from "../etcd/cluster";
-import {
-  accessProblems,
-  ClusterObservation,
-  healthProblems,
-  noMemberAnswered,
-  percent,
-  quotaUsage,
-} from "../etcd/observation";
+import type { ClusterObservation } from "../types/observation";
+import { accessProblems, healthProblems, noMemberAnswered, percent, quotaUsage } from "../plan/cluster";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
-import {
-  compactionPlan,
-  CompactionStep,
-  describeStep,
-  maintenanceReasons,
-  planCompaction,
-  stepsOf,
-} from "../plan/compaction";
-import { formatSize } from "../size";
+import type { CompactionStep } from "../plan/compaction";
+import { compactionPlan, describeStep, maintenanceReasons, planCompaction, stepsOf } from "../plan/compaction";
+import { formatSize } from "../values/size";
 import type { CompactionRecord } from "../types/compaction";
-import { flagOf, Invocation, parseInvocation, USAGE, UsageError } from "./args";
+import type { Invocation } from "./args";
+import { flagOf, parseInvocation, USAGE, UsageError } from "./args";
 
 /** The exit codes `--help` documents. */
 export const EXIT = {

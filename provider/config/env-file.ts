@@ -1,5 +1,5 @@
 import { ConfigFileError } from "../errors";
-import type { ConfigEditor } from "./format";
+import type { ConfigEditor, FormatSpec } from "./format";
 import {
   CONFIG_FILE_VARIABLE,
   QUOTA_VARIABLE,
@@ -125,4 +125,23 @@ export const envFile: ConfigEditor = {
     if (settings.length > 0) return rewriteSettings(text, settings, bytes);
     return applyEdits(text, [insertLine(text, text.length, `${QUOTA_VARIABLE}=${bytes}`)]);
   },
+};
+
+const ASSIGNMENT = /^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=/;
+
+export const envFileFormat: FormatSpec<"env-file"> = {
+  format: "env-file",
+  editor: envFile,
+  looks: "ETCD_*=value lines",
+  precedence: 50,
+  shownBy({ lines }) {
+    const names = lines.map((line) => ASSIGNMENT.exec(line)?.[1]);
+    return (
+      names.length > 0 && names.every((name) => name !== undefined) && names.some((name) => name.startsWith("ETCD_"))
+    );
+  },
+  fileName: /\.env$|(?:^|\/)(?:default|sysconfig)\/etcd$/,
+  // Only assignments: where guessing wrong cannot edit the wrong kind of file.
+  nameDecides: ({ onlyAssignments }) => onlyAssignments,
+  defaultRestartCommand: () => "systemctl restart etcd",
 };

@@ -1,6 +1,6 @@
 import { isMap, isScalar } from "yaml";
 import { ConfigFileError } from "../errors";
-import type { ConfigEditor } from "./format";
+import type { ConfigEditor, FormatSpec } from "./format";
 import {
   QUOTA_FLAG,
   type QuotaSetting,
@@ -11,7 +11,7 @@ import {
   rewriteSettings,
 } from "./quota";
 import { type Edit, applyEdits, insertLine, lineNumbering, lineStart, nextLineStart } from "./text";
-import { parseYaml } from "./yaml-source";
+import { parseYaml, plainMappingWith } from "./yaml-source";
 
 /** The quota setting of a config file, if any, and where a new key would go. */
 interface ConfigQuota {
@@ -24,7 +24,7 @@ interface ConfigQuota {
  * Keys of etcd's config file (etcd.conf.yml.sample) that any real one sets at least one of. A mapping with none of
  * them is some other program's YAML, and a quota added to it would change nothing but that file.
  */
-export const ETCD_CONFIG_KEYS: ReadonlySet<string> = new Set([
+const ETCD_CONFIG_KEYS: ReadonlySet<string> = new Set([
   "name",
   "data-dir",
   "wal-dir",
@@ -102,4 +102,17 @@ export const etcdConfig: ConfigEditor = {
     if (setting) return rewriteSettings(text, [setting], bytes);
     return applyEdits(text, [addLine(`${QUOTA_FLAG}: ${bytes}`)]);
   },
+};
+
+export const etcdConfigFormat: FormatSpec<"etcd-config"> = {
+  format: "etcd-config",
+  editor: etcdConfig,
+  looks: "the YAML file of etcd --config-file",
+  precedence: 40,
+  shownBy: (content) => plainMappingWith(content, ETCD_CONFIG_KEYS),
+  fileName: /\.ya?ml$/,
+  // A .yml/.yaml file that does not parse: its editor reports the YAML error and its line, which says more than
+  // "cannot tell what kind" (and it edits nothing, since it refuses to read the file).
+  nameDecides: ({ lines, yamlErrors }) => lines.length === 0 || yamlErrors,
+  defaultRestartCommand: () => "systemctl restart etcd",
 };

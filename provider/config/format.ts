@@ -1,17 +1,6 @@
-import { InvalidInputError } from "../errors";
-import { describe } from "../size";
-import type { ConfigFormat } from "../types/quota";
+import type { ConfigFormat } from "./formats";
 
-export type { ConfigFormat } from "../types/quota";
-
-/** Every format, in the order messages list them. */
-export const CONFIG_FORMATS: readonly ConfigFormat[] = [
-  "systemd-unit",
-  "env-file",
-  "etcd-config",
-  "kubeadm-manifest",
-  "k3s-config",
-];
+export type { ConfigFormat } from "./formats";
 
 /** The quota one file sets. */
 export interface QuotaInFile {
@@ -37,14 +26,56 @@ export interface ConfigEditor {
   write(text: string, bytes: number, file: string): string;
 }
 
-/** Validates a format name given by a user; `field` names the input in the message. */
-export function parseFormat(value: unknown, field: string): ConfigFormat {
-  const format = CONFIG_FORMATS.find((f) => f === value);
-  if (format === undefined) {
-    throw new InvalidInputError(
-      field,
-      `expected one of ${CONFIG_FORMATS.map((f) => `"${f}"`).join(", ")}, got ${describe(value)}`,
-    );
-  }
-  return format;
+/** A file's content as the formats' recognisers look at it, each view computed once. */
+export interface FileContent {
+  readonly text: string;
+  /** The lines that say something: trimmed, without blank lines and comments. */
+  readonly lines: readonly string[];
+  /** Whether the text has YAML errors. */
+  readonly yamlErrors: boolean;
+  /** The top-level YAML mapping without errors (its `kind`, its keys), or undefined for anything else. */
+  readonly mapping: { readonly kind: string | undefined; readonly keys: readonly string[] } | undefined;
+  /** Whether every line is a shell-style assignment (`NAME=value`, `export NAME=value`). */
+  readonly onlyAssignments: boolean;
+}
+
+/** What a check before a change needs of the member's host: run a shell command there. */
+export interface CommandHost {
+  readonly label: string;
+  run(
+    command: string,
+    options: { readonly timeoutMs: number },
+  ): Promise<{ readonly stdout: string; readonly stderr: string; readonly code: number }>;
+}
+
+/**
+ * Everything the provider knows about one kind of config file, in that format's own file; the registry
+ * (formats.ts) lists the specs.
+ */
+export interface FormatSpec<F extends string = string> {
+  readonly format: F;
+  readonly editor: ConfigEditor;
+  /** What the format looks like, for the message that asks the user to choose. */
+  readonly looks: string;
+  /**
+   * Where the format stands among the others when a file is recognised, by content and by name: lower is tried
+   * first. A format whose files are a special case of another's (a manifest is a .yaml file, a k3s config.yaml
+   * shares keys with etcd's) comes before it.
+   */
+  readonly precedence: number;
+  /** Whether the content alone shows this format. */
+  shownBy(content: FileContent): boolean;
+  /** File names that tell this format when the content does not. */
+  readonly fileName: RegExp;
+  /** Whether a file with such a name, whose content shows no format, is taken as this format. */
+  nameDecides(content: FileContent): boolean;
+  /** The restart the format needs when the user gives none; "" for none. */
+  defaultRestartCommand(configFile: string): string;
+  /** The backup's path, from the plain one the hosts make (`<file>.bak-<time>`); absent: the plain one. */
+  backupPath?(plain: string): string;
+  /**
+   * Checks before a change that need the member's host, beyond reading the file: throws ConfigFileError naming
+   * what to fix.
+   */
+  checkBeforeChange?(host: CommandHost, configFile: string): Promise<void>;
 }

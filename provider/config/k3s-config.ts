@@ -1,6 +1,7 @@
 import { isMap, isScalar, isSeq, type ParsedNode, type Scalar } from "yaml";
-import { ConfigFileError } from "../errors";
-import type { ConfigEditor } from "./format";
+import { ConfigFileError, HostError } from "../errors";
+import { shellQuote } from "../hosts/shell";
+import type { CommandHost, ConfigEditor, FormatSpec } from "./format";
 import {
   QUOTA_FLAG,
   type QuotaSetting,
@@ -11,7 +12,7 @@ import {
   rewriteSettings,
 } from "./quota";
 import { type Edit, applyEdits, insertLine, lineNumbering, lineStart, nextLineStart } from "./text";
-import { parseYaml } from "./yaml-source";
+import { parseYaml, plainMappingWith } from "./yaml-source";
 
 /** The server setting that k3s and RKE2 hand to their embedded etcd, one `key=value` per entry. */
 const ETCD_ARG = "etcd-arg";
@@ -20,7 +21,7 @@ const ETCD_ARG = "etcd-arg";
  * Settings only k3s and RKE2 use: a YAML mapping with one of them is their config.yaml, whatever its name. Names
  * other programs use too (`server`, `token`, `disable`) are left out, so an unrelated YAML file is not taken for it.
  */
-export const K3S_ONLY_KEYS: ReadonlySet<string> = new Set([
+const K3S_ONLY_KEYS: ReadonlySet<string> = new Set([
   ETCD_ARG,
   `${ETCD_ARG}+`,
   "cluster-init",
@@ -181,5 +182,48 @@ export const k3sConfig: ConfigEditor = {
     const { setting, add } = k3sQuota(text, file);
     if (setting) return rewriteSettings(text, [setting], bytes);
     return applyEdits(text, [add(bytes)]);
+  },
+};
+
+/**
+ * The drop-ins k3s and RKE2 merge after config.yaml (`config.yaml.d/*.yaml`, in name order) that name `etcd-arg`: a
+ * later list replaces the earlier one, or with `etcd-arg+` extends it.
+ */
+async function dropInsSettingEtcdArgs(host: CommandHost, configFile: string): Promise<string[]> {
+  const dir = shellQuote(`${configFile}.d`);
+  const script =
+    `for f in ${dir}/*.yaml ${dir}/*.yml; do ` +
+    `[ -f "$f" ] && grep -qE '^[[:space:]]*["]?etcd-arg[+]?["]?[[:space:]]*:' "$f" && printf '%s\n' "$f"; ` +
+    "done; exit 0";
+  const { stdout, code, stderr } = await host.run(script, { timeoutMs: 15_000 });
+  if (code !== 0)
+    throw new HostError(`${host.label}: could not list ${configFile}.d: ${stderr.trim() || `exit ${code}`}`);
+  return stdout.split("\n").filter((line) => line !== "");
+}
+
+export const k3sConfigFormat: FormatSpec<"k3s-config"> = {
+  format: "k3s-config",
+  editor: k3sConfig,
+  looks: "the config.yaml of a k3s or RKE2 server",
+  precedence: 30,
+  // k3s and RKE2 share a few names with etcd (data-dir); their own settings tell them apart.
+  shownBy: (content) => plainMappingWith(content, K3S_ONLY_KEYS),
+  fileName: /(?:^|\/)rancher\/(?:k3s|rke2)\/config\.ya?ml$/,
+  // /etc/rancher/{k3s,rke2}/config.yaml is that file wherever it is found, even when it holds only settings other
+  // programs also use (a server joining a cluster: `server` and `token`); its editor still wants one of them.
+  nameDecides: () => true,
+  // k3s and RKE2 restart their server service, which restarts the embedded etcd with the rest of the control plane.
+  defaultRestartCommand: (configFile) =>
+    /(?:^|\/)rke2\//.test(configFile) ? "systemctl restart rke2-server" : "systemctl restart k3s",
+  async checkBeforeChange(host, configFile) {
+    const dropIns = await dropInsSettingEtcdArgs(host, configFile);
+    if (dropIns.length > 0) {
+      throw new ConfigFileError(
+        configFile,
+        `${dropIns.join(", ")} also set${dropIns.length === 1 ? "s" : ""} etcd-arg, and k3s and RKE2 read ` +
+          `${configFile}.d after this file, so the quota there would win or be lost; move the etcd-arg ` +
+          "entries into one file and point configFile at it",
+      );
+    }
   },
 };

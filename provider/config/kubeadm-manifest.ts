@@ -1,7 +1,8 @@
 import { type ParsedNode, Scalar, type YAMLMap, type YAMLSeq, isMap, isScalar, isSeq } from "yaml";
 import { ConfigFileError } from "../errors";
 import { findFlag, flagName, runsEtcd } from "./flags";
-import type { ConfigEditor } from "./format";
+import * as path from "path";
+import type { ConfigEditor, FormatSpec } from "./format";
 import {
   CONFIG_FILE_FLAG,
   CONFIG_FILE_VARIABLE,
@@ -222,4 +223,18 @@ export const kubeadmManifest: ConfigEditor = {
     if (settings.length > 0) return rewriteSettings(text, settings, bytes);
     return applyEdits(text, [addFlag(`--${QUOTA_FLAG}=${bytes}`)]);
   },
+};
+
+export const kubeadmManifestFormat: FormatSpec<"kubeadm-manifest"> = {
+  format: "kubeadm-manifest",
+  editor: kubeadmManifest,
+  looks: "a static Pod manifest",
+  precedence: 20,
+  shownBy: ({ mapping }) => mapping?.kind === "Pod",
+  fileName: /(?:^|\/)manifests\/[^/]+\.ya?ml$/,
+  nameDecides: ({ lines, yamlErrors }) => lines.length === 0 || yamlErrors,
+  // The kubelet restarts the pod when the manifest changes.
+  defaultRestartCommand: () => "",
+  // The kubelet loads every file in the manifests folder but hidden ones: a backup there must be hidden.
+  backupPath: (plain) => path.join(path.dirname(plain), `.${path.basename(plain)}`),
 };

@@ -1,6 +1,6 @@
 import { ConfigFileError } from "../errors";
 import { findFlag, runsEtcd } from "./flags";
-import type { ConfigEditor } from "./format";
+import type { ConfigEditor, FormatSpec } from "./format";
 import {
   CONFIG_FILE_FLAG,
   CONFIG_FILE_VARIABLE,
@@ -279,5 +279,21 @@ export const systemdUnit: ConfigEditor = {
     if (settings.length > 0) return rewriteSettings(text, settings, bytes);
     const end = execStart.offsets[execStart.offsets.length - 1] + 1;
     return applyEdits(text, [{ start: end, end, text: ` --${QUOTA_FLAG}=${bytes}` }]);
+  },
+};
+
+export const systemdUnitFormat: FormatSpec<"systemd-unit"> = {
+  format: "systemd-unit",
+  editor: systemdUnit,
+  looks: "a unit with [Service] and ExecStart=",
+  precedence: 10,
+  shownBy: ({ lines }) => lines.some((line) => line === "[Service]" || /^ExecStart[ \t]*=/.test(line)),
+  fileName: /\.service$|\.service\.d\/[^/]+\.conf$/,
+  nameDecides: ({ lines }) => lines.length === 0,
+  // systemd reloads the unit (for a drop-in such as `etcd.service.d/10-quota.conf`, the unit its folder extends).
+  defaultRestartCommand(configFile) {
+    const unit = /([^/]+)\.d\/[^/]+\.conf$/.exec(configFile)?.[1] ?? configFile.split("/").pop()!;
+    // `--`: a unit named from a file such as `-H host.service` is a name, never an option of systemctl.
+    return `systemctl daemon-reload && systemctl restart -- '${unit.replace(/'/g, "")}'`;
   },
 };

@@ -1,5 +1,6 @@
 import { type Document, type ParsedNode, type YAMLMap, isScalar, parseDocument } from "yaml";
 import { ConfigFileError } from "../errors";
+import type { FileContent } from "./format";
 
 /** yaml's default bound on alias expansion; a config file of etcd or a static Pod manifest uses no alias at all. */
 const MAX_ALIAS_COUNT = 100;
@@ -33,4 +34,10 @@ export function valueOf(map: YAMLMap.Parsed, key: string): ParsedNode | null | u
 /** The text of a scalar node as YAML reads it, or undefined for anything else. */
 export function stringOf(node: ParsedNode | null | undefined): string | undefined {
   return isScalar(node) && node.value !== null ? String(node.value) : undefined;
+}
+
+/** Whether the content is a YAML mapping without `kind` that sets one of `keys` at its top. */
+export function plainMappingWith(content: FileContent, keys: ReadonlySet<string>): boolean {
+  const mapping = content.mapping;
+  return mapping !== undefined && mapping.kind === undefined && mapping.keys.some((key) => keys.has(key));
 }

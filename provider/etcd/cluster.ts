@@ -1,7 +1,10 @@
 import { isAccessError, MemberUnavailableError, QuotaReportsDisagreeError } from "../errors";
-import { EtcdAccess } from "../inputs/access";
-import { Alarm, ClusterMember, MemberClient, MemberClientOptions } from "./member";
-import { accessProblems, ClusterObservation } from "./observation";
+import type { EtcdAccess } from "../inputs/access";
+import type { MemberClientOptions } from "./member";
+import type { Alarm, ClusterMember } from "../types/observation";
+import { MemberClient } from "./member";
+import type { ClusterObservation } from "../types/observation";
+import { accessProblems } from "../plan/cluster";
 import type { ClusterApi } from "../seams";
 
 /** One client per endpoint for the length of one provider call. */

@@ -1,9 +1,10 @@
 import * as os from "os";
 import { AlarmAction, Etcd3 } from "etcd3";
 import { EtcdNoSpaceError, TimeoutError } from "../errors";
-import { formatDuration } from "../duration";
-import { Progress, sleep } from "../wait";
-import { EtcdAccess } from "../inputs/access";
+import { formatDuration } from "../values/duration";
+import type { Progress } from "../wait";
+import { sleep } from "../wait";
+import type { EtcdAccess } from "../inputs/access";
 import { alarmName, clientOptionsFor, errorContextOf, memberError } from "./member";
 
 /**

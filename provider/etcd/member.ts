@@ -2,6 +2,7 @@ import * as http from "http";
 import * as https from "https";
 import type { CallOptions, ClientReadableStream, ServiceClientConstructor } from "@grpc/grpc-js";
 import { noop } from "cockatiel";
+import type { IOptions, ISnapshotResponse, IStatusResponse } from "etcd3";
 import {
   AlarmAction,
   AlarmType,
@@ -11,11 +12,8 @@ import {
   EtcdInvalidAuthTokenError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
-  IOptions,
-  ISnapshotResponse,
-  IStatusResponse,
 } from "etcd3";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import {
   EtcdAuthError,
   EtcdDeadlineError,
@@ -29,14 +27,13 @@ import {
   OversizedAnswerError,
   QuotaReportsDisagreeError,
 } from "../errors";
-import { formatSize } from "../size";
-import { EtcdAccess, TlsInput } from "../inputs/access";
-import { MemberMetrics, memberMetricsFrom } from "./metrics";
+import { formatSize } from "../values/size";
+import type { EtcdAccess, TlsInput } from "../inputs/access";
+import type { MemberMetrics } from "../types/observation";
+import { memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
 import type { MemberApi } from "../seams";
 import type { Alarm, ClusterMember, MemberStatus } from "../types/observation";
-
-export type { Alarm, ClusterMember, MemberStatus } from "../types/observation";
 
 export interface MemberClientOptions {
   /** Bound for quick calls (status, alarms, member list, metrics). */
@@ -276,11 +273,6 @@ function grpcCredentials(tls: TlsInput): NonNullable<IOptions["credentials"]> {
   };
 }
 
-/**
- * A client bound to exactly one member. etcd3's own client balances calls across hosts and retries on another,
- * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
- * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
- */
 /** What {@link memberError} should know of how a client connected with `access`. */
 export function errorContextOf(access: Omit<EtcdAccess, "endpoints">): EtcdErrorContext {
   return { username: access.username, clientCert: access.tls?.cert !== undefined, ca: access.tls?.ca !== undefined };
@@ -354,6 +346,11 @@ class StatusQuotaEtcd3 extends Etcd3 {
   }
 }
 
+/**
+ * A client bound to exactly one member. etcd3's own client balances calls across hosts and retries on another,
+ * which is wrong for maintenance: a defrag or status must reach the member it names. So each client gets one
+ * host, and no retry or circuit breaker that could hide a failure or send a defrag twice.
+ */
 export class MemberClient implements MemberApi {
   private readonly client: StatusQuotaEtcd3;
   private readonly callTimeoutMs: number;

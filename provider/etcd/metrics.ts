@@ -1,7 +1,5 @@
 import type { MemberMetrics } from "../types/observation";
 
-export type { MemberMetrics } from "../types/observation";
-
 /**
  * Reads the samples of a Prometheus text exposition, keyed by the metric's name, followed by its labels as printed
  * (`etcd_server_feature_enabled{name="AllAlpha",stage="ALPHA"}`) for labelled ones. etcd prints large gauges in

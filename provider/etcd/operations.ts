@@ -1,15 +1,9 @@
 import { DisarmRefusedError, MemberUnavailableError } from "../errors";
-import { formatDuration } from "../duration";
-import { Progress, sleep, waitFor } from "../wait";
+import type { Progress } from "../wait";
+import { waitFor } from "../wait";
 import type { ClusterApi } from "../seams";
-import {
-  assertHealthy,
-  ClusterObservation,
-  disarmDecision,
-  leaderSuccessor,
-  noSpaceAlarms,
-  ObservedMember,
-} from "./observation";
+import type { ClusterObservation, ObservedMember } from "../types/observation";
+import { assertHealthy, disarmDecision, leaderSuccessor, noSpaceAlarms } from "../plan/cluster";
 
 const LEADER_MOVE_TIMEOUT_MS = 30_000;
 /** The leader move's bound, for timeout messages: no input changes it. */
@@ -74,11 +68,4 @@ export async function disarmNoSpace(
   }
   progress(`disarm: NOSPACE lifted on ${disarmed.length} member(s); ${decision.reason}`);
   return disarmed;
-}
-
-/** `pauseBetweenMembers`: lets the cluster settle (clients reconnect, followers catch up) before the next member. */
-export async function pauseBetweenMembers(ms: number, done: string, next: string, progress: Progress): Promise<void> {
-  if (ms <= 0) return;
-  progress(`pause: ${formatDuration(ms)} after ${done} before ${next} (pauseBetweenMembers)`);
-  await sleep(ms);
 }

@@ -3,17 +3,15 @@ import { createHash } from "crypto";
 import { createReadStream, promises as fs } from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { EtcdQuotaError, SnapshotError } from "../errors";
-import { SnapshotSettings } from "../inputs/snapshot";
+import type { SnapshotSettings } from "../inputs/snapshot";
 import { snapshotPath, snapshotSource, snapshotsToDelete } from "../plan/snapshot";
-import { formatSize } from "../size";
-import { Progress } from "../wait";
+import { formatSize } from "../values/size";
+import type { Progress } from "../wait";
 import type { ClusterApi } from "../seams";
-import { ClusterObservation } from "./observation";
+import type { ClusterObservation } from "../types/observation";
 import type { SnapshotRecord } from "../types/snapshot";
-
-export type { SnapshotRecord } from "../types/snapshot";
 
 /** etcd appends a SHA-256 of the database to the stream; `etcdutl snapshot restore` checks it the same way. */
 const HASH_BYTES = 32;

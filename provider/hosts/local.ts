@@ -1,27 +1,15 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants, promises as fs, Stats } from "node:fs";
+import type { Stats } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { HostError, TimeoutError } from "../errors";
-import {
-  abbreviate,
-  backupPrefix,
-  backupsToDelete,
-  checkTimeout,
-  CommandResult,
-  defaultBackupPath,
-  FileRead,
-  FolderEntry,
-  Host,
-  MAX_CONFIG_FILE_BYTES,
-  PruneResult,
-  RunOptions,
-  unreadableReason,
-  WriteOptions,
-} from "./host";
-import { checkPath } from "./shell";
+import type { CommandResult, FileRead, Host, PruneResult, RunOptions, WriteOptions } from "./host";
+import { abbreviate, checkTimeout, MAX_CONFIG_FILE_BYTES, unreadableReason } from "./host";
+import { checkPath } from "../inputs/paths";
+import { backupPrefix, backupsToDelete, defaultBackupPath, type FolderEntry } from "../config/backups";
 
 const LABEL = "local";
 

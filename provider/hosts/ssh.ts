@@ -3,33 +3,17 @@ import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Client, ClientChannel } from "ssh2";
 import type * as Ssh2 from "ssh2";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 import { HostError, TimeoutError } from "../errors";
-import { Connection, ConnectionInput, validateConnection } from "./connection";
-import {
-  abbreviate,
-  backupsToDelete,
-  checkTimeout,
-  CommandResult,
-  defaultBackupPath,
-  FileRead,
-  Host,
-  MAX_CONFIG_FILE_BYTES,
-  PruneResult,
-  RunOptions,
-  unreadableReason,
-  WriteOptions,
-} from "./host";
-import {
-  blobType,
-  findKnownKeys,
-  fingerprint,
-  KnownKeys,
-  parsePublicKey,
-  PublicKey,
-  signatureAlgorithms,
-} from "./known-hosts";
-import { checkPath, remoteCommand } from "./shell";
+import { backupsToDelete, defaultBackupPath } from "../config/backups";
+import type { Connection, ConnectionInput } from "../inputs/connection";
+import { validateConnection } from "../inputs/connection";
+import type { CommandResult, FileRead, Host, PruneResult, RunOptions, WriteOptions } from "./host";
+import { abbreviate, checkTimeout, MAX_CONFIG_FILE_BYTES, unreadableReason } from "./host";
+import type { KnownKeys, PublicKey } from "../inputs/known-hosts";
+import { blobType, findKnownKeys, fingerprint, parsePublicKey, signatureAlgorithms } from "../inputs/known-hosts";
+import { checkPath } from "../inputs/paths";
+import { remoteCommand } from "./shell";
 
 /** File reads and edits are small; a host that takes longer than this is stuck. */
 const FILE_TIMEOUT_MS = 60_000;

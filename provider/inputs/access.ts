@@ -1,6 +1,6 @@
-import { rejectUnknownKeys } from "../names";
+import { rejectMisspelledKeys } from "./check";
 import { InvalidInputError } from "../errors";
-import { describe, describeShape } from "../size";
+import { describeValue, describeShape } from "../values/shown";
 import { validateBoolean } from "./common";
 
 /** PEM contents for TLS to etcd's client URLs. */
@@ -45,7 +45,10 @@ export function maskUrlCredentials(text: string): string {
 /** Validates one client URL: http(s), a host, a port, and nothing else (no path, query or credentials). */
 export function validateEndpoint(value: unknown, field: string): string {
   if (typeof value !== "string" || value.trim() === "") {
-    throw new InvalidInputError(field, `expected a client URL such as "https://10.0.0.1:2379", got ${describe(value)}`);
+    throw new InvalidInputError(
+      field,
+      `expected a client URL such as "https://10.0.0.1:2379", got ${describeValue(value)}`,
+    );
   }
   const shown = `"${maskUrlCredentials(value)}"`;
   let url: URL;
@@ -97,7 +100,10 @@ function checkMemberCount(list: readonly unknown[], field: string): void {
  */
 export function validateMemberList(value: unknown, field = "members"): readonly unknown[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new InvalidInputError(field, `expected a non-empty list of { endpoint, configFile }, got ${describe(value)}`);
+    throw new InvalidInputError(
+      field,
+      `expected a non-empty list of { endpoint, configFile }, got ${describeValue(value)}`,
+    );
   }
   checkMemberCount(value, field);
   return value;
@@ -106,7 +112,7 @@ export function validateMemberList(value: unknown, field = "members"): readonly 
 /** Validates a list of client URLs: at least one, at most {@link MAX_MEMBERS}, each valid, no duplicates. */
 function validateEndpoints(value: unknown, field = "endpoints"): string[] {
   if (!Array.isArray(value) || value.length === 0) {
-    const got = typeof value === "string" ? `"${maskUrlCredentials(value)}"` : describe(value);
+    const got = typeof value === "string" ? `"${maskUrlCredentials(value)}"` : describeValue(value);
     throw new InvalidInputError(field, `expected a non-empty list of client URLs, got ${got}`);
   }
   checkMemberCount(value, field);
@@ -143,7 +149,7 @@ function validateTls(value: unknown, field = "tls"): TlsInput | undefined {
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new InvalidInputError(field, `expected { ca, cert, key } with PEM contents, got ${describeShape(value)}`);
   }
-  rejectUnknownKeys(value as Record<string, unknown>, ["ca", "cert", "key"], field, "TLS setting");
+  rejectMisspelledKeys(value as Record<string, unknown>, ["ca", "cert", "key"], field, "TLS setting");
   const { ca, cert, key } = value as Record<string, unknown>;
   if ((cert === undefined) !== (key === undefined)) {
     throw new InvalidInputError(field, "cert and key go together: give both or neither");
@@ -166,7 +172,7 @@ export function validateAccess(inputs: Record<string, unknown>, unknown: Readonl
   const username = known("username");
   const password = known("password");
   if (username !== undefined && (typeof username !== "string" || username === "")) {
-    throw new InvalidInputError("username", `expected a non-empty string, got ${describe(username)}`);
+    throw new InvalidInputError("username", `expected a non-empty string, got ${describeValue(username)}`);
   }
   if (password !== undefined && typeof password !== "string") {
     throw new InvalidInputError("password", `expected a string, got ${describeShape(password)}`);

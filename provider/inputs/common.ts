@@ -1,6 +1,6 @@
-import { parseDuration } from "../duration";
+import { parseDuration } from "../values/duration";
 import { InvalidInputError } from "../errors";
-import { describe } from "../size";
+import { describeValue } from "../values/shown";
 
 /** How long a run waits for another run's cluster lock when `lockTimeout` is not given. */
 const DEFAULT_LOCK_WAIT_MS = 120_000;
@@ -13,7 +13,8 @@ const MAX_PAUSE_MS = 60 * 60_000;
 /** A boolean input: absent means `fallback`; anything but true or false (null, "false") is refused. */
 export function validateBoolean(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new InvalidInputError(field, `expected true or false, got ${describe(value)}`);
+  if (typeof value !== "boolean")
+    throw new InvalidInputError(field, `expected true or false, got ${describeValue(value)}`);
   return value;
 }
 
@@ -24,7 +25,7 @@ export function validateBoolean(value: unknown, field: string, fallback: boolean
 export function validateResourceName(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || value === "") {
-    throw new InvalidInputError("resourceName", `expected the resource's name, got ${describe(value)}`);
+    throw new InvalidInputError("resourceName", `expected the resource's name, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -39,7 +40,7 @@ export function validateFraction(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
     throw new InvalidInputError(
       field,
-      `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describe(value)}`,
+      `expected a fraction between 0 and 1 (e.g. 0.8 for 80%), got ${describeValue(value)}`,
     );
   }
   return value;
@@ -65,12 +66,12 @@ export function pacingSettings(inputs: Record<string, unknown>): PacingSettings 
   const pause = inputs.pauseBetweenMembers;
   const pauseBetweenMembersMs = pause === undefined || pause === 0 ? 0 : parseDuration(pause, "pauseBetweenMembers");
   if (pauseBetweenMembersMs > MAX_PAUSE_MS) {
-    throw new InvalidInputError("pauseBetweenMembers", `at most 1h, got ${describe(pause)}`);
+    throw new InvalidInputError("pauseBetweenMembers", `at most 1h, got ${describeValue(pause)}`);
   }
   const callTimeoutMs =
     inputs.callTimeout === undefined ? DEFAULT_CALL_TIMEOUT_MS : parseDuration(inputs.callTimeout, "callTimeout");
   if (callTimeoutMs < 1000 || callTimeoutMs > MAX_CALL_TIMEOUT_MS) {
-    throw new InvalidInputError("callTimeout", `expected 1s to 10m, got ${describe(inputs.callTimeout)}`);
+    throw new InvalidInputError("callTimeout", `expected 1s to 10m, got ${describeValue(inputs.callTimeout)}`);
   }
   return { disarmBelow, pauseBetweenMembersMs, callTimeoutMs };
 }

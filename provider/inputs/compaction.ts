@@ -1,17 +1,14 @@
-import { rejectUnknownKeys } from "../names";
+import { rejectMisspelledKeys } from "./check";
 import { InvalidInputError } from "../errors";
-import { parseDuration } from "../duration";
-import { describe, parseSize } from "../size";
-import { EtcdAccess, validateAccess } from "./access";
-import {
-  lockTimeoutMs,
-  PacingSettings,
-  pacingSettings,
-  validateBoolean,
-  validateFraction,
-  validateResourceName,
-} from "./common";
-import { SnapshotSettings, validateSnapshot } from "./snapshot";
+import { parseDuration } from "../values/duration";
+import { parseSize } from "../values/size";
+import { describeValue } from "../values/shown";
+import type { EtcdAccess } from "./access";
+import { validateAccess } from "./access";
+import type { PacingSettings } from "./common";
+import { lockTimeoutMs, pacingSettings, validateBoolean, validateFraction, validateResourceName } from "./common";
+import type { SnapshotSettings } from "./snapshot";
+import { validateSnapshot } from "./snapshot";
 
 /** When a member's defrag pays off; a member is defragmented when any threshold given is met. */
 export interface DefragThresholds {
@@ -59,9 +56,9 @@ const DEFAULT_WHEN: DriftConditions = {
 
 function validateObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected an object with ${keys.join(", ")}, got ${describe(value)}`);
+    throw new InvalidInputError(field, `expected an object with ${keys.join(", ")}, got ${describeValue(value)}`);
   }
-  rejectUnknownKeys(value as Record<string, unknown>, keys, field, `${field} setting`);
+  rejectMisspelledKeys(value as Record<string, unknown>, keys, field, `${field} setting`);
   return value as Record<string, unknown>;
 }
 
@@ -109,11 +106,11 @@ export function compactionSettings(
   if (typeof retain !== "number" || !Number.isSafeInteger(retain) || retain < 0) {
     throw new InvalidInputError(
       "retainRevisions",
-      `expected a whole number of revisions to keep, 0 or more, got ${describe(retain)}`,
+      `expected a whole number of revisions to keep, 0 or more, got ${describeValue(retain)}`,
     );
   }
   if (inputs.triggers !== undefined && !Array.isArray(inputs.triggers)) {
-    throw new InvalidInputError("triggers", `expected a list, got ${describe(inputs.triggers)}`);
+    throw new InvalidInputError("triggers", `expected a list, got ${describeValue(inputs.triggers)}`);
   }
   return {
     access: validateAccess(inputs, unknown),

@@ -1,14 +1,19 @@
 import { parseFormat } from "../config";
 import type { ConfigFormat } from "../config/format";
 import { InvalidInputError } from "../errors";
-import { Connection, validateConnection } from "../hosts/connection";
-import { checkPath } from "../hosts/shell";
-import { rejectUnknownKeys } from "../names";
-import { parseDuration } from "../duration";
-import { describe, formatSize, parseSize } from "../size";
-import { EtcdAccess, validateAccess, validateEndpoint, validateMemberList } from "./access";
-import { lockTimeoutMs, PacingSettings, pacingSettings, validateBoolean, validateResourceName } from "./common";
-import { SnapshotSettings, validateSnapshot } from "./snapshot";
+import type { Connection } from "./connection";
+import { validateConnection } from "./connection";
+import { checkPath } from "./paths";
+import { rejectMisspelledKeys } from "./check";
+import { parseDuration } from "../values/duration";
+import { formatSize, parseSize } from "../values/size";
+import { describeValue } from "../values/shown";
+import type { EtcdAccess } from "./access";
+import { validateAccess, validateEndpoint, validateMemberList } from "./access";
+import type { PacingSettings } from "./common";
+import { lockTimeoutMs, pacingSettings, validateBoolean, validateResourceName } from "./common";
+import type { SnapshotSettings } from "./snapshot";
+import { validateSnapshot } from "./snapshot";
 
 /** etcd's suggested maximum; it logs a warning above it (dev-guide/limit.md). */
 const RECOMMENDED_MAX_QUOTA = 8 * 1024 ** 3;
@@ -53,7 +58,7 @@ function validateKeepBackups(value: unknown): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > MAX_BACKUPS_KEPT) {
     throw new InvalidInputError(
       "keepBackups",
-      `expected a whole number of backups to keep per config file, 1 to ${MAX_BACKUPS_KEPT}, got ${describe(value)}`,
+      `expected a whole number of backups to keep per config file, 1 to ${MAX_BACKUPS_KEPT}, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -61,16 +66,16 @@ function validateKeepBackups(value: unknown): number {
 
 function validateMember(value: unknown, field: string): MemberSpec {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected { endpoint, configFile, ... }, got ${describe(value)}`);
+    throw new InvalidInputError(field, `expected { endpoint, configFile, ... }, got ${describeValue(value)}`);
   }
   const raw = value as Record<string, unknown>;
   const known = ["endpoint", "configFile", "format", "restartCommand", "connection"];
-  rejectUnknownKeys(raw, known, field, "member setting");
+  rejectMisspelledKeys(raw, known, field, "member setting");
   const endpoint = validateEndpoint(raw.endpoint, `${field}.endpoint`);
   if (typeof raw.configFile !== "string" || raw.configFile === "") {
     throw new InvalidInputError(
       `${field}.configFile`,
-      `expected the path of the member's config file, got ${describe(raw.configFile)}`,
+      `expected the path of the member's config file, got ${describeValue(raw.configFile)}`,
     );
   }
   try {

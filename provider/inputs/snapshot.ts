@@ -1,7 +1,7 @@
 import * as path from "path";
 import { InvalidInputError } from "../errors";
-import { rejectUnknownKeys } from "../names";
-import { describe } from "../size";
+import { rejectMisspelledKeys } from "./check";
+import { describeValue } from "../values/shown";
 
 /** Where the snapshot taken before a run's first change goes, and how many are kept. */
 export interface SnapshotSettings {
@@ -25,15 +25,15 @@ const FILLED_BY_THE_SDK = ["{stack}", "{resource}"];
 export function validateSnapshot(value: unknown, field = "snapshot"): SnapshotSettings | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(field, `expected an object with path and keep, got ${describe(value)}`);
+    throw new InvalidInputError(field, `expected an object with path and keep, got ${describeValue(value)}`);
   }
   const raw = value as Record<string, unknown>;
-  rejectUnknownKeys(raw, ["path", "keep"], field, `${field} setting`);
+  rejectMisspelledKeys(raw, ["path", "keep"], field, `${field} setting`);
   const file = raw.path;
   if (typeof file !== "string" || file === "") {
     throw new InvalidInputError(
       `${field}.path`,
-      `expected a file path such as /var/backups/etcd/{stack}-{time}.db, got ${describe(file)}`,
+      `expected a file path such as /var/backups/etcd/{stack}-{time}.db, got ${describeValue(file)}`,
     );
   }
   for (const placeholder of FILLED_BY_THE_SDK) {
@@ -45,13 +45,13 @@ export function validateSnapshot(value: unknown, field = "snapshot"): SnapshotSe
     }
   }
   if (!path.isAbsolute(file)) {
-    throw new InvalidInputError(`${field}.path`, `expected an absolute path, got ${describe(file)}`);
+    throw new InvalidInputError(`${field}.path`, `expected an absolute path, got ${describeValue(file)}`);
   }
   const name = path.basename(file);
   if (name.split(TIME).length !== 2 || path.dirname(file).includes(TIME)) {
     throw new InvalidInputError(
       `${field}.path`,
-      `expected ${TIME} once, in the file name (so each run writes its own file and the newest ${field}.keep are kept), got ${describe(file)}`,
+      `expected ${TIME} once, in the file name (so each run writes its own file and the newest ${field}.keep are kept), got ${describeValue(file)}`,
     );
   }
   const stray = /\{[^}]*\}/.exec(name.replace(TIME, ""));
@@ -65,7 +65,7 @@ export function validateSnapshot(value: unknown, field = "snapshot"): SnapshotSe
   if (typeof keep !== "number" || !Number.isSafeInteger(keep) || keep < 1 || keep > MAX_SNAPSHOTS_KEPT) {
     throw new InvalidInputError(
       `${field}.keep`,
-      `expected a whole number of snapshots to keep, 1 to ${MAX_SNAPSHOTS_KEPT}, got ${describe(keep)}`,
+      `expected a whole number of snapshots to keep, 1 to ${MAX_SNAPSHOTS_KEPT}, got ${describeValue(keep)}`,
     );
   }
   return { path: file, keep };

@@ -1,19 +1,11 @@
-import { formatSize } from "../size";
-import {
-  ClusterObservation,
-  hasNoSpace,
-  leaderSuccessor,
-  noSpaceAlarms,
-  percent,
-  ObservedMember,
-  quotaUsage,
-  votingMembers,
-} from "../etcd/observation";
+import { formatSize } from "../values/size";
+import type { ClusterObservation, ObservedMember } from "../types/observation";
+import { hasNoSpace, leaderSuccessor, noSpaceAlarms, percent, quotaUsage, votingMembers } from "./cluster";
 import type { CompactionSettings, DefragThresholds, DriftConditions } from "../inputs/compaction";
 import type { SnapshotSettings } from "../inputs/snapshot";
 import { describeSnapshot, snapshotSource } from "./snapshot";
 import type { Forecast } from "./forecast";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../values/duration";
 
 /**
  * The revision to compact to so that exactly the newest `retain` revisions stay readable (0 and 1 both keep only the

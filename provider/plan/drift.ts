@@ -1,7 +1,6 @@
-import type { ClusterObservation } from "../etcd/observation";
-import type { QuotaRecord } from "../types/quota";
-import { formatSize, parseSize } from "../size";
-import { sameValue } from "../values";
+import type { ClusterObservation } from "../types/observation";
+import { formatSize, parseSize } from "../values/size";
+import { sameValue } from "../values/plain";
 import { quotaInEffect } from "./quota";
 
 /**
@@ -20,6 +19,19 @@ function exactSize(bytes: number): string | number {
   }
 }
 
+/** What {@link liveQuota} reads of EtcdQuota's record (the outputs): the declared quota and each member's two values. */
+export interface RecordedQuota {
+  readonly quotaBytes: number;
+  readonly members: readonly {
+    readonly endpoint: string;
+    readonly name: string | null;
+    /** Absent in state written before it existed, which counts as read. */
+    readonly fileRead?: boolean;
+    readonly configuredBytes: number | null;
+    readonly liveBytes: number | null;
+  }[];
+}
+
 /**
  * The quota a refresh reports: the declared one while every member runs it and every file says it, the one other
  * value when all agree on it (a preview then shows `quota: "6GiB" => "8GiB"` after someone changed every member by
@@ -27,7 +39,7 @@ function exactSize(bytes: number): string | number {
  * value would hide the others: after a change that stopped part way, the members already changed report the newly
  * declared quota, and the diff would find nothing to do while the rest still run the old one.
  */
-export function liveQuota(declared: unknown, record: QuotaRecord): unknown {
+export function liveQuota(declared: unknown, record: RecordedQuota): unknown {
   const members = record.members.map((m) => ({
     name: m.name ?? m.endpoint,
     // A file without the setting (or with 0) runs etcd's default, so it is drift only when the declared quota is not

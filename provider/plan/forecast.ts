@@ -1,6 +1,6 @@
-import { formatDuration } from "../duration";
-import type { ClusterObservation } from "../etcd/observation";
-import { formatSize } from "../size";
+import { formatDuration } from "../values/duration";
+import type { ClusterObservation } from "../types/observation";
+import { formatSize } from "../values/size";
 
 /** One refresh's reading: the largest DB file against the smallest quota, when it was read. */
 export interface SizeSample {

@@ -1,31 +1,10 @@
 import type { ConfigFormat } from "../config/format";
-import { canSpareOne, ClusterObservation, healthProblems, votingMembers } from "../etcd/observation";
+import type { ClusterObservation } from "../types/observation";
+import { canSpareOne, healthProblems, votingMembers } from "./cluster";
 import type { MemberSpec, QuotaSettings } from "../inputs/quota";
 import type { SnapshotSettings } from "../inputs/snapshot";
 import { describeSnapshot, snapshotSource } from "./snapshot";
-import { formatSize } from "../size";
-
-/**
- * The restart each format needs when the user gives none: systemd reloads the unit (for a drop-in such as
- * `etcd.service.d/10-quota.conf`, the unit its folder extends); the kubelet needs nothing; k3s and RKE2 restart their
- * server service, which restarts the embedded etcd with the rest of the control plane.
- */
-export function defaultRestartCommand(format: ConfigFormat, configFile: string): string {
-  switch (format) {
-    case "systemd-unit": {
-      const unit = /([^/]+)\.d\/[^/]+\.conf$/.exec(configFile)?.[1] ?? configFile.split("/").pop()!;
-      // `--`: a unit named from a file such as `-H host.service` is a name, never an option of systemctl.
-      return `systemctl daemon-reload && systemctl restart -- '${unit.replace(/'/g, "")}'`;
-    }
-    case "env-file":
-    case "etcd-config":
-      return "systemctl restart etcd";
-    case "kubeadm-manifest":
-      return "";
-    case "k3s-config":
-      return /(?:^|\/)rke2\//.test(configFile) ? "systemctl restart rke2-server" : "systemctl restart k3s";
-  }
-}
+import { formatSize } from "../values/size";
 
 /** What was found about one member before changing anything. */
 export interface MemberFacts {

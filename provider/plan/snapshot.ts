@@ -1,6 +1,8 @@
 import * as path from "path";
-import { ClusterObservation, ObservedMember, votingMembers } from "../etcd/observation";
-import { SnapshotSettings, TIME } from "../inputs/snapshot";
+import type { ClusterObservation, ObservedMember } from "../types/observation";
+import { votingMembers } from "./cluster";
+import type { SnapshotSettings } from "../inputs/snapshot";
+import { TIME } from "../inputs/snapshot";
 
 /** `{time}` as it is written: UTC, to the millisecond, in an order that sorts by name (`20261130T051200123Z`). */
 function timeStamp(at: Date): string {

@@ -1,20 +1,18 @@
-import { CompactionRun, runCompaction } from "../compaction";
+import type { CompactionRun } from "../compaction";
+import { runCompaction } from "../compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
-import {
-  ClusterObservation,
-  NO_MEMBER_ANSWERED_AGAIN,
-  noMemberAnswered,
-  noMemberAnsweredKey,
-} from "../etcd/observation";
+import type { ClusterObservation } from "../types/observation";
+import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import { compactionPlan, describeStep, maintenanceReasons, planCompaction } from "../plan/compaction";
 import { refuseCleartextCredentials } from "../inputs/access";
 import { compactionSettings } from "../inputs/compaction";
-import { checkInputs } from "../names";
-import { clusterIdIn, onceThenShort, progressFor } from "../progress";
+import { checkInputs } from "../inputs/check";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { maintenanceState, UP_TO_DATE } from "../plan/drift";
-import { forecast, keepSamples, sampleOf, SizeSample } from "../plan/forecast";
-import { pick, plain, sameValue } from "../values";
+import type { SizeSample } from "../plan/forecast";
+import { forecast, keepSamples, sampleOf } from "../plan/forecast";
+import { pick, plain, sameValue } from "../values/plain";
 import type { CompactionRecord } from "../types/compaction";
 import { sessionShare } from "../sharing";
 import type { ResourceLifecycle } from "./lifecycle";

@@ -1,26 +1,21 @@
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, PREVIEW_CALLS, settingsProblems } from "../etcd/cluster";
-import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../etcd/observation";
+import { NO_MEMBER_ANSWERED_AGAIN, noMemberAnswered, noMemberAnsweredKey } from "../plan/cluster";
 import type { MemberClientOptions } from "../etcd/member";
 import type { SnapshotRecord } from "../types/snapshot";
 import { describeQuotaPlan, planQuota } from "../plan/quota";
 import { refuseCleartextCredentials } from "../inputs/access";
-import { QuotaSettings, quotaSettings } from "../inputs/quota";
-import {
-  HostPool,
-  memberRecords,
-  observeQuota,
-  QuotaObservation,
-  QuotaRun,
-  refusalsOf,
-  runQuotaChange,
-} from "../quota";
+import type { QuotaSettings } from "../inputs/quota";
+import { quotaSettings } from "../inputs/quota";
+import type { QuotaObservation, QuotaRun } from "../quota";
+import { HostPool, memberRecords, observeQuota, refusalsOf, runQuotaChange } from "../quota";
 import { liveQuota, sameQuota } from "../plan/drift";
-import { checkInputs } from "../names";
-import { clusterIdIn, onceThenShort, progressFor } from "../progress";
-import { pick, plain, sameValue } from "../values";
+import { checkInputs } from "../inputs/check";
+import { clusterIdIn, onceThenShort, progressFor } from "../resources/progress";
+import { pick, plain, sameValue } from "../values/plain";
 import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
-import { Freshness, sessionShare } from "../sharing";
+import type { Freshness } from "../sharing";
+import { sessionShare } from "../sharing";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */

@@ -1,15 +1,13 @@
 /** What an EtcdQuota change did: the records its outputs keep. Types only; imports nothing outside this folder. */
 import type { SnapshotRecord } from "./snapshot";
 
-/** The kinds of file an etcd member's quota can live in. */
-export type ConfigFormat = "systemd-unit" | "env-file" | "etcd-config" | "kubeadm-manifest" | "k3s-config";
-
 /** What the change did to one member: the outputs' per-member record. */
 export interface QuotaMemberRecord {
   readonly endpoint: string;
   readonly name: string | null;
   readonly configFile: string;
-  readonly format: ConfigFormat;
+  /** The file's format: a name from the format registry (`provider/config/formats.ts`, which this room cannot import). */
+  readonly format: string;
   /** Whether the file was read and understood; when not, `configuredBytes` is null for want of it. */
   readonly fileRead: boolean;
   /** What the file says now; null when it sets no quota (etcd's 2 GiB default) or was not read. */

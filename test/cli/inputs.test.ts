@@ -1,9 +1,10 @@
 import * as assert from "node:assert/strict";
 import * as http from "node:http";
-import * as net from "node:net";
+import type * as net from "node:net";
 import { LabCluster } from "../../lab/cluster";
 import { listConfig, PulumiProject } from "../../lab/pulumi-cli";
-import { LabTls, makeLabTls } from "../../lab/tls";
+import type { LabTls } from "../../lab/tls";
+import { makeLabTls } from "../../lab/tls";
 import { Etcd3 } from "etcd3";
 import { compactRevisionOf, statusOf } from "../support/etcd";
 

@@ -1,7 +1,8 @@
 import * as assert from "node:assert/strict";
 import { randomBytes } from "crypto";
 import { PulumiProject } from "../../lab/pulumi-cli";
-import { LabTls, makeLabTls } from "../../lab/tls";
+import type { LabTls } from "../../lab/tls";
+import { makeLabTls } from "../../lab/tls";
 
 // The resource declared from plain (not secret) stack config: a program that forgot `--secret` leaves the provider's
 // messages as the only thing between a secret and the CLI's output. The engine stops a preview at the first failed

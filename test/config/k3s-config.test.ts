@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { detectFormat } from "../../provider/config";
+import { defaultRestartCommand, detectFormat } from "../../provider/config";
 import { k3sConfig } from "../../provider/config/k3s-config";
-import { defaultRestartCommand } from "../../provider/plan/quota";
 import { changedLines, fixture, refusal } from "./support";
 
 const FILE = "/etc/rancher/k3s/config.yaml";

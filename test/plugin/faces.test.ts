@@ -8,7 +8,8 @@ import { REPO_ROOT } from "../../lab/etcd-binary";
 import { SupervisedCluster } from "../../lab/supervisor";
 import { providerShim, SECRET_OUTPUTS } from "../../sdk/shim";
 import { isSecret } from "../support/engine";
-import { PropertyMap, ProviderHost, serializeProvider } from "../support/engine-host";
+import type { PropertyMap } from "../support/engine-host";
+import { ProviderHost, serializeProvider } from "../support/engine-host";
 import { liveQuota, sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;

@@ -7,7 +7,8 @@
  * (`Struct.toJavaScript` / `Struct.fromJavaScript`). This layer sends what it is given; engine-side marshalling
  * (secrets revealed because the host refuses them, unknowns only in previews) is EngineStack's job.
  */
-import { ChildProcess, spawn } from "child_process";
+import type { ChildProcess } from "child_process";
+import { spawn } from "child_process";
 import * as readline from "readline";
 import * as grpc from "@grpc/grpc-js";
 import * as pulumi from "@pulumi/pulumi";

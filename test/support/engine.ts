@@ -10,19 +10,13 @@
  * process to time a fault to the millisecond, and the provider host killed alone between two calls. It does not
  * model `pulumi up`'s preview pass (Check and Read run once here, twice under the CLI), Ctrl-C, or pending
  * operations. Where it models a rule the real CLI also shows, a real-CLI test checks the same rule (a failed update
- * keeps the old inputs: test/cli/resume.test.ts and test/engine.test.ts).
+ * keeps the old inputs: test/cli/resume.test.ts and test/etcd/engine.test.ts).
  */
 import { createHmac, randomBytes } from "crypto";
 import { isDeepStrictEqual } from "util";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  CheckFailure,
-  PartialFailure,
-  PropertyMap,
-  ProviderHost,
-  serializeProviderClosure,
-  withoutUndefined,
-} from "./engine-host";
+import type { CheckFailure, PropertyMap, ProviderHost } from "./engine-host";
+import { PartialFailure, serializeProviderClosure, withoutUndefined } from "./engine-host";
 
 export * from "./engine-host";
 

@@ -1,5 +1,6 @@
 import { noop } from "cockatiel";
-import { Etcd3, IOptions } from "etcd3";
+import type { IOptions } from "etcd3";
+import { Etcd3 } from "etcd3";
 import { setTimeout as sleep } from "timers/promises";
 
 /** Bound on reading every acknowledged write back, and on asking one member for them. */

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
-import { backupsToDelete, FolderEntry } from "../../provider/hosts/host";
-import { backupPathFor } from "../../provider/quota";
+import { backupsToDelete, type FolderEntry } from "../../provider/config/backups";
+import { backupPathFor } from "../../provider/config";
 
 /** Which backups a write's pruning deletes, given a folder's listing as lstat sees it. */
 describe("backups to delete", () => {

@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import * as http from "node:http";
 import * as net from "node:net";
 import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCDeadlineExceededError } from "etcd3";
+import type { MemberUnavailableError } from "../../provider/errors";
 import {
   EtcdAuthError,
   EtcdDeadlineError,
@@ -11,7 +12,6 @@ import {
   EtcdTlsError,
   EtcdUnreachableError,
   isAccessError,
-  MemberUnavailableError,
   NotEtcdError,
 } from "../../provider/errors";
 import { MemberClient, memberError } from "../../provider/etcd/member";

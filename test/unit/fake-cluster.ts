@@ -1,6 +1,6 @@
-import type { Alarm, MemberStatus } from "../../provider/etcd/member";
-import type { MemberMetrics } from "../../provider/etcd/metrics";
-import type { ClusterObservation } from "../../provider/etcd/observation";
+import type { Alarm, MemberStatus } from "../../provider/types/observation";
+import type { MemberMetrics } from "../../provider/types/observation";
+import type { ClusterObservation } from "../../provider/types/observation";
 import type { ClusterApi, MemberApi, TakeLock } from "../../provider/seams";
 
 /**

@@ -1,7 +1,8 @@
 import * as assert from "node:assert/strict";
 import { compactionSettings } from "../../provider/inputs/compaction";
 import { maintenanceReasons } from "../../provider/plan/compaction";
-import { forecast, keepSamples, MAX_SAMPLES, sampleOf, SizeSample } from "../../provider/plan/forecast";
+import type { SizeSample } from "../../provider/plan/forecast";
+import { forecast, keepSamples, MAX_SAMPLES, sampleOf } from "../../provider/plan/forecast";
 import { cluster, member, MiB } from "./observations";
 
 const START = Date.parse("2026-11-30T00:00:00Z");

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
-import { nearestName, rejectUnknownKeys } from "../../provider/names";
+import { nearestName, rejectMisspelledKeys } from "../../provider/inputs/check";
 
 const COMPACTION = ["endpoints", "retainRevisions", "moveLeader", "defrag", "when", "lockTimeout"];
 
@@ -21,22 +21,22 @@ describe("unknown input names", () => {
 
   it("refuses the first unknown key with its path and the suggestion, and lets absent values pass", () => {
     assert.throws(
-      () => rejectUnknownKeys({ endpoints: [], retainRevison: 1000 }, COMPACTION, "", "input"),
+      () => rejectMisspelledKeys({ endpoints: [], retainRevison: 1000 }, COMPACTION, "", "input"),
       (error: unknown) =>
         error instanceof InvalidInputError &&
         error.field === "retainRevison" &&
         error.problem === "unknown input; did you mean retainRevisions?",
     );
     assert.throws(
-      () => rejectUnknownKeys({ minFreeByte: "1GiB" }, ["minFreeBytes", "minFragmentation"], "defrag", "setting"),
+      () => rejectMisspelledKeys({ minFreeByte: "1GiB" }, ["minFreeBytes", "minFragmentation"], "defrag", "setting"),
       (error: unknown) =>
         error instanceof InvalidInputError &&
         error.message === "defrag.minFreeByte: unknown setting; did you mean minFreeBytes?",
     );
     assert.throws(
-      () => rejectUnknownKeys({ wat: 1 }, ["ca", "cert", "key"], "tls", "TLS setting"),
+      () => rejectMisspelledKeys({ wat: 1 }, ["ca", "cert", "key"], "tls", "TLS setting"),
       /^InvalidInputError: tls\.wat: unknown TLS setting; the TLS settings are ca, cert, key$/,
     );
-    assert.doesNotThrow(() => rejectUnknownKeys({ endpoints: [], typo: undefined }, COMPACTION, "", "input"));
+    assert.doesNotThrow(() => rejectMisspelledKeys({ endpoints: [], typo: undefined }, COMPACTION, "", "input"));
   });
 });

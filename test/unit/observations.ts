@@ -1,4 +1,4 @@
-import { ClusterObservation, ObservedMember } from "../../provider/etcd/observation";
+import type { ClusterObservation, ObservedMember } from "../../provider/types/observation";
 
 /** Synthetic observations for the pure planners: m1 leads unless told otherwise. */
 export const MiB = 1024 ** 2;

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { disarmDecision, healthProblems } from "../../provider/etcd/observation";
+import { disarmDecision, healthProblems } from "../../provider/plan/cluster";
 import {
   compactionTarget,
   defragDecision,

@@ -1,14 +1,9 @@
 import * as assert from "node:assert/strict";
 import { InvalidInputError } from "../../provider/errors";
-import {
-  defaultRestartCommand,
-  describeQuotaStep,
-  KUBEADM_UPGRADE_WARNING,
-  MemberFacts,
-  planQuota,
-} from "../../provider/plan/quota";
+import { backupPathFor, defaultRestartCommand } from "../../provider/config";
+import type { MemberFacts } from "../../provider/plan/quota";
+import { describeQuotaStep, KUBEADM_UPGRADE_WARNING, planQuota } from "../../provider/plan/quota";
 import { quotaSettings } from "../../provider/inputs/quota";
-import { backupPathFor } from "../../provider/quota";
 import { cluster, member, MiB } from "./observations";
 
 const GiB = 1024 ** 3;

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { clusterIdIn, progressFor } from "../../provider/progress";
+import { clusterIdIn, progressFor } from "../../provider/resources/progress";
 
 /** What `print` wrote to standard output through console.log. */
 function printed(print: () => void): string[] {

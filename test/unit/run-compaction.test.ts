@@ -1,9 +1,12 @@
 import * as assert from "node:assert/strict";
-import { CompactionRun, defragTimeoutMs, runCompaction } from "../../provider/compaction";
+import type { CompactionRun } from "../../provider/compaction";
+import { defragTimeoutMs, runCompaction } from "../../provider/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
-import { CompactionStep, compactionPlan, describeStep, stepsOf } from "../../provider/plan/compaction";
-import { FakeCluster, FakeMemberSetup, MiB } from "./fake-cluster";
+import type { CompactionStep } from "../../provider/plan/compaction";
+import { compactionPlan, describeStep, stepsOf } from "../../provider/plan/compaction";
+import type { FakeMemberSetup } from "./fake-cluster";
+import { FakeCluster, MiB } from "./fake-cluster";
 
 /** EtcdCompaction's run against an in-memory cluster: what it does, in which order, and what it leaves alone. */
 

@@ -1,9 +1,11 @@
 import * as assert from "node:assert/strict";
 import { InterruptedError, UnsafeClusterError } from "../../provider/errors";
 import { quotaSettings } from "../../provider/inputs/quota";
-import { QuotaRun, runQuotaChange } from "../../provider/quota";
+import type { QuotaRun } from "../../provider/quota";
+import { runQuotaChange } from "../../provider/quota";
 import { FakeCluster, GiB } from "./fake-cluster";
-import { Comeback, FakeHost } from "./fake-host";
+import type { Comeback } from "./fake-host";
+import { FakeHost } from "./fake-host";
 
 /** EtcdQuota's rolling change against an in-memory cluster and host: order, health gates, refusals, rollback. */
 

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
-import { formatDuration, parseDuration } from "../../provider/duration";
+import { formatDuration, parseDuration } from "../../provider/values/duration";
 import { InvalidInputError } from "../../provider/errors";
-import { formatSize, parseSize } from "../../provider/size";
+import { formatSize, parseSize } from "../../provider/values/size";
 
 describe("parseSize", () => {
   const accepted: [unknown, number][] = [
