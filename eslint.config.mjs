@@ -7,10 +7,10 @@ const CLIENTS = ["etcd3", "@grpc/grpc-js", "ssh2", "@pulumi/pulumi"];
 
 /**
  * What the pure rooms may not import, type-only or not (a type import is a dependency too, and the runtime layer
- * test cannot see it): the effects (etcd/, hosts/), the runs (the provider's root modules) and the Pulumi layer.
+ * test cannot see it): the effects (etcd/, hosts/), the runs (run/), the lifecycles (resources/) and the Pulumi layer (the root).
  */
 const EFFECTS_AND_ABOVE = {
-  regex: "^\\.\\./(etcd|hosts|resources|cli)(/|$)|^\\.\\./(quota|compaction|seams|wait|pause|dynamic|index)$|^\\.\\.$",
+  regex: "^\\.\\./(etcd|hosts|run|resources|cli)(/|$)|^\\.\\./(dynamic|index)$|^\\.\\.$",
   message:
     "plan/ and inputs/ import only shared types, inputs, config and pure helpers (values/, errors/): never etcd/, hosts/, the runs or the Pulumi layer",
 };

@@ -6,7 +6,7 @@ import * as path from "path";
 import { EtcdDeadlineError, OversizedAnswerError, SnapshotError } from "../provider/errors";
 import { MemberClient, METRICS_MAX_BYTES } from "../provider/etcd/member";
 import { takeSnapshot } from "../provider/etcd/snapshot";
-import type { ClusterApi } from "../provider/seams";
+import type { ClusterApi } from "../provider/run/seams";
 import { cluster, member } from "./unit/observations";
 import type { FakeMember, MetricsBehaviour, SnapshotScript } from "./support/fake-member";
 import { snapshotMessages, startMetricsMember, startSnapshotMember } from "./support/fake-member";

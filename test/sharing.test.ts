@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import { LabCluster } from "../lab/cluster";
 import type { EtcdAccess } from "../provider/inputs/access";
-import { SessionShare } from "../provider/sharing";
+import { SessionShare } from "../provider/resources/sharing";
 
 const ROOT_PASSWORD = "sharing-root-pw";
 

@@ -4,8 +4,8 @@
  * program's secrets are not at hand. It runs the resource's own run (compaction.ts) and plan (plan/compaction.ts)
  * on settings validated as `check` validates them; it loads neither Pulumi nor SSH.
  */
-import type { CompactionRun } from "../compaction";
-import { runCompaction } from "../compaction";
+import type { CompactionRun } from "../run/compaction";
+import { runCompaction } from "../run/compaction";
 import { formatDuration } from "../values/duration";
 import { InterruptedError, isAccessError, SnapshotError, UnsafeClusterError } from "../errors";
 import { ClusterSession } from "../etcd/cluster";

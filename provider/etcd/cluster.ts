@@ -5,7 +5,7 @@ import type { Alarm, ClusterMember } from "../types/observation";
 import { MemberClient } from "./member";
 import type { ClusterObservation } from "../types/observation";
 import { accessProblems } from "../plan/cluster";
-import type { ClusterApi } from "../seams";
+import type { ClusterApi } from "../run/seams";
 
 /** One client per endpoint for the length of one provider call. */
 export class ClusterSession implements ClusterApi {

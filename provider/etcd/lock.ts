@@ -2,8 +2,8 @@ import * as os from "os";
 import { AlarmAction, Etcd3 } from "etcd3";
 import { EtcdNoSpaceError, TimeoutError } from "../errors";
 import { formatDuration } from "../values/duration";
-import type { Progress } from "../wait";
-import { sleep } from "../wait";
+import type { Progress } from "../run/wait";
+import { sleep } from "../run/wait";
 import type { EtcdAccess } from "../inputs/access";
 import { alarmName, clientOptionsFor, errorContextOf, memberError } from "./member";
 

@@ -32,7 +32,7 @@ import type { EtcdAccess, TlsInput } from "../inputs/access";
 import type { MemberMetrics } from "../types/observation";
 import { memberMetricsFrom } from "./metrics";
 import { dbSizeQuotaOf } from "./status-wire";
-import type { MemberApi } from "../seams";
+import type { MemberApi } from "../run/seams";
 import type { Alarm, ClusterMember, MemberStatus } from "../types/observation";
 
 export interface MemberClientOptions {

@@ -1,7 +1,7 @@
 import { DisarmRefusedError, MemberUnavailableError } from "../errors";
-import type { Progress } from "../wait";
-import { waitFor } from "../wait";
-import type { ClusterApi } from "../seams";
+import type { Progress } from "../run/wait";
+import { waitFor } from "../run/wait";
+import type { ClusterApi } from "../run/seams";
 import type { ClusterObservation, ObservedMember } from "../types/observation";
 import { assertHealthy, disarmDecision, leaderSuccessor, noSpaceAlarms } from "../plan/cluster";
 

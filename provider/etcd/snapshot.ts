@@ -8,8 +8,8 @@ import { EtcdQuotaError, SnapshotError } from "../errors";
 import type { SnapshotSettings } from "../inputs/snapshot";
 import { snapshotPath, snapshotSource, snapshotsToDelete } from "../plan/snapshot";
 import { formatSize } from "../values/size";
-import type { Progress } from "../wait";
-import type { ClusterApi } from "../seams";
+import type { Progress } from "../run/wait";
+import type { ClusterApi } from "../run/seams";
 import type { ClusterObservation } from "../types/observation";
 import type { SnapshotRecord } from "../types/snapshot";
 

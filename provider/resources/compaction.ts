@@ -1,5 +1,5 @@
-import type { CompactionRun } from "../compaction";
-import { runCompaction } from "../compaction";
+import type { CompactionRun } from "../run/compaction";
+import { runCompaction } from "../run/compaction";
 import { checkFailure, EtcdQuotaError, InterruptedError, PartialFailureError } from "../errors";
 import { ClusterSession, probeAccess } from "../etcd/cluster";
 import type { ClusterObservation } from "../types/observation";
@@ -14,7 +14,7 @@ import type { SizeSample } from "../plan/forecast";
 import { forecast, keepSamples, sampleOf } from "../plan/forecast";
 import { pick, plain, sameValue } from "../values/plain";
 import type { CompactionRecord } from "../types/compaction";
-import { sessionShare } from "../sharing";
+import { sessionShare } from "./sharing";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdCompaction's inputs, as the program gives them. */

@@ -1,4 +1,4 @@
-import type { Progress } from "../wait";
+import type { Progress } from "../run/wait";
 
 /**
  * A resource's progress lines. The Pulumi CLI shows a dynamic provider's standard output as diagnostics tied to no

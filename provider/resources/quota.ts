@@ -7,15 +7,15 @@ import { describeQuotaPlan, planQuota } from "../plan/quota";
 import { refuseCleartextCredentials } from "../inputs/access";
 import type { QuotaSettings } from "../inputs/quota";
 import { quotaSettings } from "../inputs/quota";
-import type { QuotaObservation, QuotaRun } from "../quota";
-import { HostPool, memberRecords, observeQuota, refusalsOf, runQuotaChange } from "../quota";
+import type { QuotaObservation, QuotaRun } from "../run/quota";
+import { HostPool, memberRecords, observeQuota, refusalsOf, runQuotaChange } from "../run/quota";
 import { liveQuota, sameQuota } from "../plan/drift";
 import { checkInputs } from "../inputs/check";
-import { clusterIdIn, onceThenShort, progressFor } from "../resources/progress";
+import { clusterIdIn, onceThenShort, progressFor } from "./progress";
 import { pick, plain, sameValue } from "../values/plain";
 import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
-import type { Freshness } from "../sharing";
-import { sessionShare } from "../sharing";
+import type { Freshness } from "./sharing";
+import { sessionShare } from "./sharing";
 import type { ResourceLifecycle } from "./lifecycle";
 
 /** EtcdQuota's inputs other than `members`, kept in the outputs because read and delete only see outputs. */

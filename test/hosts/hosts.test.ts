@@ -27,7 +27,7 @@ import type { Host } from "../../provider/hosts/host";
 import { localHost } from "../../provider/hosts/local";
 import { remoteCommand, shellQuote } from "../../provider/hosts/shell";
 import { connectSsh } from "../../provider/hosts/ssh";
-import { HostPool } from "../../provider/quota";
+import { HostPool } from "../../provider/run/quota";
 import type { TestSshd } from "../support/sshd";
 import { generateKey, startSshd } from "../support/sshd";
 

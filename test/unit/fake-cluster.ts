@@ -1,7 +1,7 @@
 import type { Alarm, MemberStatus } from "../../provider/types/observation";
 import type { MemberMetrics } from "../../provider/types/observation";
 import type { ClusterObservation } from "../../provider/types/observation";
-import type { ClusterApi, MemberApi, TakeLock } from "../../provider/seams";
+import type { ClusterApi, MemberApi, TakeLock } from "../../provider/run/seams";
 
 /**
  * An etcd cluster in memory, for the runs' unit tests: members with names, a leader, a revision, DB sizes, alarms,

@@ -1,7 +1,7 @@
 import { backupsToDelete } from "../../provider/config/backups";
 import type { CommandResult, FileRead, Host, PruneResult, WriteOptions } from "../../provider/hosts/host";
 import type { MemberSpec } from "../../provider/inputs/quota";
-import type { HostSource } from "../../provider/seams";
+import type { HostSource } from "../../provider/run/seams";
 import type { FakeCluster, FakeMember } from "./fake-cluster";
 
 /**

@@ -28,7 +28,7 @@ describe("layers: pure logic loads no client", function () {
 
   it("the planners, the drift rules, the runs' seams and the unit tests' fakes load no etcd client, gRPC or SSH", () => {
     const planners = ["./provider/plan/compaction", "./provider/plan/quota", "./provider/plan/drift"];
-    const fakes = ["./provider/seams", "./test/unit/fake-cluster", "./test/unit/fake-host"];
+    const fakes = ["./provider/run/seams", "./test/unit/fake-cluster", "./test/unit/fake-host"];
     assert.deepEqual(clientLibrariesLoadedBy([...planners, ...fakes]), []);
   });
 

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
-import type { CompactionRun } from "../../provider/compaction";
-import { defragTimeoutMs, runCompaction } from "../../provider/compaction";
+import type { CompactionRun } from "../../provider/run/compaction";
+import { defragTimeoutMs, runCompaction } from "../../provider/run/compaction";
 import { InterruptedError } from "../../provider/errors";
 import { compactionSettings } from "../../provider/inputs/compaction";
 import type { CompactionStep } from "../../provider/plan/compaction";

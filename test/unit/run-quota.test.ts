@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
 import { InterruptedError, UnsafeClusterError } from "../../provider/errors";
 import { quotaSettings } from "../../provider/inputs/quota";
-import type { QuotaRun } from "../../provider/quota";
-import { runQuotaChange } from "../../provider/quota";
+import type { QuotaRun } from "../../provider/run/quota";
+import { runQuotaChange } from "../../provider/run/quota";
 import { FakeCluster, GiB } from "./fake-cluster";
 import type { Comeback } from "./fake-host";
 import { FakeHost } from "./fake-host";

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { TimeoutError } from "../../provider/errors";
-import { waitFor } from "../../provider/wait";
+import { waitFor } from "../../provider/run/wait";
 
 describe("waitFor", () => {
   it("returns the first value the probe gives", async () => {

@@ -1,8 +1,8 @@
 import { createHash } from "crypto";
-import { ClusterSession } from "./etcd/cluster";
-import type { MemberClient, MemberClientOptions } from "./etcd/member";
-import type { ClusterObservation } from "./types/observation";
-import type { EtcdAccess } from "./inputs/access";
+import { ClusterSession } from "../etcd/cluster";
+import type { MemberClient, MemberClientOptions } from "../etcd/member";
+import type { ClusterObservation } from "../types/observation";
+import type { EtcdAccess } from "../inputs/access";
 
 /**
  * How long a look at a cluster and its connections serve the next read-only call of the same run. A `pulumi preview

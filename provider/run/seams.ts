@@ -4,13 +4,13 @@
  * fakes, so the order, resume, rollback and refusal decisions are tested without etcd. Types only: this module loads
  * nothing.
  */
-import type { Alarm, MemberStatus } from "./types/observation";
-import type { MemberMetrics } from "./types/observation";
-import type { ClusterObservation } from "./types/observation";
-import type { ClusterLock, LockOptions } from "./etcd/lock";
-import type { Host } from "./hosts/host";
-import type { EtcdAccess } from "./inputs/access";
-import type { MemberSpec } from "./inputs/quota";
+import type { Alarm, MemberStatus } from "../types/observation";
+import type { MemberMetrics } from "../types/observation";
+import type { ClusterObservation } from "../types/observation";
+import type { ClusterLock, LockOptions } from "../etcd/lock";
+import type { Host } from "../hosts/host";
+import type { EtcdAccess } from "../inputs/access";
+import type { MemberSpec } from "../inputs/quota";
 import type { Progress } from "./wait";
 
 /** The calls a run makes to one member. Each throws the member's error class (errors.ts) when it fails. */

@@ -1,12 +1,12 @@
-import { formatDuration } from "./values/duration";
-import { EtcdQuotaError, InterruptedError, SnapshotError } from "./errors";
-import type { ClusterObservation, ObservedMember } from "./types/observation";
-import { assertHealthy, hasNoSpace, votingMembers } from "./plan/cluster";
-import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+import { formatDuration } from "../values/duration";
+import { EtcdQuotaError, InterruptedError, SnapshotError } from "../errors";
+import type { ClusterObservation, ObservedMember } from "../types/observation";
+import { assertHealthy, hasNoSpace, votingMembers } from "../plan/cluster";
+import { acquireClusterLock } from "../etcd/lock";
+import { disarmNoSpace, moveLeadershipAway } from "../etcd/operations";
 import { pauseBetweenMembers } from "./pause";
-import { takeSnapshot } from "./etcd/snapshot";
-import type { CompactionPlan, CompactionStep } from "./plan/compaction";
+import { takeSnapshot } from "../etcd/snapshot";
+import type { CompactionPlan, CompactionStep } from "../plan/compaction";
 import {
   compactionPlan,
   compactStep,
@@ -15,16 +15,16 @@ import {
   memberSteps,
   SNAPSHOT_REASON,
   stepsOf,
-} from "./plan/compaction";
-import type { WalkedStep } from "./plan/walk";
-import { Walk } from "./plan/walk";
-import type { CompactionSettings } from "./inputs/compaction";
-import { formatSize } from "./values/size";
+} from "../plan/compaction";
+import type { WalkedStep } from "../plan/walk";
+import { Walk } from "../plan/walk";
+import type { CompactionSettings } from "../inputs/compaction";
+import { formatSize } from "../values/size";
 import type { Progress } from "./wait";
 import { sleep, waitFor } from "./wait";
 import type { ClusterApi, RunSeams } from "./seams";
-import type { CompactionRecord, MemberRecord } from "./types/compaction";
-import type { SnapshotRecord } from "./types/snapshot";
+import type { CompactionRecord, MemberRecord } from "../types/compaction";
+import type { SnapshotRecord } from "../types/snapshot";
 
 /**
  * What a run did and the last look it took at the cluster, after its last change: the outputs are built from that

@@ -1,4 +1,4 @@
-import { formatDuration } from "./values/duration";
+import { formatDuration } from "../values/duration";
 import { type Progress, sleep } from "./wait";
 
 /** `pauseBetweenMembers`: lets the cluster settle (clients reconnect, followers catch up) before the next member. */

@@ -1,5 +1,5 @@
-import { TimeoutError } from "./errors";
-import { formatDuration } from "./values/duration";
+import { TimeoutError } from "../errors";
+import { formatDuration } from "../values/duration";
 
 /** Receives one line per step of long work; the providers print them, so `pulumi up` is never silent. */
 export type Progress = (line: string) => void;

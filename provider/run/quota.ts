@@ -8,9 +8,9 @@ import {
   formatOfContent,
   looksOf,
   specOf,
-} from "./config";
-import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "./config/removed-flags";
-import { formatDuration } from "./values/duration";
+} from "../config";
+import { lacksExperimentalFlags, removedFlagsIn, removedFlagsProblem } from "../config/removed-flags";
+import { formatDuration } from "../values/duration";
 import {
   EtcdQuotaError,
   HostError,
@@ -18,30 +18,30 @@ import {
   QuotaReportsDisagreeError,
   SnapshotError,
   UnsafeClusterError,
-} from "./errors";
-import type { ClusterObservation } from "./types/observation";
-import { assertHealthy, canSpareOne, hasNoSpace, quorum, votingMembers } from "./plan/cluster";
-import { acquireClusterLock } from "./etcd/lock";
-import { disarmNoSpace, moveLeadershipAway } from "./etcd/operations";
+} from "../errors";
+import type { ClusterObservation } from "../types/observation";
+import { assertHealthy, canSpareOne, hasNoSpace, quorum, votingMembers } from "../plan/cluster";
+import { acquireClusterLock } from "../etcd/lock";
+import { disarmNoSpace, moveLeadershipAway } from "../etcd/operations";
 import { pauseBetweenMembers } from "./pause";
-import { takeSnapshot } from "./etcd/snapshot";
-import type { Connection } from "./inputs/connection";
-import { FIELDS as CONNECTION_FIELDS } from "./inputs/connection";
-import { connectSsh } from "./hosts/ssh";
-import type { Host } from "./hosts/host";
-import { localHost } from "./hosts/local";
-import { shellQuote } from "./hosts/shell";
-import type { MemberFacts, QuotaPlan, QuotaStep } from "./plan/quota";
-import { describeQuotaStep, planQuota } from "./plan/quota";
-import type { WalkedStep } from "./plan/walk";
-import { Walk } from "./plan/walk";
-import type { MemberSpec, QuotaSettings } from "./inputs/quota";
-import { formatSize } from "./values/size";
+import { takeSnapshot } from "../etcd/snapshot";
+import type { Connection } from "../inputs/connection";
+import { FIELDS as CONNECTION_FIELDS } from "../inputs/connection";
+import { connectSsh } from "../hosts/ssh";
+import type { Host } from "../hosts/host";
+import { localHost } from "../hosts/local";
+import { shellQuote } from "../hosts/shell";
+import type { MemberFacts, QuotaPlan, QuotaStep } from "../plan/quota";
+import { describeQuotaStep, planQuota } from "../plan/quota";
+import type { WalkedStep } from "../plan/walk";
+import { Walk } from "../plan/walk";
+import type { MemberSpec, QuotaSettings } from "../inputs/quota";
+import { formatSize } from "../values/size";
 import type { Progress } from "./wait";
 import { waitFor } from "./wait";
 import type { ClusterApi, HostSource, RunSeams } from "./seams";
-import type { QuotaMemberRecord, QuotaRecord } from "./types/quota";
-import type { SnapshotRecord } from "./types/snapshot";
+import type { QuotaMemberRecord, QuotaRecord } from "../types/quota";
+import type { SnapshotRecord } from "../types/snapshot";
 
 /** How long a rollback asks a member that did not come back for its process start time before restarting it. */
 const ROLLBACK_PROBE_MS = 2_000;
