@@ -6,7 +6,8 @@ export interface QuotaMemberRecord {
   readonly endpoint: string;
   readonly name: string | null;
   readonly configFile: string;
-  /** The file's format: a name from the format registry (`provider/config/formats.ts`, which this room cannot import). */
+  // A string, not ConfigFormat: this room imports nothing, and the format registry (provider/config/) names them.
+  /** The file's format, one of the `format` input's values. */
   readonly format: string;
   /** Whether the file was read and understood; when not, `configuredBytes` is null for want of it. */
   readonly fileRead: boolean;

@@ -1192,8 +1192,9 @@ type QuotaMemberRecord struct {
 	ConfiguredBytes float64 `pulumi:"configuredBytes"`
 	Endpoint        string  `pulumi:"endpoint"`
 	// Whether the file was read and understood; when not, `configuredBytes` is null for want of it.
-	FileRead bool   `pulumi:"fileRead"`
-	Format   string `pulumi:"format"`
+	FileRead bool `pulumi:"fileRead"`
+	// The file's format, one of the `format` input's values.
+	Format string `pulumi:"format"`
 	// What the running member reports now.
 	LiveBytes float64 `pulumi:"liveBytes"`
 	Name      string  `pulumi:"name"`
@@ -1238,6 +1239,7 @@ func (o QuotaMemberRecordOutput) FileRead() pulumi.BoolOutput {
 	return o.ApplyT(func(v QuotaMemberRecord) bool { return v.FileRead }).(pulumi.BoolOutput)
 }
 
+// The file's format, one of the `format` input's values.
 func (o QuotaMemberRecordOutput) Format() pulumi.StringOutput {
 	return o.ApplyT(func(v QuotaMemberRecord) string { return v.Format }).(pulumi.StringOutput)
 }

@@ -76,6 +76,9 @@ export interface QuotaMemberRecord {
      * Whether the file was read and understood; when not, `configuredBytes` is null for want of it.
      */
     fileRead: boolean;
+    /**
+     * The file's format, one of the `format` input's values.
+     */
     format: string;
     /**
      * What the running member reports now.

@@ -335,6 +335,7 @@ class QuotaMemberRecord(dict):
         :param _builtins.str backup_path: Where the previous file was kept, when this run wrote it.
         :param _builtins.float configured_bytes: What the file says now; null when it sets no quota (etcd's 2 GiB default) or was not read.
         :param _builtins.bool file_read: Whether the file was read and understood; when not, `configuredBytes` is null for want of it.
+        :param _builtins.str format: The file's format, one of the `format` input's values.
         :param _builtins.float live_bytes: What the running member reports now.
         """
         pulumi.set(__self__, "backup_path", backup_path)
@@ -384,6 +385,9 @@ class QuotaMemberRecord(dict):
     @_builtins.property
     @pulumi.getter
     def format(self) -> _builtins.str:
+        """
+        The file's format, one of the `format` input's values.
+        """
         return pulumi.get(self, "format")
 
     @_builtins.property
