@@ -18,7 +18,8 @@ import { sizesOf } from "./maintenance";
 import type { BenchOptions, BenchResult } from "./support";
 import { etcdctl, log, median, mib, MiB, millis, onCleanup, ratio, seconds, sum, table, timed } from "./support";
 
-const PROGRAM = `
+/** Both resources from stack config (`members`, and `quota` for EtcdQuota); benchmark 7 measures it too. */
+export const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCompaction, EtcdQuota, QuotaMemberArgs } from "pulumi-etcd-quota";
 
@@ -44,7 +45,7 @@ new Noop("noop");
 `;
 
 /** The issue's goal for the provider's share of `preview --refresh`, in multiples of what it must read. */
-const REFRESH_SHARE_GOAL = 3;
+export const REFRESH_SHARE_GOAL = 3;
 
 type MaintenanceSide = "runbook" | "up" | "outage";
 
@@ -52,7 +53,7 @@ type MaintenanceSide = "runbook" | "up" | "outage";
  * The least a refresh of this cluster must read: one `etcdctl endpoint status` of every member (a process start, as
  * the provider host's share includes its own) and one /metrics page per member, for the quota in effect.
  */
-async function readFloor(endpoints: readonly string[], metricsUrls: readonly string[]): Promise<void> {
+export async function readFloor(endpoints: readonly string[], metricsUrls: readonly string[]): Promise<void> {
   await etcdctl(endpoints, ["endpoint", "status"], 30_000);
   await Promise.all(metricsUrls.map(async (url) => (await fetch(`${url}/metrics`)).text()));
 }

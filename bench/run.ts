@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: six benchmarks of pulumi-etcd-quota on
+ * `npm run bench [-- --only 1,3] [-- --quick] [-- --runs N] [-- --verbose]`: seven benchmarks of pulumi-etcd-quota on
  * real local etcd clusters, each reported as ratios against a baseline measured in the same run. See bench/README.md.
  */
 import * as os from "os";
@@ -7,6 +7,7 @@ import { parseArgs } from "util";
 import { etcdBinary } from "../lab/etcd-binary";
 import { breakGlassBench } from "./break-glass";
 import { cliBench } from "./cli";
+import { facesBench } from "./faces";
 import { maintenanceBench } from "./maintenance";
 import { previewRefreshBench } from "./preview-refresh";
 import { rollingQuotaBench } from "./rolling-quota";
@@ -46,17 +47,23 @@ const BENCHMARKS: readonly {
     driver: "break-glass command",
     run: breakGlassBench,
   },
+  {
+    id: 7,
+    title: "what each face (dynamic classes, provider plugin) adds to pulumi preview --refresh",
+    driver: "pulumi CLI",
+    run: facesBench,
+  },
 ];
 
 /** The whole run gives up after this long, stopping everything it started. */
 const OVERALL_TIMEOUT_MS = 50 * 60_000;
 
 const USAGE = `usage: npm run bench [-- options]
-  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,5 (default: all six)
+  --only LIST   run only these benchmarks, e.g. --only 3 or --only 1,5 (default: all seven)
   --quick       smaller fill for benchmark 1 (128 MiB instead of 512 MiB) and fewer runs for benchmark 3
   --rounds N    rounds of benchmark 1, alternating which side goes first; medians when N > 1 (default 2, --quick 1;
                 each round refills the cluster twice, ~40 s per fill at 512 MiB on 2 cores)
-  --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7); benchmark 5 runs a third as many
+  --runs N      runs per measure for benchmark 3's medians (default 21, --quick 7); benchmarks 5 and 7 run a third as many
   --samples N   rolling changes per side for benchmark 2, the side going first alternating per round (default 3,
                 --quick 1; each sample is ~15 s on 2 cores); also the samples per side of benchmark 6 (a fill to
                 NOSPACE each: quota 256 MiB, --quick 64 MiB)

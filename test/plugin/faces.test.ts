@@ -4,12 +4,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
+import { AlarmAction, AlarmType } from "etcd3";
 import { REPO_ROOT } from "../../lab/etcd-binary";
 import { SupervisedCluster } from "../../lab/supervisor";
-import { providerShim, SECRET_OUTPUTS } from "../../sdk/shim";
+import { type ProviderKind, providerShim, SECRET_OUTPUTS } from "../../sdk/shim";
 import { isSecret } from "../support/engine";
 import type { PropertyMap } from "../support/engine-host";
 import { ProviderHost, serializeProvider } from "../support/engine-host";
+import { alarmsOf, fillToNoSpace, settledSizes, withClient } from "../support/etcd";
 import { liveQuota, sha256 } from "../support/files";
 
 const MiB = 1024 ** 2;
@@ -18,26 +20,40 @@ const MiB = 1024 ** 2;
 interface Face {
   readonly name: string;
   readonly host: ProviderHost;
-  readonly type: string;
+  /** The resource's type token on this face. */
+  readonly type: (kind: ProviderKind) => string;
   /** What the program side adds to the inputs: the dynamic classes send `__provider` and their `resourceName`. */
-  readonly extra: PropertyMap;
+  readonly extra: (kind: ProviderKind) => PropertyMap;
 }
+
+/** The resource names the lifecycles use, as a program would declare them. */
+const NAMES: Readonly<Record<ProviderKind, string>> = { quota: "quota", compaction: "space" };
+const CLASSES: Readonly<Record<ProviderKind, string>> = { quota: "EtcdQuota", compaction: "EtcdCompaction" };
 
 async function dynamicFace(): Promise<Face> {
   const host = await ProviderHost.start();
   await host.configure({});
+  const providers = {
+    quota: await serializeProvider(providerShim("quota")),
+    compaction: await serializeProvider(providerShim("compaction")),
+  };
   return {
     name: "dynamic provider (provider/dynamic.ts)",
     host,
-    type: "pulumi-nodejs:dynamic/etcd-quota:EtcdQuota",
-    extra: { __provider: await serializeProvider(providerShim("quota")), resourceName: "quota" },
+    type: (kind) => `pulumi-nodejs:dynamic/etcd-quota:${CLASSES[kind]}`,
+    extra: (kind) => ({ __provider: providers[kind], resourceName: NAMES[kind] }),
   };
 }
 
 async function pluginFace(): Promise<Face> {
   const host = await ProviderHost.start({ script: path.join(REPO_ROOT, "dist", "plugin", "main.js") });
   await host.configure({});
-  return { name: "plugin (plugin/server.ts)", host, type: "etcdquota:index:EtcdQuota", extra: {} };
+  return {
+    name: "plugin (plugin/server.ts)",
+    host,
+    type: (kind) => `etcdquota:index:${CLASSES[kind]}`,
+    extra: () => ({}),
+  };
 }
 
 /**
@@ -95,8 +111,9 @@ function starts(cluster: SupervisedCluster): number[] {
  * The lifecycle on one face against its own cluster (three members at 64 MiB): what it answered and printed at each
  * step, normalized, with the cluster checked after each change.
  */
-async function lifecycle(face: Face, cluster: SupervisedCluster) {
-  const urn = `urn:pulumi:dev::etcd-space::${face.type}::quota`;
+async function quotaLifecycle(face: Face, cluster: SupervisedCluster) {
+  const urn = `urn:pulumi:dev::etcd-space::${face.type("quota")}::quota`;
+  const extra = face.extra("quota");
   const members = cluster.quotaMembers();
   const lines = () => {
     const said = face.host.logs.splice(0).filter((line) => line.startsWith("EtcdQuota"));
@@ -104,8 +121,8 @@ async function lifecycle(face: Face, cluster: SupervisedCluster) {
   };
   const quotas = () => Promise.all(cluster.lab.members.map((m) => liveQuota(m.clientUrl)));
 
-  const refused = await face.host.check(urn, {}, { ...face.extra, quota: "96MiB", members, restartTimout: "1m" });
-  const checked = await face.host.check(urn, {}, { ...face.extra, quota: "96MiB", members });
+  const refused = await face.host.check(urn, {}, { ...extra, quota: "96MiB", members, restartTimout: "1m" });
+  const checked = await face.host.check(urn, {}, { ...extra, quota: "96MiB", members });
   assert.deepEqual(checked.failures, []);
   lines();
 
@@ -130,11 +147,11 @@ async function lifecycle(face: Face, cluster: SupervisedCluster) {
   const readLines = lines();
   // `pulumi preview --diff` shows each changed input as the refreshed input against the program's:
   // `quota: "mixed: ..." => "8GiB"`.
-  const eight = await face.host.check(urn, read.inputs!, { ...face.extra, quota: "8GiB", members });
+  const eight = await face.host.check(urn, read.inputs!, { ...extra, quota: "8GiB", members });
   const diff = await face.host.diff(created.id, urn, read.outputs, eight.inputs, read.inputs);
   const shown = diff.diffs.length > 0 ? diff.diffs : changedInputs(read.inputs!, eight.inputs);
 
-  const raised = await face.host.check(urn, read.inputs!, { ...face.extra, quota: "128MiB", members });
+  const raised = await face.host.check(urn, read.inputs!, { ...extra, quota: "128MiB", members });
   const before = starts(cluster);
   const updated = await face.host.update(created.id, urn, read.outputs, raised.inputs, read.inputs);
   const updateLines = lines();
@@ -198,25 +215,191 @@ function changedInputs(olds: PropertyMap, news: PropertyMap): string[] {
   return [...keys].filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key])).sort();
 }
 
-describe("one EtcdQuota lifecycle on both faces, against real etcd (check, diff, create, read, update, delete)", function () {
+/** The numbers two clusters filled alike still differ in: DB sizes, revisions, sizes and shares of quota in text. */
+const SIZE_KEYS = new Set([
+  "dbSize",
+  "dbSizeBefore",
+  "dbSizeAfter",
+  "dbSizeInUse",
+  "reclaimedBytes",
+  "compactedRevision",
+]);
+
+/**
+ * A compaction's transcript with sizes and revisions blanked, and member names too: which member leads (defragmented
+ * last, after leadership moves away) is each cluster's own pick, so lists are compared as sorted sets. The order
+ * followers-then-leader is the plan's, checked by the compaction tests against the members' own Status.
+ */
+function sizesAside(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.map(sizesAside).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  }
+  if (typeof value === "string") {
+    return value
+      .replace(/-?\d+(\.\d+)? ?(B|KiB|MiB|GiB)\b/g, "<size>")
+      .replace(/\b\d+(\.\d+)?%/g, "<share>")
+      .replace(/\b(revision|of) \d+/g, "$1 <n>")
+      .replace(/\bm[1-3]\b/g, "m?");
+  }
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, v]) => [key, SIZE_KEYS.has(key) && typeof v === "number" ? "<n>" : sizesAside(v)]),
+  );
+}
+
+/** Each member's DB size and the alarms raised, read from etcd itself. */
+async function spaceOf(cluster: SupervisedCluster): Promise<{ sizes: number[]; alarms: string[] }> {
+  return { sizes: await settledSizes(cluster.endpoints), alarms: await alarmsOf(cluster.endpoints) };
+}
+
+/**
+ * EtcdCompaction on one face against its own cluster: refused input, then created at NOSPACE (which it clears), the
+ * cluster filled to NOSPACE again, read (drift), diffed, updated (cleared again), deleted (nothing touched). The
+ * cluster is read after each change.
+ */
+async function compactionLifecycle(face: Face, cluster: SupervisedCluster) {
+  const urn = `urn:pulumi:dev::etcd-space::${face.type("compaction")}::space`;
+  const inputs = { ...face.extra("compaction"), endpoints: cluster.endpoints };
+  const lines = () => {
+    const said = face.host.logs.splice(0).filter((line) => line.startsWith("EtcdCompaction"));
+    return normalized(said, cluster) as string[];
+  };
+  const assertCleared = async (full: { sizes: number[] }, step: string) => {
+    const after = await spaceOf(cluster);
+    assert.deepEqual(after.alarms, [], `${face.name}: ${step} disarmed NOSPACE`);
+    after.sizes.forEach((size, i) =>
+      assert.ok(
+        size < full.sizes[i] / 2,
+        `${face.name}: ${step} shrank member ${i + 1}: ${size} < ${full.sizes[i]} / 2`,
+      ),
+    );
+  };
+  const fullAgain = async () => {
+    await fillToNoSpace(cluster.endpoints);
+    // Each member raises NOSPACE when it applies a write over its quota, and a fill can stop before the last one
+    // does (2 of 3 here, at times): the others are raised as etcd's own quota check would, so both clusters, and
+    // both faces' messages, name all three.
+    for (const endpoint of cluster.endpoints) {
+      await withClient([endpoint], async (client) => {
+        const memberID = (await client.maintenance.status()).header.member_id;
+        await client.maintenance.alarm({ action: AlarmAction.Activate, memberID, alarm: AlarmType.Nospace });
+      });
+    }
+    const full = await spaceOf(cluster);
+    assert.equal(full.alarms.filter((a) => a.startsWith("NOSPACE@")).length, 3, full.alarms.join());
+    return full;
+  };
+
+  const refused = await face.host.check(urn, {}, { ...inputs, retainRevison: 10 });
+  const full = await fullAgain();
+  const checked = await face.host.check(urn, {}, inputs);
+  assert.deepEqual(checked.failures, []);
+  lines();
+
+  const created = await face.host.create(urn, checked.inputs);
+  const createLines = lines();
+  await assertCleared(full, "create");
+
+  const drifted = await fullAgain();
+  const read = await face.host.read(created.id, urn, created.outputs, checked.inputs);
+  const readLines = lines();
+  const rechecked = await face.host.check(urn, read.inputs!, inputs);
+  const diff = await face.host.diff(created.id, urn, read.outputs, rechecked.inputs, read.inputs);
+  const diffLines = lines();
+  const updated = await face.host.update(created.id, urn, read.outputs, rechecked.inputs, read.inputs);
+  const updateLines = lines();
+  await assertCleared(drifted, "update");
+
+  const before = await spaceOf(cluster);
+  const pids = cluster.lab.members.map((m) => cluster.pid(m.name));
+  await face.host.delete(created.id, urn, updated.outputs, rechecked.inputs);
+  const deleteLines = lines();
+  assert.deepEqual(
+    await spaceOf(cluster),
+    before,
+    `${face.name}: delete changed no size and raised or cleared no alarm`,
+  );
+  assert.deepEqual(
+    cluster.lab.members.map((m) => cluster.pid(m.name)),
+    pids,
+    `${face.name}: delete restarted nothing`,
+  );
+
+  return {
+    diff,
+    transcript: sizesAside(
+      normalized(
+        {
+          refused: refused.failures,
+          checked: comparable(checked.inputs),
+          id: created.id,
+          created: comparable(created.outputs),
+          createLines,
+          read: { outputs: comparable(read.outputs), inputs: comparable(read.inputs) },
+          readLines,
+          diff: { changes: diff.changes, replaces: diff.replaces, maintenance: read.inputs!.maintenance },
+          diffLines,
+          updateLines,
+          updated: comparable(updated.outputs),
+          deleteLines,
+        },
+        cluster,
+      ),
+    ) as Record<string, unknown>,
+  };
+}
+
+describe("one lifecycle on both faces, against real etcd (check, diff, create, read, update, delete)", function () {
   this.timeout(600_000);
+  // One cluster per face, shared by both resources' lifecycles: EtcdCompaction's leaves the quota as it found it.
   const clusters: SupervisedCluster[] = [];
   const faces: Face[] = [];
 
-  afterEach(async () => {
+  before(async () => {
+    faces.push(await dynamicFace(), await pluginFace());
+    for (let i = 0; i < faces.length; i++) {
+      clusters.push(await SupervisedCluster.start({ format: "systemd-unit", members: 3, quotaBytes: 64 * MiB }));
+    }
+  });
+
+  after(async () => {
     for (const face of faces.splice(0)) await face.host.stop();
     for (const cluster of clusters.splice(0)) await cluster.stop();
   });
 
-  it("the dynamic provider and the plugin answer, store and print the same at every step", async () => {
-    faces.push(await dynamicFace(), await pluginFace());
-    const runs = [];
-    for (const face of faces) {
-      const cluster = await SupervisedCluster.start({ format: "systemd-unit", members: 3, quotaBytes: 64 * MiB });
-      clusters.push(cluster);
-      runs.push(await lifecycle(face, cluster));
+  it("EtcdCompaction: the dynamic provider and the plugin answer, store and print the same at every step", async () => {
+    const [dynamic, plugin] = [
+      await compactionLifecycle(faces[0], clusters[0]),
+      await compactionLifecycle(faces[1], clusters[1]),
+    ];
+
+    assert.match(
+      JSON.stringify(dynamic.transcript.refused),
+      /retainRevison: unknown input; did you mean retainRevisions\?/,
+    );
+    assert.match(String((dynamic.transcript.diff as { maintenance: string }).maintenance), /^needed: .*NOSPACE alarm/);
+    assert.equal((dynamic.transcript.diff as { changes: boolean }).changes, true);
+    assert.ok((dynamic.transcript.updateLines as string[]).length > 0, "the update printed progress lines");
+    assert.ok(
+      (dynamic.transcript.diffLines as string[]).some((line) => /maintenance is due/.test(line)),
+      "the diff printed the plan",
+    );
+    // Only the plugin has a detailed diff: `maintenance`, the refreshed value against the checked one.
+    assert.deepEqual(plugin.diff.detailedDiff, {
+      maintenance: { kind: provproto.PropertyDiff.Kind.UPDATE, inputDiff: true },
+    });
+    assert.deepEqual(dynamic.diff.detailedDiff, {});
+
+    for (const step of Object.keys(dynamic.transcript)) {
+      assert.deepEqual(plugin.transcript[step], dynamic.transcript[step], `${step}: the two faces differ`);
     }
-    const [dynamic, plugin] = runs;
+  });
+
+  it("EtcdQuota: the dynamic provider and the plugin answer, store and print the same at every step", async () => {
+    const [dynamic, plugin] = [
+      await quotaLifecycle(faces[0], clusters[0]),
+      await quotaLifecycle(faces[1], clusters[1]),
+    ];
 
     assert.match(
       JSON.stringify(dynamic.transcript.refused),
