@@ -158,11 +158,15 @@ describe("quick starts (examples/kubeadm, systemd, k3s) through the real pulumi 
       }
       assert.deepEqual(seen.restartOrder, before.order, "followers first, the leader last");
       assert.ok(seen.mostUnanswered <= 1, `at most one member down at a time (${seen.mostUnanswered})`);
-      const down = NAMES.map((name) => {
+      // Each member restarted once (its pid and the restart count say so); a restart quicker than the observer's
+      // 100 ms between looks is not seen as an outage at all, so a member is down at most once in what it saw.
+      const down = NAMES.flatMap((name) => {
         const stretches = seen.outages.get(name)!;
-        assert.equal(stretches.length, 1, `${name} was down once: ${JSON.stringify(stretches)}`);
-        assert.ok(stretches[0].to !== undefined, `${name} answered again`);
-        return { name, from: stretches[0].from, to: stretches[0].to };
+        assert.ok(stretches.length <= 1, `${name} was down at most once: ${JSON.stringify(stretches)}`);
+        return stretches.map((stretch) => {
+          assert.ok(stretch.to !== undefined, `${name} answered again`);
+          return { name, from: stretch.from, to: stretch.to! };
+        });
       });
       down.sort((a, b) => a.from - b.from);
       for (let i = 1; i < down.length; i++) {
