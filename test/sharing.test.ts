@@ -81,6 +81,15 @@ describe("sharing within one run: looks and connections of one cluster, per cred
     assert.equal(calls, 2);
   });
 
+  it("a check takes a refresh's look once: a second check (another preview in the same host) asks again, and sees a member stopped meanwhile", async () => {
+    const calls = await statusCallsDuring(async (share) => {
+      await observeOnce(share, access, "read");
+      await observeOnce(share, access, "reuse");
+      await observeOnce(share, access, "reuse");
+    });
+    assert.equal(calls, 2, "one Status for the refresh and its check, one for the second check");
+  });
+
   it("a look expires: a check after the sharing bound asks again", async () => {
     const calls = await statusCallsDuring(async (share, clock) => {
       await observeOnce(share, access, "read");

@@ -12,7 +12,7 @@ import type { EtcdAccess } from "../inputs/access";
  */
 export const SHARE_MS = 10_000;
 
-/** Whether a call may take a look another call took within {@link SHARE_MS} (`check`), or must read (`read`). */
+/** Whether a call may take a refresh's look taken within {@link SHARE_MS}, once (`check`), or must read (`read`). */
 export type Freshness = "reuse" | "read";
 
 export interface SessionShareOptions {
@@ -28,6 +28,12 @@ interface Look {
   /** The endpoints looked at, as JSON, for {@link SessionShare.forget}. */
   readonly endpoints: string;
   settled: boolean;
+  /**
+   * Whether a `check` may still take it: only a refresh's look, and only once. A run's refresh is followed by its
+   * checks, so that is the share; a check's own look, or one a check took already, may be another run's (two previews
+   * seconds apart in one host), and a member stopped between them must be seen.
+   */
+  forCheck: boolean;
 }
 
 interface Held {
@@ -85,9 +91,13 @@ export class SessionShare {
     const observe = (): Promise<ClusterObservation> => {
       const look = this.looks.get(key);
       const usable =
-        look !== undefined && (freshness === "reuse" ? this.now() - look.at < this.shareMs : look.settled === false);
-      if (usable) return look.value;
-      return this.look(key, entry.session);
+        look !== undefined &&
+        (freshness === "reuse" ? look.forCheck && this.now() - look.at < this.shareMs : look.settled === false);
+      if (usable) {
+        if (freshness === "reuse") look.forCheck = false;
+        return look.value;
+      }
+      return this.look(key, entry.session, freshness === "read");
     };
     const release = () => {
       if (closed) return;
@@ -127,13 +137,14 @@ export class SessionShare {
     this.looks.clear();
   }
 
-  private look(key: string, session: ClusterSession): Promise<ClusterObservation> {
+  private look(key: string, session: ClusterSession, forCheck: boolean): Promise<ClusterObservation> {
     const value = session.observe();
     const look: Look = {
       at: this.now(),
       value,
       settled: false,
       endpoints: JSON.stringify(session.access.endpoints),
+      forCheck,
     };
     this.looks.set(key, look);
     value.then(
