@@ -81,7 +81,7 @@ describe("a non-root SSH user with a real sudo -n", function () {
 
   it("with only the sudoers line docs/permissions.md gives, reads, writes and runs as root", async function () {
     // The page's line, for its example user: every remote command line starts `sudo -n timeout`, so that is the rule.
-    const page = fs.readFileSync(path.join(__dirname, "..", "docs", "permissions.md"), "utf8");
+    const page = fs.readFileSync(path.join(__dirname, "..", "..", "docs", "permissions.md"), "utf8");
     const documented = /^\s*deploy (ALL=\(root\) NOPASSWD: \S+)$/m.exec(page);
     assert.ok(documented, "docs/permissions.md gives a sudoers line for the user deploy");
     fs.writeFileSync(sudoers, `${user} ${documented[1]}\n`, { mode: 0o440 });
